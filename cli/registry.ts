@@ -1,0 +1,20 @@
+// Every `sigil` subcommand, by name, loaded lazily so a command only pays for what it imports.
+// Adding a command: create cli/commands/<name>.ts exporting `command`, and add one line here.
+
+import type { Command } from "./command.ts";
+
+type Loader = () => Promise<{ command: Command }>;
+
+export const COMMANDS: Record<string, Loader> = {
+  "check-config": () => import("./commands/check-config.ts"),
+};
+
+/** Groups shown as one line in the top-level help: "rules" → "rules lint", "rules test". */
+export function groupsOf(names: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const n of names) {
+    const [head] = n.split(" ");
+    out.set(head, [...(out.get(head) ?? []), n]);
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+// The bus interface every part uses between stages: keyed messages on named topics, batches,
+// consumer groups, commit only after the handler finished. Implementations: in-process and Kafka.
+
+/** Logical topic names; the bus adds its configured prefix to form the real topic name. */
+export const TOPICS = {
+  events: "sigil.events",
+  signals: "sigil.signals",
+  alerts: "sigil.alerts",
+  dlq: "sigil.dlq",
+} as const;
+export type TopicName = keyof typeof TOPICS;
+export const TOPIC_NAMES = Object.keys(TOPICS) as TopicName[];
+
+export interface OutgoingMessage {
+  /** Partition key (events: host.name else service.name; signals: group-by value; alerts: chain id; dlq: source). */
+  key: string | null;
+  value: Buffer | string;
+  headers?: Record<string, string>;
+  /** Milliseconds since the epoch; defaults to now. */
+  timestamp?: number;
+}
+
+export interface IncomingMessage {
+  topic: TopicName;
+  partition: number;
+  /** Offset as a decimal string (Kafka offsets exceed 2^53 in theory). */
+  offset: string;
+  key: string | null;
+  value: Buffer;
+  headers: Record<string, string>;
+  timestamp: number;
+}
+
+export interface Batch {
+  topic: TopicName;
+  partition: number;
+  messages: IncomingMessage[];
+}
+
+export interface TopicPartition {
+  topic: TopicName;
+  partition: number;
+}
+
+export interface Producer {
+  /** Resolves once the bus has durably accepted every message (Kafka: acks from all in-sync replicas). */
+  send(topic: TopicName, messages: OutgoingMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topics: TopicName[];
+  /** Where a group with no committed offset starts: the earliest message (default) or only new ones. */
+  fromBeginning?: boolean;
+  /** Upper bound on messages per handler call. */
+  maxBatchSize?: number;
+  /** Called after partitions are assigned to this member, before their first batch. */
+  onAssigned?: (parts: TopicPartition[]) => Promise<void> | void;
+  /** Called when partitions are taken away, after their in-flight batch finished and was committed. */
+  onRevoked?: (parts: TopicPartition[]) => Promise<void> | void;
+}
+
+export type BatchHandler = (batch: Batch) => Promise<void>;
+
+export interface PartitionLag extends TopicPartition {
+  /** Messages produced but not yet committed by this group. */
+  lag: number;
+}
+
+export interface Consumer {
+  /**
+   * Starts consuming. Each batch's offsets are committed only after the handler resolved; when it
+   * throws, the batch is redelivered after a capped, jittered backoff (at-least-once).
+   */
+  run(handler: BatchHandler): Promise<void>;
+  /** Current lag per assigned partition. */
+  lag(): Promise<PartitionLag[]>;
+  /** Partitions this member holds now. */
+  assignment(): TopicPartition[];
+  /** Finishes the in-flight batch, commits it, leaves the group. */
+  close(): Promise<void>;
+}
+
+export interface BusHealth {
+  ok: boolean;
+  detail: string;
+}
+
+export interface Bus {
+  readonly kind: "memory" | "kafka";
+  /** Real topic name for a logical one (with the configured prefix). */
+  topicName(name: TopicName): string;
+  /** Creates the four topics with the configured partition count if they do not exist. */
+  ensureTopics(): Promise<void>;
+  producer(): Promise<Producer>;
+  consumer(opts: ConsumerOptions): Promise<Consumer>;
+  health(): Promise<BusHealth>;
+  close(): Promise<void>;
+}
+
+/** JSON codec for message values. */
+export function encodeJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}

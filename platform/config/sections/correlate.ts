@@ -1,0 +1,32 @@
+// Config of the correlate role: rule directories, field-mapping pipelines, state bounds, chains.
+import { z } from "zod";
+
+export const correlateSchema = z
+  .strictObject({
+    /** Directories of Sigma detection, correlation and anomaly rules. */
+    rules: z.array(z.string()).default(["rules/sigma", "rules/correlation", "rules/anomaly"]),
+    /** Field-mapping pipelines by name (rules/pipelines/<name>.yml) or path. */
+    pipelines: z.array(z.string()).default([]),
+    /** Values for Sigma `expand` placeholders, e.g. {Administrators: ["CORP\\\\admin*"]}. */
+    placeholders: z.record(z.string(), z.array(z.string())).default({}),
+    /** Watch rule directories and swap in a new plan when they change. */
+    watch_rules: z.boolean().default(true),
+    /** Event-time lateness accepted by correlation windows; later events are counted as late. */
+    allowed_lateness_ms: z.number().int().min(0).default(60_000),
+    /** Cap on live correlation groups; the stalest are evicted first. */
+    max_groups: z.number().int().positive().default(1_000_000),
+    checkpoint_interval_ms: z.number().int().positive().default(5_000),
+    chains: z
+      .strictObject({
+        /** Signals that share an entity within this window join one chain. */
+        window_ms: z.number().int().positive().default(4 * 3600_000),
+        /** A chain becomes an alert at or above this risk score. */
+        alert_threshold: z.number().min(0).default(50),
+        /** Same rule and entity within this window: counted into the existing alert. */
+        suppress_window_ms: z.number().int().positive().default(3600_000),
+        max_chains: z.number().int().positive().default(100_000),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+export type CorrelateConfig = z.infer<typeof correlateSchema>;

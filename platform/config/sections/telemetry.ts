@@ -1,0 +1,18 @@
+// Config of Sigil's own telemetry: structured logs and the metrics/health listener.
+import { z } from "zod";
+import { hostSchema, portSchema } from "./common.ts";
+
+export const telemetrySchema = z
+  .strictObject({
+    log_level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        host: hostSchema.default("127.0.0.1"),
+        /** 0 picks a free port; each role of a multi-role process shares one listener. */
+        port: z.union([portSchema]).default(9464),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+export type TelemetryConfig = z.infer<typeof telemetrySchema>;

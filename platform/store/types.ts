@@ -1,0 +1,122 @@
+// The store interface: idempotent writes by id, queries by time range, field filters, free text,
+// sort, paging and time buckets. Implementations: embedded on-disk (SQLite) and Elasticsearch.
+
+import type { JsonObject } from "../../schema/ecs.ts";
+
+/** What the store keeps. Events and signals are immutable; the rest are updated in place. */
+export const COLLECTIONS = ["events", "signals", "alerts", "chains", "audit", "state", "users", "tokens"] as const;
+export type Collection = (typeof COLLECTIONS)[number];
+
+/** A stored document. Events and signals are keyed by event.id, everything else by a top-level id. */
+export type Doc = JsonObject;
+
+/** The id a document is stored under. */
+export function docId(collection: Collection, doc: Doc): string {
+  if (collection === "events" || collection === "signals") {
+    const ev = doc["event"] as JsonObject | undefined;
+    const id = ev?.["id"];
+    if (typeof id !== "string") throw new Error(`${collection} document without event.id`);
+    return id;
+  }
+  const id = doc["id"];
+  if (typeof id !== "string") throw new Error(`${collection} document without id`);
+  return id;
+}
+
+/** Parsed search query (see query.ts for the text syntax: field:value, AND/OR/NOT, wildcards, "phrases"). */
+export type QueryNode =
+  | { op: "all" }
+  | { op: "and"; args: QueryNode[] }
+  | { op: "or"; args: QueryNode[] }
+  | { op: "not"; arg: QueryNode }
+  /** field null = free text over the whole document. value is literal unless wildcard (then * and ? are wildcards). */
+  | { op: "term"; field: string | null; value: string; wildcard: boolean; phrase: boolean }
+  | { op: "range"; field: string; gt?: number | string; gte?: number | string; lt?: number | string; lte?: number | string }
+  | { op: "exists"; field: string };
+
+export interface SortSpec {
+  field: string;
+  order: "asc" | "desc";
+}
+
+export interface SearchRequest {
+  query?: QueryNode;
+  /** Inclusive lower bound on the time field, ISO 8601 or epoch ms. */
+  from?: string | number;
+  /** Exclusive upper bound on the time field. */
+  to?: string | number;
+  /** Field the time range applies to; default "@timestamp". */
+  timeField?: string;
+  sort?: SortSpec[];
+  /** Page size; default 100, at most 10,000. */
+  size?: number;
+  /** Opaque cursor from a previous result's `next` (search-after paging). */
+  after?: string;
+  /** Count the total exactly up to this many (default 10,000). */
+  trackTotalUpTo?: number;
+}
+
+export interface SearchResult {
+  total: number;
+  /** True when total is a lower bound (more matched than were counted). */
+  totalIsLowerBound: boolean;
+  hits: Doc[];
+  /** Cursor for the next page, absent on the last page. */
+  next?: string;
+}
+
+export interface HistogramBucket {
+  /** Bucket start, epoch ms. */
+  key: number;
+  count: number;
+}
+
+export interface TermsBucket {
+  key: string;
+  count: number;
+}
+
+export interface PutResult {
+  /** Documents newly written. */
+  created: number;
+  /** Documents that already existed under their id (idempotent replays) or were replaced. */
+  existing: number;
+}
+
+export interface UpdateOptions {
+  /** Reject the update with a `store_conflict` error unless the stored doc has this `version`. */
+  expectedVersion?: number;
+}
+
+export interface StoreHealth {
+  ok: boolean;
+  detail: string;
+  version?: string;
+}
+
+export interface Store {
+  readonly kind: "embedded" | "elasticsearch";
+  /** Creates tables, index templates and indices; safe to call repeatedly. */
+  init(): Promise<void>;
+  /**
+   * Writes documents idempotently by id. For events and signals an existing id is left as is;
+   * for the other collections the document replaces the stored one. Resolves once durable.
+   */
+  put(collection: Collection, docs: Doc[]): Promise<PutResult>;
+  get(collection: Collection, id: string): Promise<Doc | null>;
+  getMany(collection: Collection, ids: string[]): Promise<Doc[]>;
+  /**
+   * Read-modify-write of one document with optimistic concurrency: `fn` gets the current doc
+   * (or null) and returns the new one (or null to leave it). The stored `version` is bumped.
+   */
+  update(collection: Collection, id: string, fn: (current: Doc | null) => Doc | null, opts?: UpdateOptions): Promise<Doc | null>;
+  delete(collection: Collection, ids: string[]): Promise<void>;
+  search(collection: Collection, req: SearchRequest): Promise<SearchResult>;
+  count(collection: Collection, req: SearchRequest): Promise<number>;
+  histogram(collection: Collection, req: SearchRequest, intervalMs: number): Promise<HistogramBucket[]>;
+  terms(collection: Collection, req: SearchRequest, field: string, size: number): Promise<TermsBucket[]>;
+  /** Makes every acknowledged write visible to search (Elasticsearch refresh; no-op where writes are visible at once). */
+  refresh(collection?: Collection): Promise<void>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}
