@@ -109,8 +109,9 @@ export class MemoryBus implements Bus {
   }
 
   async consumer(opts: ConsumerOptions): Promise<Consumer> {
-    const group = this.groups.get(opts.groupId) ?? { members: [], committed: new Map(), owners: new Map(), fromBeginning: opts.fromBeginning ?? true };
+    const group: Group = this.groups.get(opts.groupId) ?? { members: [], committed: new Map(), owners: new Map(), fromBeginning: opts.fromBeginning ?? true };
     this.groups.set(opts.groupId, group);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- closures below outlive `this` binding
     const bus = this;
     const maxBatch = opts.maxBatchSize ?? 1000;
     let wakeResolve: (() => void) | null = null;
