@@ -7,6 +7,7 @@ type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
   "check-config": () => import("./commands/check-config.ts"),
+  "certs dev": () => import("./commands/certs-dev.ts"),
 };
 
 /** Groups shown as one line in the top-level help: "rules" → "rules lint", "rules test". */
