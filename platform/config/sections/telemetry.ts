@@ -1,6 +1,6 @@
 // Config of Sigil's own telemetry: structured logs and the metrics/health listener.
 import { z } from "zod";
-import { hostSchema, portSchema } from "./common.ts";
+import { hostSchema, portSchema, secretSchema, tlsSchema } from "./common.ts";
 
 export const telemetrySchema = z
   .strictObject({
@@ -10,7 +10,10 @@ export const telemetrySchema = z
         enabled: z.boolean().default(true),
         host: hostSchema.default("127.0.0.1"),
         /** 0 picks a free port; each role of a multi-role process shares one listener. */
-        port: z.union([portSchema]).default(9464),
+        port: portSchema.default(9464),
+        tls: tlsSchema,
+        /** Bearer token guarding /metrics and the details of /readyz (a file or env reference). */
+        token: secretSchema,
       })
       .prefault({}),
   })
