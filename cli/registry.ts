@@ -7,6 +7,9 @@ type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
   "check-config": () => import("./commands/check-config.ts"),
+  "services up": () => import("./commands/services-up.ts"),
+  "services status": () => import("./commands/services-status.ts"),
+  "services down": () => import("./commands/services-down.ts"),
   "certs dev": () => import("./commands/certs-dev.ts"),
 };
 
