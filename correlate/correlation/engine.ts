@@ -1,0 +1,720 @@
+// The correlation engine: evaluates every Sigma correlation type over rule matches in event time,
+// with sliding windows, bounded lateness, bounded state and snapshots for checkpointing.
+// Semantics (firing, suppression, lateness, eviction) are documented in docs/decisions/0006.
+
+import { derivedId } from "../../schema/event-id.ts";
+import type { JsonObject } from "../../schema/ecs.ts";
+import { setField } from "../../schema/fields.ts";
+import { entityFieldsOf } from "../../schema/signal.ts";
+import { Group, rangeMask, satisfied, typeCode, T_EVENT_COUNT, T_ORDERED, T_PERCENTILE, T_SUM, T_AVG, T_TEMPORAL, T_VALUE_COUNT, type RefSlot } from "./group.ts";
+import { MinHeap } from "./heap.ts";
+import type { Accessor, CompiledCorrelation, CorrelationPlan } from "./plan.ts";
+import type { CorrelationHit, DroppedMatch, EngineSink, EngineStats, HitEventRef, Match } from "./types.ts";
+
+export interface EngineOptions {
+  /** Event-time lateness accepted; older matches are counted and reported as late. */
+  allowedLatenessMs: number;
+  /** Shared cap on live groups across engines (one engine per partition). */
+  budget?: GroupBudget;
+  /** Cap on events kept per group window; the oldest are dropped beyond it. */
+  maxWindowEvents?: number;
+  /** Cap on event references carried by one hit. */
+  maxEventRefs?: number;
+  /** Matches with an event time further than this ahead of the wall clock are rejected (0: no check). */
+  maxFutureMs?: number;
+  /** Wall clock for the future check (tests). */
+  now?: () => number;
+  /**
+   * Chained correlations whose group lives on another partition: return false to have the inner hit
+   * forwarded (sink.forward) instead of evaluated here. Default: everything is local.
+   */
+  isLocal?: (outer: CompiledCorrelation, key: string) => boolean;
+}
+
+export interface ForwardSink {
+  /** An inner correlation hit for an outer correlation whose group is owned elsewhere. */
+  forward(outer: CompiledCorrelation, key: string, match: Match): void;
+}
+
+/** Serialized group: [key, floor, newest, closeAt, times, refs, lines, files, values, entity]. */
+export type GroupState = [string, number | null, number | null, number | null, number[], RefSlot[], number[] | null, number[] | null, (number | string)[] | null, JsonObject | null];
+
+export interface EngineSnapshot {
+  v: 1;
+  maxTime: number | null;
+  /** Files referenced by entries (index into this table). */
+  files: string[];
+  correlations: Record<string, { fp: string; groups: GroupState[] }>;
+}
+
+export interface EngineDelta {
+  v: 1;
+  maxTime: number | null;
+  files: string[];
+  upserts: Record<string, { fp: string; groups: GroupState[] }>;
+  deletes: Record<string, string[]>;
+}
+
+/**
+ * The cap on live groups, shared by the engines of one process. When full, the stalest group
+ * (least recently updated, across engines) is evicted.
+ */
+export class GroupBudget {
+  live = 0;
+  seq = 0;
+  evicted = 0;
+  readonly engines = new Set<CorrelationEngine>();
+  constructor(readonly max: number) {}
+
+  /** Makes room for one group. */
+  reserve(): void {
+    while (this.live >= this.max) {
+      let victim: CorrelationEngine | null = null;
+      let oldest = Infinity;
+      for (const e of this.engines) {
+        const t = e.stalestTouch();
+        if (t < oldest) {
+          oldest = t;
+          victim = e;
+        }
+      }
+      if (!victim) return;
+      victim.evictStalest();
+      this.evicted++;
+    }
+  }
+}
+
+const EMPTY: CompiledCorrelation[] = [];
+const EXPIRE_STEP = 8;
+
+export class CorrelationEngine {
+  plan: CorrelationPlan;
+  readonly stats: EngineStats = { matches: 0, hits: 0, late: 0, suppressed: 0, missingGroupField: 0, badValue: 0, evicted: 0, expired: 0, groups: 0 };
+  /** Latest event time seen; the watermark is this minus the allowed lateness. */
+  maxTime = -Infinity;
+  private maps: Map<string, Group>[] = [];
+  private tcs: number[] = [];
+  private head: Group | null = null;
+  private tail: Group | null = null;
+  private readonly closes = new MinHeap<Group>();
+  private readonly budget: GroupBudget;
+  private readonly lateness: number;
+  private readonly maxWindow: number;
+  private readonly maxRefs: number;
+  private readonly maxFuture: number;
+  private readonly now: () => number;
+  private files: string[] = [];
+  private fileIndex = new Map<string, number>();
+  private epoch = 0;
+  private dirty: Group[] = [];
+  private deleted: Map<string, string[]> = new Map();
+  forwardSink: ForwardSink | null = null;
+
+  constructor(
+    plan: CorrelationPlan,
+    private readonly sink: EngineSink,
+    private readonly opts: EngineOptions,
+  ) {
+    this.plan = plan;
+    this.lateness = opts.allowedLatenessMs;
+    this.maxWindow = opts.maxWindowEvents ?? 10_000;
+    this.maxRefs = opts.maxEventRefs ?? 1_000;
+    this.maxFuture = opts.maxFutureMs ?? 0;
+    this.now = opts.now ?? Date.now;
+    this.budget = opts.budget ?? new GroupBudget(1_000_000);
+    this.budget.engines.add(this);
+    this.setPlan(plan);
+  }
+
+  private setPlan(plan: CorrelationPlan): void {
+    this.plan = plan;
+    this.maps = plan.correlations.map(() => new Map<string, Group>());
+    this.tcs = plan.correlations.map(typeCode);
+  }
+
+  /** The event-time watermark: matches older than this are late. */
+  get watermark(): number {
+    return this.maxTime - this.lateness;
+  }
+
+  /** Whether any correlation consumes matches of this rule. */
+  wants(ruleId: string): boolean {
+    return this.plan.byRule.has(ruleId);
+  }
+
+  /** Feeds one rule match; hits are reported to the sink synchronously. */
+  onMatch(m: Match, only?: readonly string[]): void {
+    const corrs = this.plan.byRule.get(m.ruleId) ?? EMPTY;
+    if (corrs.length === 0) return;
+    this.stats.matches++;
+    const t = m.time;
+    if (!Number.isFinite(t)) {
+      this.drop("bad_value", m, undefined, "the event has no valid @timestamp");
+      return;
+    }
+    if (this.maxFuture > 0 && t > this.now() + this.maxFuture) {
+      this.drop("bad_value", m, undefined, `the event time is more than ${this.maxFuture} ms ahead of the clock`);
+      return;
+    }
+    if (t > this.maxTime) this.maxTime = t;
+    const wm = this.maxTime - this.lateness;
+    if (t < wm) {
+      this.stats.late++;
+      this.sink.dropped?.({ reason: "late", ruleId: m.ruleId, time: t, file: m.file, line: m.line, eventId: m.eventId, behindMs: wm - t });
+      return;
+    }
+    for (let i = 0; i < corrs.length; i++) {
+      const c = corrs[i];
+      if (only !== undefined && !only.includes(c.id)) continue;
+      this.feed(c, m);
+    }
+    if (this.closes.size > 0 && this.closes.peekKey() < wm) this.drainCloses(wm);
+    if (this.head !== null) this.expire(EXPIRE_STEP);
+  }
+
+  /** Moves the watermark forward (idle partitions, end of input): closes windows, expires idle groups. */
+  advance(watermark: number): void {
+    if (watermark + this.lateness > this.maxTime) this.maxTime = watermark === Infinity ? Infinity : watermark + this.lateness;
+    const wm = this.maxTime - this.lateness;
+    this.drainCloses(wm);
+    this.expire(Infinity);
+  }
+
+  /** End of input: every window closes. */
+  flush(): void {
+    this.advance(Infinity);
+  }
+
+  private drop(reason: DroppedMatch["reason"], m: Match, c: CompiledCorrelation | undefined, detail?: string): void {
+    if (reason === "bad_value") this.stats.badValue++;
+    this.sink.dropped?.({ reason, ruleId: m.ruleId, correlationId: c?.id, time: m.time, file: m.file, line: m.line, eventId: m.eventId, detail });
+  }
+
+  private feed(c: CompiledCorrelation, m: Match): void {
+    const tc = this.tcs[c.index];
+    const key = groupKey(c.groupPaths.get(m.ruleId)!, m.event);
+    if (key === null) {
+      this.stats.missingGroupField++;
+      return;
+    }
+    let val: number | string = 0;
+    if (tc === T_VALUE_COUNT) {
+      const v = valueKey(c.valuePaths.get(m.ruleId)!, m.event);
+      if (v === null) {
+        this.stats.missingGroupField++;
+        return;
+      }
+      val = v;
+    } else if (tc === T_SUM || tc === T_AVG || tc === T_PERCENTILE) {
+      const raw = c.valuePaths.get(m.ruleId)![0](m.event);
+      if (raw === undefined || raw === null) {
+        this.stats.missingGroupField++;
+        return;
+      }
+      const n = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) {
+        this.drop("bad_value", m, c, `${c.rule.field[0]} is not a number`);
+        return;
+      }
+      val = n;
+    } else if (tc === T_TEMPORAL || tc === T_ORDERED) {
+      val = c.positionOf.get(m.ruleId)!;
+    }
+    const map = this.maps[c.index];
+    let g = map.get(key);
+    if (g === undefined) {
+      this.budget.reserve();
+      g = new Group(key, c, tc);
+      map.set(key, g);
+      this.budget.live++;
+      this.stats.groups++;
+      this.linkTail(g);
+    } else if (m.time < g.floor) {
+      this.stats.suppressed++;
+      return;
+    } else this.touchGroup(g);
+    if (g.dirtyEpoch !== this.epoch) {
+      g.dirtyEpoch = this.epoch;
+      this.dirty.push(g);
+    }
+    const t = m.time;
+    const T = c.rule.timespanMs;
+    // entries older than any window that can still change are useless
+    if (g.h < g.t.length && g.t[g.h] < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
+    if (g.t.length - g.h >= this.maxWindow) this.overflow(g);
+    const ref: RefSlot = m.refs ?? m.eventId ?? "";
+    const line = m.line ?? 0;
+    const file = m.file === undefined ? -1 : this.fileId(m.file);
+    const inOrder = g.h === g.t.length || t >= g.t[g.t.length - 1];
+    const p = inOrder ? g.t.length : g.upperBound(t);
+    g.insert(p, t, ref, line, file, val);
+    if (c.mode === "close") {
+      if (t >= g.newest) {
+        g.newest = t;
+        g.entity = entityOf(m);
+      }
+      const anchor = g.t[g.h];
+      if (Number.isNaN(g.closeAt) || anchor + T < g.closeAt) {
+        g.closeAt = anchor + T;
+        this.closes.push(g.closeAt, g);
+      }
+      return;
+    }
+    if (t > g.newest) g.newest = t;
+    if (inOrder) {
+      g.addAgg(p);
+      const lo = t - T;
+      while (g.t[g.w] < lo) {
+        g.removeAgg(g.w);
+        g.w++;
+      }
+      const value = g.aggValue();
+      const end = g.t.length - 1;
+      if (satisfied(g, value, g.mask, g.w, end)) {
+        const hit = this.makeHit(g, g.w, end, value, m);
+        g.floor = t;
+        g.clearEntries();
+        g.resetAgg();
+        this.publish(c, hit);
+      }
+      return;
+    }
+    // out of order, within the allowed lateness: every window ending at this event or at a later one
+    // within the timespan now holds one more event
+    const last = g.t.length - 1;
+    for (let j = p; j <= last && g.t[j] <= t + T; j++) {
+      const a = g.lowerBound(g.t[j] - T);
+      const value = g.rangeValue(a, j);
+      if (satisfied(g, value, rangeMask, a, j)) {
+        const hit = this.makeHit(g, a, j, value, m);
+        g.floor = g.t[j];
+        g.dropFront(j + 1);
+        g.rebuildAgg();
+        this.publish(c, hit);
+        return;
+      }
+    }
+    g.rebuildAgg();
+  }
+
+  private purge(g: Group, horizon: number): void {
+    const to = g.lowerBound(horizon);
+    if (g.corr.mode === "arrival") for (let i = g.w; i < to; i++) g.removeAgg(i);
+    g.dropFront(to);
+  }
+
+  private overflow(g: Group): void {
+    if (g.corr.mode === "arrival" && g.w === g.h) {
+      g.removeAgg(g.h);
+      g.w++;
+    }
+    g.dropFront(g.h + 1);
+  }
+
+  private drainCloses(wm: number): void {
+    while (this.closes.size > 0 && this.closes.peekKey() < wm) {
+      const key = this.closes.peekKey();
+      const g = this.closes.pop()!;
+      if (g.dead || g.closeAt !== key) continue;
+      const end = g.upperBound(key);
+      if (end > g.h) {
+        const a = g.h;
+        const b = end - 1;
+        const value = g.rangeValue(a, b);
+        if (satisfied(g, value, rangeMask, a, b)) {
+          const hit = this.makeHit(g, a, b, value, null);
+          g.dropFront(end);
+          this.markDirty(g);
+          this.publish(g.corr, hit);
+        } else {
+          g.dropFront(end);
+          this.markDirty(g);
+        }
+      }
+      if (g.size > 0) {
+        g.closeAt = g.t[g.h] + g.corr.rule.timespanMs;
+        this.closes.push(g.closeAt, g);
+      } else {
+        g.closeAt = NaN;
+        this.removeGroup(g);
+      }
+    }
+  }
+
+  /**
+   * Removes idle groups (nothing in them can join a window that is still open), stalest first. Groups
+   * with a pending window close are left to drainCloses. Stops at the first live group or after
+   * `limit` steps, so the per-event cost stays bounded.
+   */
+  private expire(limit: number): void {
+    let steps = 0;
+    let g = this.head;
+    while (g !== null && steps < limit) {
+      const next = g.next;
+      steps++;
+      if (Number.isNaN(g.closeAt)) {
+        const horizon = this.maxTime - this.lateness - g.corr.rule.timespanMs;
+        if (!(g.newest < horizon)) break;
+        this.removeGroup(g);
+        this.stats.expired++;
+      }
+      g = next;
+    }
+  }
+
+  private makeHit(g: Group, a: number, b: number, value: number, current: Match | null): CorrelationHit {
+    const c = g.corr;
+    const count = countRefs(g, a, b);
+    const events: HitEventRef[] = [];
+    const cap = this.maxRefs;
+    const headKeep = count > cap ? Math.floor(cap / 4) : count;
+    const tailFrom = count > cap ? count - (cap - headKeep) : count;
+    let k = 0;
+    const add = (r: HitEventRef) => {
+      if (k < headKeep || k >= tailFrom) events.push(r);
+      k++;
+    };
+    for (let i = a; i <= b; i++) {
+      const slot = g.ids[i];
+      if (typeof slot === "string") {
+        const line = g.ln !== null ? g.ln[i] : 0;
+        const file = g.fl !== null ? g.fl[i] : -1;
+        const r: HitEventRef = { id: slot, time: g.t[i] };
+        if (file >= 0) r.file = this.files[file];
+        if (line > 0) r.line = line;
+        add(r);
+      } else for (const r of slot) add(r);
+    }
+    const first = g.t[a];
+    const last = g.t[b];
+    const fr = events[0];
+    const lr = events[events.length - 1];
+    const refKey = (r: HitEventRef | undefined) => (r ? r.id || `${r.file ?? ""}:${r.line ?? 0}` : "");
+    const id = derivedId("sigil.correlation", c.id, g.key, String(first), String(last), refKey(fr), refKey(lr), String(count));
+    return {
+      ruleId: c.id,
+      type: c.rule.type,
+      group: groupObject(c, g.key),
+      key: routeKey(c, g.key),
+      value,
+      firstSeen: first,
+      lastSeen: last,
+      timespanMs: c.rule.timespanMs,
+      events,
+      eventCount: count,
+      entity: current ? entityOf(current) : (g.entity ?? {}),
+      id,
+    };
+  }
+
+  private publish(c: CompiledCorrelation, hit: CorrelationHit): void {
+    this.stats.hits++;
+    this.sink.hit(hit);
+    for (const outer of c.consumers) {
+      const event = syntheticEvent(c, hit);
+      const m: Match = { ruleId: c.id, ruleName: c.rule.meta.name, event, time: hit.lastSeen, eventId: hit.id, refs: hit.events };
+      const key = groupKey(outer.groupPaths.get(c.id)!, event);
+      if (key === null) {
+        this.stats.missingGroupField++;
+        continue;
+      }
+      if (this.opts.isLocal && !this.opts.isLocal(outer, routeKey(outer, key))) {
+        this.forwardSink?.forward(outer, routeKey(outer, key), m);
+        continue;
+      }
+      this.feed(outer, m);
+    }
+  }
+
+  /** Feeds a forwarded inner hit (received from another partition) to one outer correlation. */
+  onForwarded(outerId: string, m: Match): void {
+    const c = this.plan.correlations.find((x) => x.id === outerId);
+    if (!c || !c.positionOf.has(m.ruleId)) return;
+    if (m.time > this.maxTime) this.maxTime = m.time;
+    this.feed(c, m);
+  }
+
+  // ---- groups, LRU, budget ----
+
+  private linkTail(g: Group): void {
+    g.touch = ++this.budget.seq;
+    g.prev = this.tail;
+    g.next = null;
+    if (this.tail !== null) this.tail.next = g;
+    else this.head = g;
+    this.tail = g;
+  }
+
+  private unlink(g: Group): void {
+    if (g.prev !== null) g.prev.next = g.next;
+    else this.head = g.next;
+    if (g.next !== null) g.next.prev = g.prev;
+    else this.tail = g.prev;
+    g.prev = g.next = null;
+  }
+
+  private touchGroup(g: Group): void {
+    g.touch = ++this.budget.seq;
+    if (this.tail === g) return;
+    this.unlink(g);
+    this.linkTail(g);
+  }
+
+  private markDirty(g: Group): void {
+    if (g.dirtyEpoch !== this.epoch) {
+      g.dirtyEpoch = this.epoch;
+      this.dirty.push(g);
+    }
+  }
+
+  private removeGroup(g: Group): void {
+    if (g.dead) return;
+    g.dead = true;
+    this.unlink(g);
+    this.maps[g.corr.index].delete(g.key);
+    this.budget.live--;
+    this.stats.groups--;
+    let list = this.deleted.get(g.corr.id);
+    if (!list) this.deleted.set(g.corr.id, (list = []));
+    list.push(g.key);
+  }
+
+  stalestTouch(): number {
+    return this.head === null ? Infinity : this.head.touch;
+  }
+
+  evictStalest(): void {
+    const g = this.head;
+    if (g === null) return;
+    this.removeGroup(g);
+    this.stats.evicted++;
+    this.sink.dropped?.({ reason: "evicted", ruleId: g.corr.id, correlationId: g.corr.id, time: g.newest, detail: `group ${g.key} evicted: correlate.max_groups reached` });
+  }
+
+  /** Live groups of one correlation (tests, metrics). */
+  groupCount(correlationId?: string): number {
+    if (correlationId === undefined) return this.maps.reduce((s, m) => s + m.size, 0);
+    const c = this.plan.correlations.find((x) => x.id === correlationId);
+    return c ? this.maps[c.index].size : 0;
+  }
+
+  /** Releases this engine's groups from the shared budget (partition revoked). */
+  close(): void {
+    for (const m of this.maps) for (const g of m.values()) g.dead = true;
+    this.budget.live -= this.maps.reduce((s, m) => s + m.size, 0);
+    this.maps = this.plan.correlations.map(() => new Map());
+    this.head = this.tail = null;
+    this.closes.clear();
+    this.stats.groups = 0;
+    this.budget.engines.delete(this);
+  }
+
+  // ---- snapshots ----
+
+  private fileId(f: string): number {
+    let i = this.fileIndex.get(f);
+    if (i === undefined) {
+      i = this.files.length;
+      this.files.push(f);
+      this.fileIndex.set(f, i);
+    }
+    return i;
+  }
+
+  /** The whole state, JSON-serializable. Also starts a new delta epoch. */
+  snapshot(): EngineSnapshot {
+    const correlations: EngineSnapshot["correlations"] = {};
+    for (const c of this.plan.correlations) {
+      const groups: GroupState[] = [];
+      for (const g of this.maps[c.index].values()) groups.push(groupState(g));
+      correlations[c.id] = { fp: c.fingerprint, groups };
+    }
+    this.epoch++;
+    this.dirty = [];
+    this.deleted = new Map();
+    return { v: 1, maxTime: finiteOrNull(this.maxTime), files: [...this.files], correlations };
+  }
+
+  /** What changed since the last snapshot or delta; null when nothing did. */
+  delta(): EngineDelta | null {
+    if (this.dirty.length === 0 && this.deleted.size === 0) return null;
+    const upserts: EngineDelta["upserts"] = {};
+    for (const g of this.dirty) {
+      if (g.dead) continue;
+      let u = upserts[g.corr.id];
+      if (!u) upserts[g.corr.id] = u = { fp: g.corr.fingerprint, groups: [] };
+      u.groups.push(groupState(g));
+    }
+    const deletes: EngineDelta["deletes"] = {};
+    for (const [id, keys] of this.deleted) deletes[id] = keys;
+    this.epoch++;
+    this.dirty = [];
+    this.deleted = new Map();
+    return { v: 1, maxTime: finiteOrNull(this.maxTime), files: [...this.files], upserts, deletes };
+  }
+
+  /** Replaces the state with a snapshot plus deltas (in order). State of changed rules is dropped. */
+  restore(snap: EngineSnapshot | null, deltas: EngineDelta[] = []): { restored: number; dropped: number } {
+    this.close();
+    this.budget.engines.add(this);
+    this.files = [];
+    this.fileIndex = new Map();
+    this.maxTime = -Infinity;
+    let dropped = 0;
+    // merged view: correlation id → key → state
+    const merged = new Map<string, Map<string, GroupState>>();
+    const apply = (id: string, fp: string, groups: GroupState[], files: string[]) => {
+      const c = this.plan.correlations.find((x) => x.id === id);
+      if (!c || c.fingerprint !== fp) {
+        dropped += groups.length;
+        return;
+      }
+      let m = merged.get(id);
+      if (!m) merged.set(id, (m = new Map()));
+      for (const gs of groups) m.set(gs[0], remapFiles(gs, files, (f) => this.fileId(f)));
+    };
+    if (snap) {
+      this.maxTime = snap.maxTime ?? -Infinity;
+      for (const [id, s] of Object.entries(snap.correlations)) apply(id, s.fp, s.groups, snap.files);
+    }
+    for (const d of deltas) {
+      if (d.maxTime !== null && d.maxTime > this.maxTime) this.maxTime = d.maxTime;
+      for (const [id, keys] of Object.entries(d.deletes)) for (const k of keys) merged.get(id)?.delete(k);
+      for (const [id, s] of Object.entries(d.upserts)) apply(id, s.fp, s.groups, d.files);
+    }
+    let restored = 0;
+    for (const [id, m] of merged) {
+      const c = this.plan.correlations.find((x) => x.id === id)!;
+      const tc = this.tcs[c.index];
+      // oldest first, so the LRU order approximates staleness
+      const states = [...m.values()].sort((x, y) => (x[2] ?? -Infinity) - (y[2] ?? -Infinity));
+      for (const gs of states) {
+        this.budget.reserve();
+        const g = new Group(gs[0], c, tc);
+        g.floor = gs[1] ?? -Infinity;
+        g.newest = gs[2] ?? -Infinity;
+        g.t = gs[4];
+        g.ids = gs[5];
+        g.ln = gs[6];
+        g.fl = gs[7];
+        if (g.v !== null) g.v = gs[8] ?? [];
+        g.entity = gs[9];
+        if (c.mode === "arrival") g.rebuildAgg();
+        if (gs[3] !== null) {
+          g.closeAt = gs[3];
+          this.closes.push(g.closeAt, g);
+        }
+        this.maps[c.index].set(g.key, g);
+        this.budget.live++;
+        this.linkTail(g);
+        restored++;
+      }
+    }
+    this.stats.groups = restored;
+    this.epoch++;
+    this.dirty = [];
+    this.deleted = new Map();
+    return { restored, dropped };
+  }
+
+  /** Swaps in a new plan (rules changed); groups of unchanged correlations keep their state. */
+  swapPlan(plan: CorrelationPlan): void {
+    const snap = this.snapshot();
+    this.close();
+    this.setPlan(plan);
+    this.restore(snap);
+  }
+}
+
+function finiteOrNull(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+function groupState(g: Group): GroupState {
+  const h = g.h;
+  const sl = <T>(a: T[] | null): T[] | null => (a === null ? null : h === 0 ? a.slice() : a.slice(h));
+  return [g.key, finiteOrNull(g.floor), finiteOrNull(g.newest), Number.isNaN(g.closeAt) ? null : g.closeAt, sl(g.t)!, sl(g.ids)!, sl(g.ln), sl(g.fl), sl(g.v), g.corr.mode === "close" ? g.entity : null];
+}
+
+function remapFiles(gs: GroupState, files: string[], id: (f: string) => number): GroupState {
+  if (gs[7] === null) return gs;
+  const fl = gs[7].map((i) => (i >= 0 && i < files.length ? id(files[i]) : -1));
+  return [gs[0], gs[1], gs[2], gs[3], gs[4], gs[5], gs[6], fl, gs[8], gs[9]];
+}
+
+function countRefs(g: Group, a: number, b: number): number {
+  let n = 0;
+  for (let i = a; i <= b; i++) {
+    const s = g.ids[i];
+    n += typeof s === "string" ? 1 : s.length;
+  }
+  return n;
+}
+
+function entityOf(m: Match): JsonObject {
+  return entityFieldsOf(m.event as Parameters<typeof entityFieldsOf>[0]);
+}
+
+/** A value as a group or distinct key; null when missing or empty. */
+function scalarKey(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === "string") return v === "" ? null : v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return JSON.stringify(v);
+}
+
+/** The group key of an event: one value as is, several as a JSON array, none (global group) "". */
+export function groupKey(paths: Accessor[], event: JsonObject): string | null {
+  if (paths.length === 0) return "";
+  if (paths.length === 1) return scalarKey(paths[0](event));
+  const parts: string[] = [];
+  for (const p of paths) {
+    const k = scalarKey(p(event));
+    if (k === null) return null;
+    parts.push(k);
+  }
+  return JSON.stringify(parts);
+}
+
+function valueKey(paths: Accessor[], event: JsonObject): string | null {
+  if (paths.length === 1) return scalarKey(paths[0](event));
+  const parts: string[] = [];
+  for (const p of paths) {
+    const k = scalarKey(p(event));
+    if (k === null) return null;
+    parts.push(k);
+  }
+  return JSON.stringify(parts);
+}
+
+/** Group-by name → value, from a group key. */
+export function groupObject(c: CompiledCorrelation, key: string): Record<string, string> {
+  const names = c.groupNames;
+  if (names.length === 0) return {};
+  if (names.length === 1) return { [names[0]]: key };
+  const vals = JSON.parse(key) as string[];
+  const out: Record<string, string> = {};
+  names.forEach((n, i) => (out[n] = vals[i]));
+  return out;
+}
+
+/**
+ * The partition key on `sigil.signals` for a group: the group-by value(s); a correlation without
+ * group-by has one global group, keyed by the correlation id so it lives on one partition.
+ */
+export function routeKey(c: CompiledCorrelation, key: string): string {
+  return key === "" ? `correlation:${c.id}` : key;
+}
+
+/** The event an inner hit becomes for an outer correlation: its group values and last event's entities. */
+function syntheticEvent(c: CompiledCorrelation, hit: CorrelationHit): JsonObject {
+  const ev = JSON.parse(JSON.stringify(hit.entity)) as JsonObject;
+  ev["@timestamp"] = new Date(hit.lastSeen).toISOString();
+  for (const [name, value] of Object.entries(hit.group)) setField(ev, name, value);
+  ev["event"] = { id: hit.id, kind: "signal" };
+  ev["rule"] = { id: c.id, name: c.rule.meta.name ?? null, title: c.rule.meta.title };
+  return ev;
+}
+
+export { T_EVENT_COUNT, T_ORDERED };
