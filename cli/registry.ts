@@ -7,6 +7,8 @@ type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
   "check-config": () => import("./commands/check-config.ts"),
+  agent: () => import("./commands/agent.ts"),
+  "agent status": () => import("./commands/agent-status.ts"),
   "services up": () => import("./commands/services-up.ts"),
   "services status": () => import("./commands/services-status.ts"),
   "services down": () => import("./commands/services-down.ts"),
