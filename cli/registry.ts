@@ -6,6 +6,7 @@ import type { Command } from "./command.ts";
 type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
+  replay: () => import("./commands/replay.ts"),
   "check-config": () => import("./commands/check-config.ts"),
   agent: () => import("./commands/agent.ts"),
   "agent status": () => import("./commands/agent-status.ts"),

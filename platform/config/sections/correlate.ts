@@ -25,6 +25,12 @@ export const correlateSchema = z
         /** Same rule and entity within this window: counted into the existing alert. */
         suppress_window_ms: z.number().int().positive().default(3600_000),
         max_chains: z.number().int().positive().default(100_000),
+        /** Combined weight (noisy-OR) of shared entities a signal needs to join a chain (docs/chains.md). */
+        link_threshold: z.number().gt(0).max(1).default(0.45),
+        /** Distinct steps kept per chain; later signals are counted into it. */
+        max_steps_per_chain: z.number().int().positive().default(500),
+        /** Build chains in this instance (distributed mode: enable on exactly one correlate instance). */
+        enabled: z.boolean().default(true),
       })
       .prefault({}),
   })

@@ -1,0 +1,149 @@
+// Assembles the correlate engines from rule directories: the Sigma plan (detection), the correlation
+// plan and engine (Sigma correlation rules), and wires their output into a Pipeline as Signals.
+// A new Engine is built per rule change and swapped in whole (compile once, evaluate many).
+
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { EcsEvent } from "../schema/ecs.ts";
+import { derivedId } from "../schema/event-id.ts";
+import { LEVEL_RISK, LEVEL_SEVERITY, LEVELS, type Level, type Signal, type SignalRule } from "../schema/signal.ts";
+import { UsageError, formatProblem, type Problem } from "../platform/errors.ts";
+import type { CorrelateConfig } from "../platform/config/schema.ts";
+import { loadRules } from "./sigma/loader.ts";
+import { loadPipelines } from "./sigma/pipeline.ts";
+import { buildPlan, type Plan } from "./sigma/plan.ts";
+import { buildCorrelationPlan } from "./correlation/load.ts";
+import { CorrelationEngine, GroupBudget } from "./correlation/engine.ts";
+import type { CorrelationPlan } from "./correlation/plan.ts";
+import type { CorrelationHit, RuleInfo } from "./correlation/types.ts";
+import { threatFromTags, type CorrelationStage, type DetectionStage, type MatchedRule, type Origin, type Pipeline } from "./pipeline.ts";
+
+/** The project's own rules (rules/sigma, rules/correlation, rules/anomaly), next to this package. */
+export const PROJECT_RULE_DIRS = ["sigma", "correlation", "anomaly"].map((d) => path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../rules", d));
+
+export interface EngineOptions {
+  /** Rule files and directories. */
+  rules: string[];
+  config: CorrelateConfig;
+  cwd: string;
+  /** Collect rule problems instead of failing on the first error (lint-like; default false). */
+  lenient?: boolean;
+}
+
+export interface Engine {
+  detection: DetectionStage;
+  sigma: Plan;
+  correlationPlan: CorrelationPlan;
+  correlationRules: number;
+  anomalyRules: number;
+  /** Warnings (and, when lenient, errors) found while loading. */
+  problems: Problem[];
+  /** Connects a pipeline: correlation hits and anomalies are emitted through it. */
+  attach(p: Pipeline): CorrelationStage;
+}
+
+function levelOf(s: string | undefined): Level {
+  return s && (LEVELS as readonly string[]).includes(s) ? (s as Level) : "medium";
+}
+
+/** A Signal for a correlation hit; its id is the engine's deterministic hit id. */
+export function signalFromHit(hit: CorrelationHit, rule: RuleInfo | undefined): Signal {
+  const level = levelOf(rule?.level);
+  const r: SignalRule = { id: hit.ruleId, title: rule?.title ?? hit.ruleId, level, tags: rule?.tags ?? [] };
+  if (rule?.name) r.name = rule.name;
+  if (rule?.author) r.author = rule.author;
+  if (rule?.status) r.status = rule.status;
+  if (rule?.description) r.description = rule.description;
+  const s: Signal = {
+    ...hit.entity,
+    "@timestamp": new Date(hit.lastSeen).toISOString(),
+    event: { id: hit.id, kind: "signal", dataset: "sigil.signal", severity: LEVEL_SEVERITY[level], risk_score: LEVEL_RISK[level] },
+    rule: r,
+    signal: {
+      type: "correlation",
+      key: hit.key,
+      events: hit.events.map((e) => {
+        const ref: Signal["signal"]["events"][number] = { id: e.id, "@timestamp": new Date(e.time).toISOString() };
+        if (e.file !== undefined) ref.file = e.file;
+        if (e.line !== undefined) ref.line = e.line;
+        return ref;
+      }),
+      correlation: {
+        type: hit.type,
+        group: hit.group,
+        value: hit.value,
+        first_seen: new Date(hit.firstSeen).toISOString(),
+        last_seen: new Date(hit.lastSeen).toISOString(),
+        timespan_ms: hit.timespanMs,
+      },
+    },
+  };
+  const threat = threatFromTags(rule?.tags ?? []);
+  if (threat) s.threat = threat;
+  return s;
+}
+
+/** Loads and compiles every rule under `rules`; throws a UsageError naming the first broken rule. */
+export async function buildEngine(o: EngineOptions): Promise<Engine> {
+  const dirs = o.rules.map((d) => path.resolve(o.cwd, d)).filter((d, i, a) => a.indexOf(d) === i);
+  for (const d of dirs) {
+    if (!fs.existsSync(d)) throw new UsageError("rules_not_found", `rule path ${d} does not exist`, { location: { file: d }, hint: "give rule directories with --rules" });
+  }
+  const loaded = loadRules(dirs, { placeholders: o.config.placeholders });
+  const pipelines = loadPipelines(o.config.pipelines.length ? o.config.pipelines : "all");
+  const corr = buildCorrelationPlan(loaded, pipelines);
+  const problems = [...loaded.problems, ...corr.problems];
+  const errors = problems.filter((p) => p.severity === "error");
+  if (errors.length && !o.lenient) {
+    throw new UsageError(errors[0].code, `${errors.length} rule problem(s); first: ${formatProblem(errors[0])}`, {
+      location: errors[0].location,
+      hint: "run `sigil rules lint <dir>` to see every problem",
+    });
+  }
+  const sigma = buildPlan(loaded, pipelines);
+  const active = sigma.rules.filter((r) => !r.inactive).length;
+  const detection: DetectionStage = {
+    ruleCount: active,
+    match(e: EcsEvent, onMatch: (rule: MatchedRule) => void) {
+      sigma.match(e as unknown as Record<string, unknown>, onMatch as unknown as (rule: import("./sigma/plan.ts").RuleInfo) => void);
+    },
+  };
+  const corrPlan = corr.plan;
+  const anomalyRules = loaded.others.filter((d) => d.docKind === "anomaly").length;
+  return {
+    detection,
+    sigma,
+    correlationPlan: corrPlan,
+    correlationRules: corrPlan.correlations.length,
+    anomalyRules,
+    problems,
+    attach(p: Pipeline): CorrelationStage {
+      const budget = new GroupBudget(o.config.max_groups);
+      const engine = new CorrelationEngine(corrPlan, { hit: (hit) => p.emit(signalFromHit(hit, corrPlan.rules.get(hit.ruleId))) }, { allowedLatenessMs: o.config.allowed_lateness_ms, budget });
+      const stage: CorrelationStage = {
+        ruleCount: corrPlan.correlations.length,
+        match(rule: MatchedRule, e: EcsEvent, origin: Origin | undefined) {
+          if (!engine.wants(rule.id)) return;
+          engine.onMatch({ ruleId: rule.id, ruleName: rule.name, event: e, time: Date.parse(e["@timestamp"]), eventId: e.event.id, file: origin?.file, line: origin?.line });
+        },
+        advance(watermarkMs: number) {
+          engine.advance(watermarkMs - o.config.allowed_lateness_ms);
+        },
+        finish() {
+          engine.flush();
+        },
+        isSilent(ruleId: string) {
+          return corrPlan.silent.has(ruleId);
+        },
+      };
+      p.setCorrelation(stage);
+      return stage;
+    },
+  };
+}
+
+/** Deterministic id of the engine's rule set (for checkpoints taken under one plan). */
+export function engineFingerprint(e: Engine): string {
+  return derivedId("engine", String(e.sigma.stats.rules), e.correlationPlan.fingerprint);
+}
