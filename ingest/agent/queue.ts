@@ -144,7 +144,8 @@ export interface DiskQueueOptions {
   dir: string;
   key: Buffer;
   maxBytes: number;
-  whenFull: "block" | "drop_oldest";
+  /** Default block. */
+  whenFull?: "block" | "drop_oldest";
   /** Default: maxBytes / 16, between 64 KiB and 64 MiB. */
   segmentBytes?: number;
   log?: Logger;
@@ -389,7 +390,7 @@ export class DiskQueue {
 
   private async makeRoom(size: number): Promise<void> {
     while (this.totalBytes() + size > this.o.maxBytes && this.segments.length > 0) {
-      if (this.o.whenFull === "block") {
+      if ((this.o.whenFull ?? "block") === "block") {
         if (!this.blockedNow) this.o.log?.warn({ bytes: this.totalBytes(), max_bytes: this.o.maxBytes }, "buffer is full; reading is paused until it drains");
         this.blockedNow = true;
         await new Promise<void>((r) => this.spaceWaiters.push(r));

@@ -2,7 +2,7 @@
 // Every problem names the file, line, column and key (or the environment variable), with a hint.
 
 import fs from "node:fs";
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node as YamlNode } from "yaml";
+import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Document, type Node as YamlNode } from "yaml";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { UsageError, formatProblem, type Location, type Problem } from "../errors.ts";
@@ -140,6 +140,14 @@ function locate(path: string[], ctx: LocateCtx): Location {
   let node: unknown = ctx.doc.contents;
   let offset: number | undefined = (node as YamlNode | null)?.range?.[0];
   for (let i = 0; i < path.length; i++) {
+    if (isSeq(node) && /^\d+$/.test(path[i])) {
+      // A list item (e.g. the agent's inputs[0]): step into it.
+      const item = node.items[Number(path[i])] as YamlNode | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+      continue;
+    }
     if (!isMap(node)) break;
     const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === path[i]);
     if (!pair) break;
@@ -222,7 +230,11 @@ function schemaAt(schema: z.ZodType, path: string[]): z.ZodType | undefined {
     const def = u._zod.def;
     if (def.type === "object") cur = (def.shape as Record<string, z.ZodType>)[k];
     else if (def.type === "record") cur = def.valueType as z.ZodType;
+    else if (def.type === "array" && /^\d+$/.test(k)) cur = def.element as z.ZodType;
     else return undefined;
+    // A union of objects (e.g. input types): look the next key up in the first option that has it.
+    const next = cur ? (unwrapSchema(cur) as AnySchema)._zod.def : undefined;
+    if (next?.type === "union" && Array.isArray(next.options)) cur = (next.options as z.ZodType[])[0];
   }
   return cur;
 }
