@@ -1,0 +1,35 @@
+// The history of one anomaly baseline (a metric of one entity), written by the baselines stage to the
+// store's `state` collection so the console can draw the metric with its expected band and the
+// anomalies on it. Bounded: only the most recent intervals are kept.
+
+import type { JsonObject } from "./ecs.ts";
+
+export const BASELINE_HISTORY_KIND = "baseline_history";
+
+/** `state` id of a baseline's history: one per rule and entity value. */
+export function baselineHistoryId(ruleId: string, entityField: string, entityValue: string): string {
+  return `baseline:${ruleId}:${entityField}=${entityValue}`;
+}
+
+export interface BaselinePoint extends JsonObject {
+  /** Interval start, ISO 8601. */
+  t: string;
+  observed: number;
+  /** The expected band for this interval, when the baseline had learned enough. */
+  low: number | null;
+  high: number | null;
+  center: number | null;
+}
+
+export interface BaselineHistory extends JsonObject {
+  id: string;
+  kind: typeof BASELINE_HISTORY_KIND;
+  "@timestamp": string; // last update
+  rule_id: string;
+  rule_title?: string;
+  metric: string; // as AnomalyInfo.metric
+  entity: { field: string; value: string };
+  interval_ms: number;
+  /** Oldest first; at most a few thousand points. */
+  points: BaselinePoint[];
+}
