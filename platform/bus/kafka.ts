@@ -1,10 +1,494 @@
-// Kafka implementation of the bus (kafkajs). Filled in by the platform work; see types.ts for the contract.
-import { SigilError } from "../errors.ts";
-import type { BusConfig } from "../config/schema.ts";
-import type { Bus } from "./types.ts";
+// Kafka implementation of the bus (kafkajs 2.2.4): topics created explicitly (never auto-created),
+// an idempotent gzip producer that batches, consumer groups with eachBatch that commit only after the
+// handler resolved, redelivery with capped jittered backoff, exact rebalance hooks, lag and health.
 
-export class KafkaBus {
-  static async connect(_cfg: BusConfig): Promise<Bus> {
-    throw new SigilError("bus_unavailable", "the Kafka bus is not available in this build");
+import kafkajs from "kafkajs";
+import type { Admin, Consumer as KConsumer, EachBatchPayload, IHeaders, Kafka as KafkaClient, Message, PartitionAssigner, Producer as KProducer } from "kafkajs";
+import { SigilError, describeError } from "../errors.ts";
+import type { BusConfig } from "../config/schema.ts";
+import { logger as makeLogger, type Logger } from "../telemetry/log.ts";
+import { metric, prom } from "../telemetry/metrics.ts";
+import { partitionFor } from "./partitioner.ts";
+import { backoffMs, isFatalKafkaError, kafkaClientConfig, kafkaError } from "./kafka-client.ts";
+import { hookedAssigner } from "./kafka-hooks.ts";
+import {
+  TOPIC_NAMES,
+  TOPICS,
+  type BatchHandler,
+  type Bus,
+  type BusHealth,
+  type Consumer,
+  type ConsumerOptions,
+  type IncomingMessage,
+  type PartitionLag,
+  type Producer,
+  type TopicName,
+  type TopicPartition,
+} from "./types.ts";
+
+const { Kafka, CompressionTypes, PartitionAssigners } = kafkajs;
+
+const produced = () =>
+  metric("sigil_bus_messages_produced_total", () => new prom.Counter({ name: "sigil_bus_messages_produced_total", help: "Messages the bus acknowledged", labelNames: ["bus", "topic"] }));
+const consumed = () =>
+  metric("sigil_bus_messages_consumed_total", () => new prom.Counter({ name: "sigil_bus_messages_consumed_total", help: "Messages handled and committed", labelNames: ["bus", "topic"] }));
+const redeliveries = () =>
+  metric("sigil_bus_redeliveries_total", () => new prom.Counter({ name: "sigil_bus_redeliveries_total", help: "Batches redelivered after the handler failed", labelNames: ["bus", "topic"] }));
+const rebalances = () =>
+  metric("sigil_bus_rebalances_total", () => new prom.Counter({ name: "sigil_bus_rebalances_total", help: "Partition assignments received by consumers", labelNames: ["bus"] }));
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Kafka's murmur2 partitioner for keys (the same function as partitioner.ts and the in-process bus); round robin for null keys. */
+const sigilPartitioner = () => {
+  let rr = 0;
+  return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: Message }): number => {
+    const n = partitionMetadata.length;
+    if (message.key === null || message.key === undefined) return rr++ % n;
+    const key = typeof message.key === "string" ? message.key : message.key.toString("utf8");
+    return partitionFor(key, n);
+  };
+};
+
+function headersOut(h: Record<string, string> | undefined): IHeaders | undefined {
+  return h && Object.keys(h).length ? h : undefined;
+}
+
+function headersIn(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  if (!h) return out;
+  for (const [k, v] of Object.entries(h)) {
+    const one = Array.isArray(v) ? v[0] : v;
+    if (one !== undefined) out[k] = typeof one === "string" ? one : one.toString("utf8");
+  }
+  return out;
+}
+
+export interface KafkaBusOptions {
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export class KafkaBus implements Bus {
+  readonly kind = "kafka" as const;
+  private readonly kafka: KafkaClient;
+  /** Same settings without kafkajs' retries: start-up attempts whose backoff and messages are ours. */
+  private readonly probeClient: KafkaClient;
+  private readonly admin: Admin;
+  private readonly log: Logger;
+  private readonly byRealName = new Map<string, TopicName>();
+  private readonly producers = new Set<Producer>();
+  private readonly consumers = new Set<Consumer>();
+  private topicsReady: Promise<void> | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly cfg: BusConfig,
+    opts: KafkaBusOptions,
+  ) {
+    this.log = opts.logger ?? makeLogger("bus", { bus: "kafka" });
+    const clientCfg = kafkaClientConfig(cfg, this.log, opts.env);
+    this.kafka = new Kafka(clientCfg);
+    this.probeClient = new Kafka({ ...clientCfg, retry: { retries: 0 } });
+    this.admin = this.kafka.admin();
+    for (const t of TOPIC_NAMES) this.byRealName.set(this.topicName(t), t);
+  }
+
+  /**
+   * Connects to the cluster, retrying an unreachable one with capped exponential backoff and jitter
+   * for bus.kafka.startup_timeout_ms; fails with a SigilError naming the brokers (bad credentials and
+   * TLS mismatches fail at once: retrying will not fix them).
+   */
+  static async connect(cfg: BusConfig, opts: KafkaBusOptions = {}): Promise<KafkaBus> {
+    const bus = new KafkaBus(cfg, opts);
+    const k = cfg.kafka;
+    const deadline = Date.now() + k.startup_timeout_ms;
+    for (let attempt = 1; ; attempt++) {
+      // Each attempt without kafkajs' own retries, so the backoff and the messages are ours.
+      const probe = bus.probeClient.admin({ retry: { retries: 0 } });
+      try {
+        await probe.connect();
+        await probe.describeCluster();
+        await probe.disconnect();
+        await bus.admin.connect();
+        bus.log.info({ brokers: k.brokers.join(","), tls: k.tls.enabled, sasl: k.sasl.mechanism }, "connected to Kafka");
+        return bus;
+      } catch (err) {
+        await probe.disconnect().catch(() => {});
+        await bus.admin.disconnect().catch(() => {});
+        const wait = backoffMs(attempt, 500, k.retry_max_ms);
+        if (isFatalKafkaError(err) || Date.now() + wait > deadline) throw kafkaError(err, "cannot connect to the bus", k.brokers, "bus_unreachable");
+        bus.log.warn({ brokers: k.brokers.join(","), attempt, retry_in_ms: wait, err: describeError(err) }, "Kafka is not reachable yet; retrying");
+        await sleep(wait);
+      }
+    }
+  }
+
+  topicName(name: TopicName): string {
+    return this.cfg.topic_prefix + TOPICS[name];
+  }
+
+  /** Creates the four topics with the configured partitions and replication factor; reports existing ones that differ. */
+  ensureTopics(): Promise<void> {
+    if (!this.topicsReady) {
+      this.topicsReady = this.createTopics().catch((err) => {
+        this.topicsReady = null;
+        throw err;
+      });
+    }
+    return this.topicsReady;
+  }
+
+  private async createTopics(): Promise<void> {
+    const { partitions, kafka: k } = this.cfg;
+    const names = TOPIC_NAMES.map((t) => this.topicName(t));
+    try {
+      const existing = new Set(await this.admin.listTopics());
+      const missing = names.filter((n) => !existing.has(n));
+      if (missing.length) {
+        await this.admin.createTopics({
+          waitForLeaders: true,
+          timeout: k.request_timeout_ms,
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: partitions,
+            replicationFactor: k.replication_factor,
+            configEntries: [{ name: "min.insync.replicas", value: String(k.replication_factor >= 3 ? 2 : 1) }],
+          })),
+        });
+        this.log.info({ topics: missing.join(","), partitions, replication_factor: k.replication_factor }, "created topics");
+      }
+      const meta = await this.admin.fetchTopicMetadata({ topics: names });
+      for (const t of meta.topics) {
+        if (t.partitions.length !== partitions) {
+          this.log.warn({ topic: t.name, partitions: t.partitions.length, configured: partitions }, "topic exists with a different partition count; keys map to partitions by the existing count");
+        }
+      }
+    } catch (err) {
+      const text = describeError(err);
+      if (/replication factor/i.test(text) || /INVALID_REPLICATION_FACTOR/.test(text)) {
+        throw new SigilError("bus_topic_create_failed", `cannot create topics with replication factor ${k.replication_factor}: ${text}`, {
+          location: { key: "bus.kafka.replication_factor", address: k.brokers.join(",") },
+          hint: "the replication factor cannot exceed the number of brokers",
+        });
+      }
+      throw kafkaError(err, "cannot create the bus topics", k.brokers, "bus_topic_create_failed");
+    }
+  }
+
+  async health(): Promise<BusHealth> {
+    if (this.closed) return { ok: false, detail: "closed" };
+    try {
+      const c = await Promise.race([
+        this.admin.describeCluster(),
+        sleep(this.cfg.kafka.request_timeout_ms).then(() => {
+          throw new Error(`no answer within ${this.cfg.kafka.request_timeout_ms} ms`);
+        }),
+      ]);
+      return { ok: true, detail: `Kafka at ${this.cfg.kafka.brokers.join(",")}: ${c.brokers.length} broker(s), cluster ${c.clusterId}` };
+    } catch (err) {
+      return { ok: false, detail: kafkaError(err, "health check", this.cfg.kafka.brokers).message };
+    }
+  }
+
+  async producer(): Promise<Producer> {
+    if (this.closed) throw new SigilError("bus_closed", "the bus is closed");
+    await this.ensureTopics();
+    const k = this.cfg.kafka;
+    const p: KProducer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: sigilPartitioner,
+    });
+    try {
+      await p.connect();
+    } catch (err) {
+      throw kafkaError(err, "cannot start a producer", k.brokers);
+    }
+    const compression = k.compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None;
+    const counter = produced();
+    const handle: Producer = {
+      send: async (topic, messages) => {
+        if (messages.length === 0) return;
+        const real = this.topicName(topic);
+        // Split by uncompressed size so one request stays under the broker's limits.
+        let chunk: Message[] = [];
+        let bytes = 0;
+        const flush = async () => {
+          if (!chunk.length) return;
+          try {
+            await p.send({ topic: real, messages: chunk, acks: -1, compression, timeout: k.request_timeout_ms });
+          } catch (err) {
+            const text = describeError(err);
+            if (/too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i.test(text)) {
+              throw new SigilError("bus_message_too_large", `a message for ${real} is larger than the broker accepts: ${text}`, {
+                location: { address: k.brokers.join(","), key: "bus.kafka.max_request_bytes" },
+                hint: "lower bus.kafka.max_request_bytes or raise the broker's message.max.bytes",
+              });
+            }
+            throw kafkaError(err, `sending ${chunk.length} message(s) to ${real} failed`, k.brokers, "bus_send_failed");
+          }
+          counter.inc({ bus: "kafka", topic }, chunk.length);
+          chunk = [];
+          bytes = 0;
+        };
+        for (const m of messages) {
+          const size = (typeof m.value === "string" ? Buffer.byteLength(m.value) : m.value.length) + (m.key ? Buffer.byteLength(m.key) : 0) + 64;
+          if (bytes + size > k.max_request_bytes && chunk.length) await flush();
+          chunk.push({ key: m.key, value: m.value, headers: headersOut(m.headers), timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) });
+          bytes += size;
+        }
+        await flush();
+      },
+      close: async () => {
+        this.producers.delete(handle);
+        await p.disconnect().catch(() => {});
+      },
+    };
+    this.producers.add(handle);
+    return handle;
+  }
+
+  async consumer(opts: ConsumerOptions): Promise<Consumer> {
+    if (this.closed) throw new SigilError("bus_closed", "the bus is closed");
+    await this.ensureTopics();
+    const c = new KafkaGroupMember(this, this.kafka, this.admin, opts, this.log);
+    this.consumers.add(c);
+    c.onClose = () => this.consumers.delete(c);
+    return c;
+  }
+
+  /** Logical topic for a real topic name (null for foreign topics). */
+  logicalTopic(real: string): TopicName | null {
+    return this.byRealName.get(real) ?? null;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.consumers].map((c) => c.close().catch((err) => this.log.warn({ err: describeError(err) }, "consumer did not close cleanly"))));
+    await Promise.all([...this.producers].map((p) => p.close()));
+    await this.admin.disconnect().catch(() => {});
+  }
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}/${partition}`;
+
+/** One member of a consumer group: wraps a kafkajs consumer with commit-after-handler, redelivery and exact hooks. */
+class KafkaGroupMember implements Consumer {
+  onClose: (() => void) | null = null;
+  private readonly consumer: KConsumer;
+  private readonly groupId: string;
+  private readonly realTopics: string[];
+  /** Partitions this member holds, by "realTopic/partition". */
+  private readonly held = new Map<string, TopicPartition>();
+  /** Bumped on every revocation, so a batch that started under an older assignment never commits into a newer one. */
+  private generation = 0;
+  private inflight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private handler: BatchHandler | null = null;
+  private closing = false;
+  private restartAttempt = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly bus: KafkaBus,
+    kafka: KafkaClient,
+    private readonly admin: Admin,
+    private readonly opts: ConsumerOptions,
+    private readonly log: Logger,
+  ) {
+    const k = bus.cfg.kafka;
+    this.groupId = bus.cfg.topic_prefix + opts.groupId;
+    this.realTopics = [...new Set(opts.topics)].map((t) => bus.topicName(t));
+    const assigner = hookedAssigner(PartitionAssigners.roundRobin as unknown as (ctx: { cluster: object; groupId: string; logger: unknown }) => ReturnType<PartitionAssigner>, {
+      beforeJoin: () => this.revokeAll("rebalance"),
+      beforeLeave: () => this.revokeAll("leave"),
+      afterJoin: (assigned) => this.assign(assigned),
+    });
+    this.consumer = kafka.consumer({
+      groupId: this.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: k.session_timeout_ms,
+      heartbeatInterval: Math.min(k.heartbeat_interval_ms, Math.floor(k.session_timeout_ms / 3)),
+      rebalanceTimeout: Math.max(60_000, k.session_timeout_ms * 2),
+      maxWaitTimeInMs: k.max_wait_ms,
+      partitionAssigners: [assigner as unknown as PartitionAssigner],
+      retry: { initialRetryTime: 300, maxRetryTime: k.retry_max_ms, factor: 0.2, multiplier: 2, retries: 10 },
+    });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.closing) return;
+      // kafkajs gives up on non-retriable errors; a bus member keeps going, with backoff.
+      this.scheduleRestart(payload.error);
+    });
+  }
+
+  private async revokeAll(why: "rebalance" | "leave"): Promise<void> {
+    while (this.inflight > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    this.generation++;
+    if (this.held.size === 0) return;
+    const parts = [...this.held.values()];
+    this.held.clear();
+    try {
+      await this.opts.onRevoked?.(parts);
+    } catch (err) {
+      this.log.error({ group: this.groupId, partitions: parts.length, why, err: describeError(err) }, "onRevoked failed; partitions released anyway");
+    }
+  }
+
+  private async assign(assigned: { topic: string; partitions: number[] }[]): Promise<void> {
+    const parts: TopicPartition[] = [];
+    for (const { topic, partitions } of assigned) {
+      const logical = this.bus.logicalTopic(topic);
+      if (!logical) continue;
+      for (const p of [...partitions].sort((a, b) => a - b)) parts.push({ topic: logical, partition: p });
+    }
+    rebalances().inc({ bus: "kafka" });
+    this.restartAttempt = 0;
+    if (parts.length) await this.opts.onAssigned?.(parts);
+    // Held only once onAssigned succeeded: a failed onAssigned leads to a restart, never to a batch without state.
+    for (const tp of parts) this.held.set(tpKey(this.bus.topicName(tp.topic), tp.partition), tp);
+    this.log.debug({ group: this.groupId, partitions: parts.map((p) => `${p.topic}/${p.partition}`).join(",") }, "partitions assigned");
+  }
+
+  private scheduleRestart(error: unknown): void {
+    if (this.closing || this.restartTimer) return;
+    this.restartAttempt++;
+    const wait = backoffMs(this.restartAttempt, 500, this.bus.cfg.kafka.retry_max_ms);
+    this.log.error({ group: this.groupId, attempt: this.restartAttempt, retry_in_ms: wait, err: describeError(error) }, "consumer stopped on an error; restarting");
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.closing || !this.handler) return;
+      this.start().catch((err) => this.scheduleRestart(err));
+    }, wait);
+  }
+
+  private async start(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.bus.cfg.kafka.consumer_concurrency,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  async run(handler: BatchHandler): Promise<void> {
+    if (this.handler) throw new SigilError("bus_consumer_running", "this consumer is already running");
+    this.handler = handler;
+    try {
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: this.realTopics, fromBeginning: this.opts.fromBeginning ?? true });
+    } catch (err) {
+      this.handler = null;
+      throw kafkaError(err, `consumer group ${this.groupId} cannot subscribe`, this.bus.cfg.kafka.brokers);
+    }
+    await this.start().catch((err) => {
+      throw kafkaError(err, `consumer group ${this.groupId} cannot start`, this.bus.cfg.kafka.brokers);
+    });
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const key = tpKey(batch.topic, batch.partition);
+    const tp = this.held.get(key);
+    const generation = this.generation;
+    const owned = () => isRunning() && !isStale() && this.generation === generation && this.held.has(key);
+    // A batch fetched before a rebalance for a partition we no longer hold: leave it unresolved for its owner.
+    if (!tp || !owned() || batch.messages.length === 0) return;
+    const handler = this.handler!;
+    const k = this.bus.cfg.kafka;
+    const max = Math.max(1, this.opts.maxBatchSize ?? 1000);
+    for (let start = 0; start < batch.messages.length; start += max) {
+      const slice = batch.messages.slice(start, start + max);
+      const messages: IncomingMessage[] = slice.map((m) => ({
+        topic: tp.topic,
+        partition: batch.partition,
+        offset: m.offset,
+        key: m.key === null ? null : m.key.toString("utf8"),
+        value: m.value ?? Buffer.alloc(0),
+        headers: headersIn(m.headers),
+        timestamp: Number(m.timestamp),
+      }));
+      for (let attempt = 1; ; attempt++) {
+        if (!owned()) return;
+        let failed: unknown = null;
+        this.inflight++;
+        // Long handlers keep the membership alive; a rebalance noticed here is acted on after the commit.
+        const beat = setInterval(() => void heartbeat().catch(() => {}), Math.max(500, Math.floor(k.heartbeat_interval_ms)));
+        try {
+          try {
+            await handler({ topic: tp.topic, partition: batch.partition, messages });
+          } catch (err) {
+            failed = err ?? new Error("handler failed");
+          }
+          if (failed === null) {
+            const last = slice[slice.length - 1].offset;
+            resolveOffset(last);
+            await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
+            consumed().inc({ bus: "kafka", topic: tp.topic }, slice.length);
+          }
+        } finally {
+          clearInterval(beat);
+          this.inflight--;
+          if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+        }
+        if (failed === null) break;
+        redeliveries().inc({ bus: "kafka", topic: tp.topic });
+        const wait = backoffMs(attempt, 100, Math.min(k.retry_max_ms, 30_000));
+        if ((attempt & (attempt - 1)) === 0) {
+          this.log.warn({ group: this.groupId, topic: tp.topic, partition: batch.partition, offset: slice[0].offset, attempt, retry_in_ms: wait, err: describeError(failed) }, "batch handler failed; redelivering the batch");
+        }
+        // Sleep in slices, heartbeating, and give up the batch (uncommitted) when the partition goes away.
+        const until = Date.now() + wait;
+        while (Date.now() < until) {
+          if (!owned()) return;
+          await sleep(Math.min(200, until - Date.now()));
+          await heartbeat();
+        }
+      }
+      await heartbeat();
+    }
+  }
+
+  async lag(): Promise<PartitionLag[]> {
+    const parts = [...this.held.values()];
+    if (!parts.length) return [];
+    const topics = [...new Set(parts.map((p) => this.bus.topicName(p.topic)))];
+    try {
+      const committed = await this.admin.fetchOffsets({ groupId: this.groupId, topics });
+      const ends = new Map<string, { high: string; low: string }>();
+      for (const t of topics) for (const o of await this.admin.fetchTopicOffsets(t)) ends.set(tpKey(t, o.partition), { high: o.high, low: o.low });
+      const done = new Map<string, string>();
+      for (const t of committed) for (const p of t.partitions) done.set(tpKey(t.topic, p.partition), p.offset);
+      return parts.map((tp) => {
+        const key = tpKey(this.bus.topicName(tp.topic), tp.partition);
+        const end = ends.get(key);
+        if (!end) return { ...tp, lag: 0 };
+        const c = done.get(key);
+        const from = c !== undefined && BigInt(c) >= 0n ? BigInt(c) : this.opts.fromBeginning === false ? BigInt(end.high) : BigInt(end.low);
+        const lag = BigInt(end.high) - from;
+        return { ...tp, lag: Number(lag > 0n ? lag : 0n) };
+      });
+    } catch (err) {
+      throw kafkaError(err, `cannot read the lag of group ${this.groupId}`, this.bus.cfg.kafka.brokers);
+    }
+  }
+
+  assignment(): TopicPartition[] {
+    return [...this.held.values()];
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    try {
+      // Stops fetching, waits for the in-flight batch (handled and committed), calls onRevoked, leaves the group.
+      await this.consumer.disconnect();
+    } finally {
+      if (this.held.size) await this.revokeAll("leave");
+      this.onClose?.();
+    }
   }
 }

@@ -5,16 +5,29 @@ import { secretSchema, tlsSchema } from "./common.ts";
 export const busSchema = z
   .strictObject({
     type: z.enum(["memory", "kafka"]).default("memory"),
-    /** Prepended to every topic name (sigil.events → <prefix>sigil.events); tests use it to isolate runs. */
-    topic_prefix: z.string().default(""),
+    /** Prepended to every topic name (sigil.events → <prefix>sigil.events) and consumer group id; tests use it to isolate runs. */
+    topic_prefix: z
+      .string()
+      .max(100)
+      .regex(/^[a-zA-Z0-9._-]*$/, "only letters, digits, '.', '_' and '-' are allowed in Kafka topic names")
+      .default(""),
     /** Partitions per topic when Sigil creates topics. */
     partitions: z.number().int().min(1).max(1024).default(6),
     memory: z
       .strictObject({
-        /** Keep an on-disk journal so acknowledged messages survive a crash of the one-process setup. */
+        /** Keep an on-disk journal (SQLite, in data_dir) so acknowledged messages and committed offsets survive a crash of the one-process setup. */
         journal: z.boolean().default(true),
+        /** Journal file; relative paths resolve against data_dir. */
+        journal_path: z.string().min(1).default("bus-journal.db"),
         /** Messages kept per partition after every group committed past them. */
         retention_messages: z.number().int().min(0).default(100_000),
+        /**
+         * Back-pressure: at most this many messages per partition that some group has not committed yet.
+         * A send beyond it waits for consumers to catch up, and fails after send_timeout_ms.
+         */
+        max_pending_messages: z.number().int().min(1).default(200_000),
+        /** How long a send waits for room before failing with bus_full. */
+        send_timeout_ms: z.number().int().min(0).default(30_000),
       })
       .prefault({}),
     kafka: z
@@ -25,6 +38,19 @@ export const busSchema = z
         compression: z.enum(["none", "gzip"]).default("gzip"),
         connection_timeout_ms: z.number().int().positive().default(3000),
         request_timeout_ms: z.number().int().positive().default(30000),
+        /** At start-up, keep retrying an unreachable cluster this long (capped exponential backoff with jitter) before failing. */
+        startup_timeout_ms: z.number().int().min(0).default(60_000),
+        /** Cap of the exponential backoff between retries (connections, sends, redeliveries). */
+        retry_max_ms: z.number().int().positive().default(30_000),
+        /** A member that sends no heartbeat this long is removed from its group (broker bounds: 6 s to 5 min by default). */
+        session_timeout_ms: z.number().int().min(1000).default(30_000),
+        heartbeat_interval_ms: z.number().int().min(100).default(3000),
+        /** Longest a fetch waits on the broker for new data; also bounds how fast an idle member notices a rebalance. */
+        max_wait_ms: z.number().int().min(10).max(30_000).default(1000),
+        /** Partitions one consumer processes concurrently (order stays per partition). */
+        consumer_concurrency: z.number().int().min(1).max(64).default(1),
+        /** Uncompressed bytes per produce request; larger sends are split. */
+        max_request_bytes: z.number().int().min(1024).default(1_000_000),
         tls: tlsSchema,
         sasl: z
           .strictObject({

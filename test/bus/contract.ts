@@ -1,0 +1,343 @@
+// The bus contract: one suite every Bus implementation passes, the in-process bus in the unit project
+// (platform/bus/contract-memory.test.ts) and Kafka in the integration project (test/bus/kafka.test.ts).
+// It pins down what the rest of Sigil relies on: keyed ordering, key → partition, batches, groups,
+// commit only after processing, resume, exact rebalance hooks, lag, topic creation, prefix isolation.
+
+import { afterAll, describe, expect, it } from "vitest";
+import { partitionFor } from "../../platform/bus/partitioner.ts";
+import type { Batch, Bus, Consumer, ConsumerOptions, TopicName, TopicPartition } from "../../platform/bus/types.ts";
+
+export interface BusUnderTest {
+  bus: Bus;
+  /** Partition count of a topic as the implementation really created it. */
+  partitionCount(topic: TopicName): Promise<number>;
+}
+
+export interface ContractTarget {
+  name: string;
+  /** A bus on fresh topics: a new unique prefix per call, or `prefix` when given. */
+  make(opts: { partitions: number; prefix?: string }): Promise<BusUnderTest>;
+  /** Upper bound for waits (group joins and rebalances are slow on a real broker). */
+  timeoutMs: number;
+  cleanup?(): Promise<void>;
+}
+
+export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const tp = (t: TopicPartition) => `${t.topic}/${t.partition}`;
+
+/** Records who owns which partition according to the hooks, and every violation of exclusivity. */
+class Ownership {
+  readonly owners = new Map<string, string>();
+  readonly violations: string[] = [];
+  readonly revokedBy = new Map<string, TopicPartition[]>();
+
+  hooks(member: string): Pick<ConsumerOptions, "onAssigned" | "onRevoked"> {
+    return {
+      onAssigned: async (parts) => {
+        for (const p of parts) {
+          const cur = this.owners.get(tp(p));
+          if (cur !== undefined && cur !== member) this.violations.push(`${member} was assigned ${tp(p)} while ${cur} still held it`);
+          this.owners.set(tp(p), member);
+        }
+      },
+      onRevoked: async (parts) => {
+        this.revokedBy.set(member, [...(this.revokedBy.get(member) ?? []), ...parts]);
+        for (const p of parts) {
+          const cur = this.owners.get(tp(p));
+          if (cur !== member) this.violations.push(`${member} had ${tp(p)} revoked but the owner was ${cur}`);
+          this.owners.delete(tp(p));
+        }
+      },
+    };
+  }
+
+  checkBatch(member: string, b: Batch): void {
+    const cur = this.owners.get(tp(b));
+    if (cur !== member) this.violations.push(`${member} got a batch of ${tp(b)} owned by ${cur}`);
+  }
+
+  heldBy(member: string): string[] {
+    return [...this.owners.entries()].filter(([, m]) => m === member).map(([k]) => k);
+  }
+}
+
+export function busContract(target: ContractTarget): void {
+  const T = target.timeoutMs;
+  const opened: { close(): Promise<void> }[] = [];
+  const track = <C extends { close(): Promise<void> }>(c: C): C => {
+    opened.push(c);
+    return c;
+  };
+  const make = async (partitions: number, prefix?: string) => {
+    const b = await target.make({ partitions, prefix });
+    track(b.bus);
+    return b;
+  };
+
+  describe(`bus contract: ${target.name}`, () => {
+    afterAll(async () => {
+      for (const c of opened.reverse()) await c.close().catch(() => {});
+      await target.cleanup?.();
+    });
+
+    it("creates every topic with the configured partition count", async () => {
+      const { bus, partitionCount } = await make(5);
+      await bus.ensureTopics();
+      await bus.ensureTopics(); // idempotent
+      for (const t of ["events", "signals", "alerts", "dlq"] as TopicName[]) expect(await partitionCount(t)).toBe(5);
+      expect((await bus.health()).ok).toBe(true);
+    });
+
+    it("routes a key to partitionFor(key) and keeps per-key order, across several sends", async () => {
+      const { bus } = await make(4);
+      const prod = track(await bus.producer());
+      const keys = Array.from({ length: 12 }, (_, i) => `host-${i}`);
+      let n = 0;
+      for (let round = 0; round < 5; round++) {
+        await prod.send("events", Array.from({ length: 40 }, () => ({ key: keys[n % keys.length], value: JSON.stringify({ n: n++ }) })));
+      }
+      const seen: { key: string; n: number; partition: number; offset: bigint }[] = [];
+      const c = track(await bus.consumer({ groupId: "order", topics: ["events"] }));
+      await c.run(async (b) => {
+        for (const m of b.messages) seen.push({ key: m.key!, n: (JSON.parse(m.value.toString()) as { n: number }).n, partition: m.partition, offset: BigInt(m.offset) });
+      });
+      await until(() => new Set(seen.map((s) => s.n)).size === 200, T, "200 messages");
+      for (const s of seen) expect(s.partition).toBe(partitionFor(s.key, 4));
+      for (const k of keys) {
+        const ns = seen.filter((s) => s.key === k).map((s) => s.n);
+        expect(ns).toEqual([...ns].sort((a, b) => a - b));
+      }
+      for (let p = 0; p < 4; p++) {
+        const offs = seen.filter((s) => s.partition === p).map((s) => s.offset);
+        expect(offs).toEqual([...offs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      }
+    });
+
+    it("delivers batches bounded by maxBatchSize, carrying key, value, headers and timestamp", async () => {
+      const { bus } = await make(1);
+      const prod = track(await bus.producer());
+      const ts = Date.UTC(2024, 0, 2, 3, 4, 5);
+      await prod.send("signals", Array.from({ length: 300 }, (_, i) => ({ key: "k", value: Buffer.from(`v${i}`), headers: { "x-sigil": `h${i}` }, timestamp: ts + i })));
+      const sizes: number[] = [];
+      const got: string[] = [];
+      let first: Batch["messages"][number] | null = null;
+      const c = track(await bus.consumer({ groupId: "batches", topics: ["signals"], maxBatchSize: 64 }));
+      await c.run(async (b) => {
+        expect(b.topic).toBe("signals");
+        sizes.push(b.messages.length);
+        first ??= b.messages[0];
+        got.push(...b.messages.map((m) => m.value.toString()));
+      });
+      await until(() => got.length >= 300, T, "300 messages");
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(64);
+      expect(Math.max(...sizes)).toBeGreaterThan(1);
+      expect(got.slice(0, 300)).toEqual(Array.from({ length: 300 }, (_, i) => `v${i}`));
+      expect(first!.key).toBe("k");
+      expect(first!.headers["x-sigil"]).toBe("h0");
+      expect(first!.timestamp).toBe(ts);
+      expect(first!.offset).toMatch(/^\d+$/);
+    });
+
+    it("splits partitions between the members of a group, with exact rebalance hooks", async () => {
+      const { bus } = await make(4);
+      const own = new Ownership();
+      const handled = new Map<string, number>();
+      const member = async (name: string) => {
+        const c = track(await bus.consumer({ groupId: "split", topics: ["events"], ...own.hooks(name) }));
+        await c.run(async (b) => {
+          own.checkBatch(name, b);
+          handled.set(name, (handled.get(name) ?? 0) + b.messages.length);
+        });
+        return c;
+      };
+      const a = await member("a");
+      await until(() => a.assignment().length === 4, T, "a to hold all 4 partitions");
+      const b = await member("b");
+      await until(() => a.assignment().length === 2 && b.assignment().length === 2, T, "a 2/2 split");
+      const held = [...a.assignment(), ...b.assignment()].map(tp);
+      expect(new Set(held).size).toBe(4);
+      expect(own.heldBy("a").sort()).toEqual(a.assignment().map(tp).sort());
+      const prod = track(await bus.producer());
+      await prod.send("events", Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: String(i) })));
+      await until(() => (handled.get("a") ?? 0) + (handled.get("b") ?? 0) >= 100, T, "100 messages across a and b");
+      expect(handled.get("a")).toBeGreaterThan(0);
+      expect(handled.get("b")).toBeGreaterThan(0);
+      await a.close();
+      expect(own.revokedBy.get("a")?.length).toBeGreaterThan(0);
+      await until(() => b.assignment().length === 4, T, "b to take over all partitions");
+      await prod.send("events", Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: String(i) })));
+      await until(() => (handled.get("b") ?? 0) + (handled.get("a") ?? 0) >= 120, T, "20 more messages");
+      expect(own.heldBy("b").length).toBe(4);
+      await b.close();
+      expect(own.owners.size).toBe(0);
+      expect(own.violations).toEqual([]);
+    });
+
+    it("moves a partition only after its in-flight batch finished and was committed", async () => {
+      const { bus } = await make(2);
+      const prod = track(await bus.producer());
+      const own = new Ownership();
+      const seen = new Map<string, string[]>();
+      const events: string[] = [];
+      let slowStarted = false;
+      const member = async (name: string, slowMs: number) => {
+        const hooks = own.hooks(name);
+        const c = track(
+          await bus.consumer({
+            groupId: "handover",
+            topics: ["events"],
+            onAssigned: async (parts) => {
+              events.push(`${name}:assigned:${parts.map(tp).join(",")}`);
+              await hooks.onAssigned!(parts);
+            },
+            onRevoked: async (parts) => {
+              events.push(`${name}:revoked:${parts.map(tp).join(",")}`);
+              await hooks.onRevoked!(parts);
+            },
+          }),
+        );
+        await c.run(async (b) => {
+          own.checkBatch(name, b);
+          if (slowMs) {
+            slowStarted = true;
+            events.push(`${name}:batch-start`);
+            await new Promise((r) => setTimeout(r, slowMs));
+            events.push(`${name}:batch-end`);
+          }
+          for (const m of b.messages) seen.set(m.value.toString(), [...(seen.get(m.value.toString()) ?? []), name]);
+        });
+        return c;
+      };
+      const a = await member("a", 1500);
+      await until(() => a.assignment().length === 2, T, "a to hold both partitions");
+      await prod.send("events", Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: `m${i}` })));
+      await until(() => slowStarted, T, "a slow batch in a");
+      const b = await member("b", 0);
+      await until(() => a.assignment().length === 1 && b.assignment().length === 1, T, "a 1/1 split");
+      await until(() => seen.size === 40, T, "all 40 messages");
+      // a revoked only after its in-flight batch ended; no message was handled twice (it was committed).
+      const firstRevoke = events.findIndex((e) => e.startsWith("a:revoked"));
+      expect(firstRevoke).toBeGreaterThan(events.indexOf("a:batch-end"));
+      expect([...seen.values()].filter((who) => who.length > 1)).toEqual([]);
+      expect(own.violations).toEqual([]);
+    });
+
+    it("redelivers a batch whose handler failed, and commits only after the handler resolved", async () => {
+      const { bus } = await make(2);
+      const prod = track(await bus.producer());
+      await prod.send("alerts", Array.from({ length: 10 }, (_, i) => ({ key: "chain-1", value: String(i) })));
+      // Member 1 fails every batch, then closes: nothing may be committed.
+      let failures = 0;
+      const c1 = track(await bus.consumer({ groupId: "commit", topics: ["alerts"] }));
+      await c1.run(async () => {
+        failures++;
+        throw new Error("handler failed on purpose");
+      });
+      await until(() => failures >= 2, T, "two failed attempts (redelivery)");
+      await c1.close();
+      // Member 2 of the same group gets every message again, fails once more, then succeeds.
+      const got: string[] = [];
+      let attempts = 0;
+      const c2 = track(await bus.consumer({ groupId: "commit", topics: ["alerts"] }));
+      await c2.run(async (b) => {
+        attempts++;
+        if (attempts === 1) throw new Error("fail once");
+        got.push(...b.messages.map((m) => m.value.toString()));
+      });
+      await until(() => got.length >= 10, T, "the 10 messages after redelivery");
+      expect(got.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+      await until(async () => (await c2.lag()).reduce((s, l) => s + l.lag, 0) === 0, T, "lag 0 after the commit");
+      await c2.close();
+    });
+
+    it("close finishes and commits the in-flight batch, and a new member resumes from the committed offset", async () => {
+      const { bus } = await make(1);
+      const prod = track(await bus.producer());
+      await prod.send("events", Array.from({ length: 5 }, (_, i) => ({ key: "h", value: `a${i}` })));
+      const first: string[] = [];
+      let inHandler = false;
+      const c1 = track(await bus.consumer({ groupId: "resume", topics: ["events"] }));
+      await c1.run(async (b) => {
+        inHandler = true;
+        await new Promise((r) => setTimeout(r, 300));
+        first.push(...b.messages.map((m) => m.value.toString()));
+      });
+      await until(() => inHandler, T, "the first batch to be in the handler");
+      await c1.close(); // must wait for the handler and commit
+      expect(first).toEqual(["a0", "a1", "a2", "a3", "a4"]);
+      await prod.send("events", Array.from({ length: 3 }, (_, i) => ({ key: "h", value: `b${i}` })));
+      const second: string[] = [];
+      const c2 = track(await bus.consumer({ groupId: "resume", topics: ["events"] }));
+      await c2.run(async (b) => void second.push(...b.messages.map((m) => m.value.toString())));
+      await until(() => second.length >= 3, T, "the 3 new messages");
+      expect(second).toEqual(["b0", "b1", "b2"]);
+      await c2.close();
+    });
+
+    it("starts a new group at the end when fromBeginning is false", async () => {
+      const { bus } = await make(1);
+      const prod = track(await bus.producer());
+      await prod.send("dlq", [{ key: "syslog", value: "old" }]);
+      const got: string[] = [];
+      const c = track(await bus.consumer({ groupId: "latest", topics: ["dlq"], fromBeginning: false }));
+      await c.run(async (b) => void got.push(...b.messages.map((m) => m.value.toString())));
+      await until(() => c.assignment().length === 1, T, "assignment");
+      // Where "the end" is gets fixed when the member first positions itself; keep producing until it reads.
+      await until(
+        async () => {
+          await prod.send("dlq", [{ key: "syslog", value: "new" }]);
+          await new Promise((r) => setTimeout(r, 100));
+          return got.length >= 1;
+        },
+        T,
+        "a new message",
+      );
+      expect(got.length).toBeGreaterThan(0);
+      expect(got.every((v) => v === "new")).toBe(true);
+    });
+
+    it("reports lag per assigned partition", async () => {
+      const { bus } = await make(3);
+      const prod = track(await bus.producer());
+      await prod.send("signals", Array.from({ length: 20 }, (_, i) => ({ key: "one-key", value: String(i) })));
+      const p = partitionFor("one-key", 3);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let calls = 0;
+      const c: Consumer = track(await bus.consumer({ groupId: "lag", topics: ["signals"] }));
+      await c.run(async () => {
+        calls++;
+        await gate;
+      });
+      await until(() => calls > 0, T, "the handler to be called");
+      const lag = await c.lag();
+      expect(lag.map((l) => l.partition).sort()).toEqual([0, 1, 2]);
+      expect(lag.find((l) => l.partition === p)!.lag).toBe(20);
+      expect(lag.filter((l) => l.partition !== p).every((l) => l.lag === 0)).toBe(true);
+      release();
+      await until(async () => (await c.lag()).every((l) => l.lag === 0), T, "lag to drop to 0");
+    });
+
+    it("isolates runs by topic prefix: same logical topic and group, different prefixes, no crosstalk", async () => {
+      const one = await make(2);
+      const two = await make(2);
+      expect(one.bus.topicName("events")).not.toBe(two.bus.topicName("events"));
+      expect(one.bus.topicName("events").endsWith("sigil.events")).toBe(true);
+      await (track(await one.bus.producer())).send("events", [{ key: "x", value: "from-one" }]);
+      await (track(await two.bus.producer())).send("events", [{ key: "x", value: "from-two" }]);
+      const got: string[] = [];
+      const c = track(await two.bus.consumer({ groupId: "iso", topics: ["events"] }));
+      await c.run(async (b) => void got.push(...b.messages.map((m) => m.value.toString())));
+      await until(() => got.length >= 1, T, "the message of bus two");
+      await new Promise((r) => setTimeout(r, 300));
+      expect(got).toEqual(["from-two"]);
+    });
+  });
+}

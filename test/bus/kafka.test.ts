@@ -1,0 +1,106 @@
+// The bus contract suite against a real Kafka broker (started by the integration global setup),
+// plus what only Kafka has: unreachable brokers, and a consumer process killed mid-batch.
+import { afterAll, describe, expect, it } from "vitest";
+import path from "node:path";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import kafkajs from "kafkajs";
+import { pino } from "pino";
+import { busSchema } from "../../platform/config/sections/bus.ts";
+import { KafkaBus } from "../../platform/bus/kafka.ts";
+import { SigilError } from "../../platform/errors.ts";
+import { testIsolation } from "../support/services.ts";
+import { PROJECT_ROOT } from "../support/shared-data.ts";
+import { busContract, until } from "./contract.ts";
+
+const iso = testIsolation(import.meta.url);
+let n = 0;
+
+/** Bus config as the roles get it, tuned for fast rebalances on a test broker. */
+export function kafkaTestConfig(partitions: number, prefix: string, brokers = iso.kafkaBrokers) {
+  return busSchema.parse({
+    type: "kafka",
+    partitions,
+    topic_prefix: prefix,
+    kafka: { brokers, session_timeout_ms: 6000, heartbeat_interval_ms: 500, max_wait_ms: 100, startup_timeout_ms: 10_000, retry_max_ms: 2000 },
+  });
+}
+
+const admin = new kafkajs.Kafka({ brokers: iso.kafkaBrokers, logLevel: kafkajs.logLevel.NOTHING }).admin();
+
+busContract({
+  name: "kafka",
+  timeoutMs: 30_000,
+  make: async ({ partitions, prefix }) => {
+    const bus = await KafkaBus.connect(kafkaTestConfig(partitions, prefix ?? `${iso.prefix}${n++}-`), { logger: pino({ level: "error" }) });
+    return {
+      bus,
+      partitionCount: async (topic) => {
+        await admin.connect();
+        const meta = await admin.fetchTopicMetadata({ topics: [bus.topicName(topic)] });
+        return meta.topics[0].partitions.length;
+      },
+    };
+  },
+  cleanup: async () => {
+    await admin.disconnect();
+    await iso.cleanup();
+  },
+});
+
+describe("kafka bus: faults", () => {
+  afterAll(async () => {
+    await iso.cleanup();
+  });
+
+  it("names the broker address when Kafka is unreachable, after retrying with backoff", async () => {
+    const lines: string[] = [];
+    const log = pino({ level: "warn" }, { write: (s: string) => void lines.push(s) });
+    const cfg = kafkaTestConfig(1, `${iso.prefix}unreachable-`, ["127.0.0.1:1"]);
+    cfg.kafka.startup_timeout_ms = 2500;
+    cfg.kafka.connection_timeout_ms = 500;
+    const t0 = Date.now();
+    const err = await KafkaBus.connect(cfg, { logger: log }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SigilError);
+    expect((err as SigilError).code).toBe("bus_unreachable");
+    expect((err as SigilError).location?.address).toBe("127.0.0.1:1");
+    expect((err as SigilError).message).toContain("127.0.0.1:1");
+    expect((err as SigilError).hint).toMatch(/bus\.kafka\.brokers/);
+    const retries = lines.filter((l) => l.includes("retrying")).map((l) => JSON.parse(l) as { retry_in_ms: number; attempt: number });
+    expect(retries.length).toBeGreaterThanOrEqual(1);
+    expect(retries[0].attempt).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it("redelivers to the group what a member killed with SIGKILL mid-batch had received", async () => {
+    const prefix = `${iso.prefix}kill-`;
+    const bus = await KafkaBus.connect(kafkaTestConfig(1, prefix), { logger: pino({ level: "error" }) });
+    try {
+      const prod = await bus.producer();
+      await prod.send("events", Array.from({ length: 10 }, (_, i) => ({ key: "h", value: `v${i}` })));
+      const child = spawn(process.execPath, ["--import", "tsx", path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "kafka-member.ts"), iso.kafkaBrokers.join(","), prefix, "killed"], {
+        stdio: ["ignore", "pipe", "inherit"],
+        cwd: PROJECT_ROOT,
+      });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      await until(() => /batch 0-9/.test(out), 60_000, "the child to receive the batch");
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      // The dead member's session expires (6 s); the group then gives the partition to the next member,
+      // starting from the last committed offset: nothing was committed, so all 10 come again.
+      const got: string[] = [];
+      const c = await bus.consumer({ groupId: "killed", topics: ["events"] });
+      await c.run(async (b) => void got.push(...b.messages.map((m) => m.value.toString())));
+      await until(() => got.length >= 10, 60_000, "redelivery of the 10 messages");
+      expect(got.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => `v${i}`));
+      await c.close();
+      await prod.close();
+    } finally {
+      await bus.close();
+    }
+  });
+});
