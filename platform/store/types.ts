@@ -23,14 +23,27 @@ export function docId(collection: Collection, doc: Doc): string {
   return id;
 }
 
-/** Parsed search query (see query.ts for the text syntax: field:value, AND/OR/NOT, wildcards, "phrases"). */
+/**
+ * Parsed search query (see query.ts for the text syntax: field:value, AND/OR/NOT, wildcards, "phrases").
+ * Semantics, the same on every store (docs/decisions/0003-query-semantics.md):
+ * - term with a field: the whole value equals `value`, case-insensitively (unless caseSensitive);
+ *   any element of an array matches; fields inside arrays of objects match on any element.
+ *   Date fields match the unit the value names (2026-01-02 is that whole day); numeric fields
+ *   compare numbers; ip fields take CIDR blocks (10.0.0.0/8).
+ * - wildcard: `*` any run, `?` one character, `\` escapes the next character; text values only.
+ * - term without a field: free text. `value` is split into words (letters and digits); several
+ *   words are a phrase; with wildcard, only a trailing `*` (prefix of the last word).
+ * - range: date fields compare as time (ISO 8601, epoch ms, now-15m; lte/gt round up to the named
+ *   unit); numeric fields as numbers; text as text (byte order).
+ * - exists: the field has a non-null value.
+ */
 export type QueryNode =
   | { op: "all" }
   | { op: "and"; args: QueryNode[] }
   | { op: "or"; args: QueryNode[] }
   | { op: "not"; arg: QueryNode }
-  /** field null = free text over the whole document. value is literal unless wildcard (then * and ? are wildcards). */
-  | { op: "term"; field: string | null; value: string; wildcard: boolean; phrase: boolean }
+  /** field null = free text over the whole document. value is literal unless wildcard (then * and ? are wildcards, \ escapes). */
+  | { op: "term"; field: string | null; value: string; wildcard: boolean; phrase: boolean; caseSensitive?: boolean }
   | { op: "range"; field: string; gt?: number | string; gte?: number | string; lt?: number | string; lte?: number | string }
   | { op: "exists"; field: string };
 
@@ -76,6 +89,17 @@ export interface TermsBucket {
   count: number;
 }
 
+/**
+ * Why `put` refused some documents (thrown as StoreRejectError from ./errors.ts after the valid ones
+ * were written): their position in the input, their id when they had one, a code and a reason.
+ */
+export interface RejectedDoc {
+  index: number;
+  id?: string;
+  code: string;
+  reason: string;
+}
+
 export interface PutResult {
   /** Documents newly written. */
   created: number;
@@ -101,6 +125,10 @@ export interface Store {
   /**
    * Writes documents idempotently by id. For events and signals an existing id is left as is;
    * for the other collections the document replaces the stored one. Resolves once durable.
+   * Documents that cannot be stored (no id, no @timestamp on events and signals, too large, too deep,
+   * a field both a value and an object) are not written: after writing the rest, put throws a
+   * StoreRejectError (code store_doc_rejected) listing them, so the caller can dead-letter them.
+   * Documents come back canonical: dotted keys expanded, `__proto__`-like keys renamed (`_proto_`).
    */
   put(collection: Collection, docs: Doc[]): Promise<PutResult>;
   get(collection: Collection, id: string): Promise<Doc | null>;
@@ -108,6 +136,9 @@ export interface Store {
   /**
    * Read-modify-write of one document with optimistic concurrency: `fn` gets the current doc
    * (or null) and returns the new one (or null to leave it). The stored `version` is bumped.
+   * Resolves to the written document, or to the current one (possibly null) when fn returned null.
+   * With expectedVersion, a stored version that differs fails with a `store_conflict` SigilError.
+   * Events and signals are immutable: updating them fails with `store_immutable`.
    */
   update(collection: Collection, id: string, fn: (current: Doc | null) => Doc | null, opts?: UpdateOptions): Promise<Doc | null>;
   delete(collection: Collection, ids: string[]): Promise<void>;
