@@ -41,6 +41,8 @@ export interface ReplaySummary {
   events: number;
   matches: number;
   signals: number;
+  /** Signals past the in-memory buffer, linked in arrival order rather than event time. */
+  signals_unsorted: number;
   chains: number;
   candidates: number;
   rules: { detection: number; correlation: number; anomaly: number };
@@ -124,6 +126,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     events: pipeline.stats.events,
     matches: pipeline.stats.matches,
     signals: pipeline.stats.signals,
+    signals_unsorted: overflowSignals,
     chains: all.filter((c) => builder.isPromoted(c.id)).length,
     candidates: all.filter((c) => !builder.isPromoted(c.id)).length,
     rules: { detection: engine.detection.ruleCount, correlation: engine.correlationRules, anomaly: engine.anomalyRules },
