@@ -54,6 +54,20 @@ export interface AnomalyInfo extends JsonObject {
 }
 
 /**
+ * A routing copy of a match on `sigil.signals` (docs/decisions/0006): input for correlation or
+ * baseline rules, keyed (signal.key) by their group-by or entity value so that every group is
+ * evaluated on one partition. Not an alert by itself: the chain builder and the store skip it.
+ */
+export interface SignalRoute extends JsonObject {
+  /** Correlation rule ids this copy feeds. */
+  correlations?: string[];
+  /** Anomaly rule ids this copy feeds. */
+  baselines?: string[];
+  /** The event fields those rules read (dotted path → value). */
+  fields: JsonObject;
+}
+
+/**
  * A signal: one rule match, one correlation hit or one anomaly. Entity fields of the (last) source
  * event are copied to the top level (host, user, source, destination, process, service, trace, span,
  * parent, cloud, orchestrator, related, winlog.logon ...), so the chain builder links without lookups.
@@ -73,6 +87,7 @@ export interface Signal extends JsonObject {
     events: EventRef[];
     correlation?: CorrelationInfo;
     anomaly?: AnomalyInfo;
+    route?: SignalRoute;
   };
 }
 

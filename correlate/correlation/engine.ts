@@ -28,7 +28,7 @@ export interface EngineOptions {
    * Chained correlations whose group lives on another partition: return false to have the inner hit
    * forwarded (sink.forward) instead of evaluated here. Default: everything is local.
    */
-  isLocal?: (outer: CompiledCorrelation, key: string) => boolean;
+  isLocal?: (outer: CompiledCorrelation, outerKey: string, innerKey: string) => boolean;
 }
 
 export interface ForwardSink {
@@ -107,6 +107,7 @@ export class CorrelationEngine {
   private files: string[] = [];
   private fileIndex = new Map<string, number>();
   private epoch = 0;
+  private savedMaxTime = -Infinity;
   private dirty: Group[] = [];
   private deleted: Map<string, string[]> = new Map();
   forwardSink: ForwardSink | null = null;
@@ -419,7 +420,7 @@ export class CorrelationEngine {
         this.stats.missingGroupField++;
         continue;
       }
-      if (this.opts.isLocal && !this.opts.isLocal(outer, routeKey(outer, key))) {
+      if (this.opts.isLocal && !this.opts.isLocal(outer, routeKey(outer, key), hit.key)) {
         this.forwardSink?.forward(outer, routeKey(outer, key), m);
         continue;
       }
@@ -429,7 +430,7 @@ export class CorrelationEngine {
 
   /** Feeds a forwarded inner hit (received from another partition) to one outer correlation. */
   onForwarded(outerId: string, m: Match): void {
-    const c = this.plan.correlations.find((x) => x.id === outerId);
+    const c = this.plan.byId.get(outerId);
     if (!c || !c.positionOf.has(m.ruleId)) return;
     if (m.time > this.maxTime) this.maxTime = m.time;
     this.feed(c, m);
@@ -533,12 +534,14 @@ export class CorrelationEngine {
     this.epoch++;
     this.dirty = [];
     this.deleted = new Map();
+    this.savedMaxTime = this.maxTime;
     return { v: 1, maxTime: finiteOrNull(this.maxTime), files: [...this.files], correlations };
   }
 
   /** What changed since the last snapshot or delta; null when nothing did. */
   delta(): EngineDelta | null {
-    if (this.dirty.length === 0 && this.deleted.size === 0) return null;
+    if (this.dirty.length === 0 && this.deleted.size === 0 && this.maxTime === this.savedMaxTime) return null;
+    this.savedMaxTime = this.maxTime;
     const upserts: EngineDelta["upserts"] = {};
     for (const g of this.dirty) {
       if (g.dead) continue;
@@ -565,7 +568,7 @@ export class CorrelationEngine {
     // merged view: correlation id → key → state
     const merged = new Map<string, Map<string, GroupState>>();
     const apply = (id: string, fp: string, groups: GroupState[], files: string[]) => {
-      const c = this.plan.correlations.find((x) => x.id === id);
+      const c = this.plan.byId.get(id);
       if (!c || c.fingerprint !== fp) {
         dropped += groups.length;
         return;
@@ -585,7 +588,7 @@ export class CorrelationEngine {
     }
     let restored = 0;
     for (const [id, m] of merged) {
-      const c = this.plan.correlations.find((x) => x.id === id)!;
+      const c = this.plan.byId.get(id)!;
       const tc = this.tcs[c.index];
       // oldest first, so the LRU order approximates staleness
       const states = [...m.values()].sort((x, y) => (x[2] ?? -Infinity) - (y[2] ?? -Infinity));
@@ -612,6 +615,7 @@ export class CorrelationEngine {
       }
     }
     this.stats.groups = restored;
+    this.savedMaxTime = this.maxTime;
     this.epoch++;
     this.dirty = [];
     this.deleted = new Map();

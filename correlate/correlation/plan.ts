@@ -23,6 +23,8 @@ export interface CompiledCorrelation {
   groupPaths: Map<string, Accessor[]>;
   /** Referenced rule id → the value field reader(s) for value_* types. */
   valuePaths: Map<string, Accessor[]>;
+  /** Referenced rule id → every event field path the correlation reads (for routing projections). */
+  readPaths: Map<string, string[]>;
   /** Output names of the group-by entries (the alias or field as written). */
   groupNames: string[];
   mode: "arrival" | "close";
@@ -36,6 +38,7 @@ export interface CompiledCorrelation {
 
 export interface CorrelationPlan {
   correlations: CompiledCorrelation[];
+  byId: Map<string, CompiledCorrelation>;
   /** Rule id (detection or correlation) → correlations that reference it directly. */
   byRule: Map<string, CompiledCorrelation[]>;
   /** Every rule the plan knows, by id. */
@@ -87,6 +90,12 @@ export function compileAccessor(candidates: string[]): Accessor {
     }
     return undefined;
   };
+}
+
+/** The field paths a candidate reads: itself, or the `{path}` parts of a template. */
+export function pathsOf(candidate: string): string[] {
+  if (!candidate.includes("{")) return [candidate];
+  return [...candidate.matchAll(/\{([^{}]+)\}/g)].map((m) => m[1]);
 }
 
 export interface CompileResult {
@@ -180,6 +189,7 @@ export function compileCorrelations(detection: RuleInfo[], correlations: Correla
     const groupPaths = new Map<string, Accessor[]>();
     const valuePaths = new Map<string, Accessor[]>();
     const candidates = new Map<string, string[][]>();
+    const readPaths = new Map<string, string[]>();
     c.rules.forEach((ref, i) => {
       const target = resolve(ref)!;
       const pick = (name: string): string => {
@@ -192,7 +202,9 @@ export function compileCorrelations(detection: RuleInfo[], correlations: Correla
       const gc = c.groupBy.map((g) => map(pick(g)));
       candidates.set(refIds[i], gc);
       groupPaths.set(refIds[i], gc.map(compileAccessor));
-      valuePaths.set(refIds[i], c.field.map((f) => compileAccessor(map(pick(f)))));
+      const vc = c.field.map((f) => map(pick(f)));
+      valuePaths.set(refIds[i], vc.map(compileAccessor));
+      readPaths.set(refIds[i], [...new Set([...gc, ...vc].flat().flatMap(pathsOf))]);
     });
     if (c.condition.kind === "expression") {
       const missing = resolveExpression(c.condition.expr, new Map(c.rules.map((r, i) => [r, i])));
@@ -232,6 +244,7 @@ export function compileCorrelations(detection: RuleInfo[], correlations: Correla
       positionOf,
       groupPaths,
       valuePaths,
+      readPaths,
       groupNames: c.groupBy,
       mode: firingMode(c.condition),
       fingerprint: fp,
@@ -261,5 +274,5 @@ export function compileCorrelations(detection: RuleInfo[], correlations: Correla
     rules.set(id, info);
   }
   const fingerprint = createHash("sha256").update(compiled.map((c) => `${c.id}:${c.fingerprint}`).join(",")).digest("hex").slice(0, 16);
-  return { plan: { correlations: compiled, byRule, rules, silent, fingerprint }, problems };
+  return { plan: { correlations: compiled, byId: compiledById, byRule, rules, silent, fingerprint }, problems };
 }

@@ -1,0 +1,248 @@
+// The stateful consumer of `sigil.signals`: the routing copies of matches land on the partition that
+// owns their group; per partition it keeps the correlation (and baseline) state, publishes hits,
+// and checkpoints state with the offset it covers after every batch, before the batch commits.
+// A restart or a rebalance restores the partition's checkpoint and skips what it already covers.
+
+import type { Batch, Bus, Consumer, OutgoingMessage, Producer, TopicPartition } from "../../platform/bus/types.ts";
+import type { Store } from "../../platform/store/types.ts";
+import type { Logger } from "../../platform/telemetry/log.ts";
+import { safeJsonParse } from "../../schema/fields.ts";
+import type { Signal } from "../../schema/signal.ts";
+import { PartitionCheckpoint } from "./checkpoint.ts";
+import { reportCounts, statefulMetrics, type StageCounts } from "./metrics.ts";
+
+/** One stateful stage (correlation, baselines) on one partition. */
+export interface PartitionPart {
+  /** Feeds a routing copy; false when it is not for this stage. */
+  accept(s: Signal): boolean;
+  /** Advances event time by the wall clock (nothing arrived for a while). */
+  advanceIdle(nowMs: number): void;
+  snapshot(): unknown;
+  delta(): unknown | null;
+  restore(full: unknown | null, deltas: unknown[]): void;
+  close(): void;
+  /** Counts since the last call. */
+  takeCounts(): StageCounts;
+}
+
+export interface StatefulStage {
+  readonly name: string;
+  /** Per-partition state; `emit` publishes a signal (keyed by signal.key) with the batch. */
+  open(partition: number, emit: (s: Signal) => void): PartitionPart;
+}
+
+export interface RunnerOptions {
+  bus: Bus;
+  store: Store;
+  stages: StatefulStage[];
+  /** Consumer group, also the checkpoint scope. */
+  groupId?: string;
+  checkpointIntervalMs: number;
+  /** Wall-clock advance of partitions that received nothing for this long (0: never). */
+  idleAdvanceMs?: number;
+  maxBatchSize?: number;
+  log?: Logger;
+  now?: () => number;
+}
+
+interface PartitionState {
+  partition: number;
+  parts: { stage: StatefulStage; part: PartitionPart }[];
+  ckpt: PartitionCheckpoint<Record<string, unknown>, Record<string, unknown>>;
+  /** Offset of the last message the state covers. */
+  covered: bigint | null;
+  out: OutgoingMessage[];
+  lastInput: number;
+}
+
+export interface RunnerStats {
+  batches: number;
+  messages: number;
+  skipped: number;
+  malformed: number;
+  published: number;
+  checkpoints: number;
+}
+
+export class StatefulRunner {
+  readonly stats: RunnerStats = { batches: 0, messages: 0, skipped: 0, malformed: 0, published: 0, checkpoints: 0 };
+  private readonly partitions = new Map<number, PartitionState>();
+  private consumer: Consumer | null = null;
+  private producer: Producer | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly groupId: string;
+  private readonly now: () => number;
+
+  constructor(private readonly o: RunnerOptions) {
+    this.groupId = o.groupId ?? "sigil-correlate-stateful";
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Partitions held now (tests). */
+  held(): number[] {
+    return [...this.partitions.keys()].sort((a, b) => a - b);
+  }
+
+  async start(): Promise<void> {
+    this.producer = await this.o.bus.producer();
+    this.consumer = await this.o.bus.consumer({
+      groupId: this.groupId,
+      topics: ["signals"],
+      fromBeginning: true,
+      maxBatchSize: this.o.maxBatchSize ?? 2_000,
+      onAssigned: (parts) => this.locked(() => this.assigned(parts)),
+      onRevoked: (parts) => this.locked(() => this.revoked(parts)),
+    });
+    await this.consumer.run((batch) => this.locked(() => this.handle(batch)));
+    const idle = this.o.idleAdvanceMs ?? 0;
+    if (idle > 0) {
+      this.timer = setInterval(() => void this.locked(() => this.idleTick(idle)).catch((err) => this.o.log?.error({ err: String(err) }, "idle advance failed")), Math.max(1_000, Math.floor(idle / 2)));
+      this.timer.unref();
+    }
+  }
+
+  /** Finishes the in-flight batch, checkpoints, leaves the group. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.consumer?.close();
+    this.consumer = null;
+    await this.producer?.close();
+    this.producer = null;
+    for (const ps of this.partitions.values()) for (const p of ps.parts) p.part.close();
+    this.partitions.clear();
+  }
+
+  /** Batches, rebalances and idle ticks never interleave. */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async assigned(parts: TopicPartition[]): Promise<void> {
+    for (const tp of parts) {
+      if (tp.topic !== "signals" || this.partitions.has(tp.partition)) continue;
+      const ps: PartitionState = {
+        partition: tp.partition,
+        parts: [],
+        ckpt: new PartitionCheckpoint(this.o.store, `${this.groupId}/${this.o.bus.topicName("signals")}`, tp.partition, { fullIntervalMs: this.o.checkpointIntervalMs, now: this.now }),
+        covered: null,
+        out: [],
+        lastInput: this.now(),
+      };
+      const emit = (s: Signal) => ps.out.push({ key: s.signal.key, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined });
+      ps.parts = this.o.stages.map((stage) => ({ stage, part: stage.open(tp.partition, emit) }));
+      const loaded = await ps.ckpt.load();
+      for (const { stage, part } of ps.parts) {
+        const full = loaded.full ? (loaded.full[stage.name] ?? null) : null;
+        const deltas = loaded.deltas.map((d) => d[stage.name]).filter((d) => d !== undefined && d !== null);
+        part.restore(full, deltas);
+      }
+      ps.covered = loaded.offset === null ? null : BigInt(loaded.offset);
+      // hits a restore can produce (none today) go out with the first batch
+      this.partitions.set(tp.partition, ps);
+      this.o.log?.info({ partition: tp.partition, offset: loaded.offset, deltas: loaded.deltas.length }, "restored partition state");
+    }
+  }
+
+  private async revoked(parts: TopicPartition[]): Promise<void> {
+    for (const tp of parts) {
+      const ps = this.partitions.get(tp.partition);
+      if (!ps || tp.topic !== "signals") continue;
+      // every batch was checkpointed before it committed; flush what an idle tick may have left
+      await this.flush(ps, null);
+      for (const p of ps.parts) p.part.close();
+      this.partitions.delete(tp.partition);
+      this.o.log?.info({ partition: tp.partition }, "released partition state");
+    }
+  }
+
+  private async handle(batch: Batch): Promise<void> {
+    const ps = this.partitions.get(batch.partition);
+    if (!ps) throw new Error(`batch for partition ${batch.partition}, which this member does not hold`);
+    this.stats.batches++;
+    let fed = false;
+    for (const msg of batch.messages) {
+      this.stats.messages++;
+      if (ps.covered !== null && BigInt(msg.offset) <= ps.covered) {
+        this.stats.skipped++;
+        statefulMetrics.skipped.inc();
+        continue;
+      }
+      let s: Signal;
+      try {
+        s = safeJsonParse(msg.value.toString("utf8")) as unknown as Signal;
+      } catch {
+        this.stats.malformed++;
+        continue;
+      }
+      if (!s || typeof s !== "object" || !s.signal || typeof s.signal !== "object" || !s.signal.route) continue;
+      for (const p of ps.parts) if (p.part.accept(s)) break;
+      fed = true;
+    }
+    if (fed) ps.lastInput = this.now();
+    const last = batch.messages[batch.messages.length - 1];
+    await this.flush(ps, last ? last.offset : null);
+  }
+
+  /** Publishes what the partition produced, then checkpoints its state with the offset it covers. */
+  private async flush(ps: PartitionState, offset: string | null): Promise<void> {
+    if (ps.out.length) {
+      const out = ps.out;
+      ps.out = [];
+      await this.producer!.send("signals", out);
+      this.stats.published += out.length;
+    }
+    const covered = offset ?? (ps.covered === null ? null : ps.covered.toString());
+    if (covered === null) return;
+    const t0 = performance.now();
+    if (ps.ckpt.wantsFull()) {
+      const full: Record<string, unknown> = {};
+      for (const { stage, part } of ps.parts) full[stage.name] = part.snapshot();
+      await ps.ckpt.saveFull(full, covered);
+      statefulMetrics.checkpointSeconds.observe({ kind: "full" }, (performance.now() - t0) / 1000);
+      this.stats.checkpoints++;
+    } else {
+      const delta: Record<string, unknown> = {};
+      let any = false;
+      for (const { stage, part } of ps.parts) {
+        const d = part.delta();
+        if (d !== null) {
+          delta[stage.name] = d;
+          any = true;
+        }
+      }
+      // unchanged state: the stored checkpoint is also the state after these messages
+      if (any) {
+        await ps.ckpt.saveDelta(delta, covered);
+        statefulMetrics.checkpointSeconds.observe({ kind: "delta" }, (performance.now() - t0) / 1000);
+        this.stats.checkpoints++;
+      }
+    }
+    ps.covered = BigInt(covered);
+    this.report();
+  }
+
+  private report(): void {
+    const totals = new Map<string, StageCounts>();
+    for (const ps of this.partitions.values())
+      for (const { stage, part } of ps.parts) {
+        const c = part.takeCounts();
+        const t = totals.get(stage.name);
+        if (!t) totals.set(stage.name, c);
+        else for (const k of Object.keys(c) as (keyof StageCounts)[]) t[k] += c[k];
+      }
+    for (const [name, c] of totals) reportCounts(name, c);
+  }
+
+  private async idleTick(idleMs: number): Promise<void> {
+    const now = this.now();
+    for (const ps of this.partitions.values()) {
+      if (ps.covered === null || now - ps.lastInput < idleMs) continue;
+      for (const p of ps.parts) p.part.advanceIdle(now - idleMs);
+      await this.flush(ps, null);
+    }
+  }
+}
