@@ -107,7 +107,7 @@ export interface AlertSummary {
 const MAX_LIST = 50;
 
 function strs(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string").slice(0, MAX_LIST) : [];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string").slice(0, MAX_LIST).map((x) => x.slice(0, MAX_VALUE)) : [];
 }
 
 function str(v: unknown, fallback = ""): string {

@@ -146,11 +146,12 @@ export class LiveHub {
     return true;
   }
 
+  /** Every change bumps `version`, so a version already published (or an older one) is a duplicate. */
   private fresh(key: string, version: unknown, updated: unknown): boolean {
     const v = typeof version === "number" ? version : 0;
     const u = typeof updated === "string" ? updated : "";
     const prev = this.seen.get(key);
-    if (prev && (prev.version > v || (prev.version === v && prev.updated >= u))) {
+    if (prev && prev.version >= v) {
       metrics.duplicates.inc();
       return false;
     }
@@ -181,20 +182,25 @@ export class LiveHub {
   /** Sends unless the client's unsent data is over the bound, in which case the client is dropped. */
   private send(c: LiveClient, data: string): boolean {
     if (c.closed) return false;
-    if (c.ws.bufferedAmount + data.length > this.opts.maxClientBufferBytes) {
-      this.drop(c, CLOSE.tooSlow, "slow_consumer", `send queue over ${this.opts.maxClientBufferBytes} bytes; reconnect to resume`);
-      return false;
-    }
+    if (this.overBound(c, data)) return false;
     c.ws.send(data);
+    return true;
+  }
+
+  /**
+   * True (and the client dropped) when sending `data` would grow the client's unsent backlog past the
+   * bound. One message always fits an empty backlog, so a large snapshot part still goes out.
+   */
+  private overBound(c: LiveClient, data: string): boolean {
+    const pending = c.ws.bufferedAmount;
+    if (pending === 0 || pending + data.length <= this.opts.maxClientBufferBytes) return false;
+    this.drop(c, CLOSE.tooSlow, "slow_consumer", `send queue over ${this.opts.maxClientBufferBytes} bytes; reconnect to resume`);
     return true;
   }
 
   private sendAsync(c: LiveClient, data: string): Promise<boolean> {
     if (c.closed) return Promise.resolve(false);
-    if (c.ws.bufferedAmount + data.length > this.opts.maxClientBufferBytes) {
-      this.drop(c, CLOSE.tooSlow, "slow_consumer", `send queue over ${this.opts.maxClientBufferBytes} bytes; reconnect to resume`);
-      return Promise.resolve(false);
-    }
+    if (this.overBound(c, data)) return Promise.resolve(false);
     return new Promise((resolve) => c.ws.send(data, (err) => resolve(!err)));
   }
 
