@@ -19,15 +19,16 @@ export const busSchema = z
         journal: z.boolean().default(true),
         /** Journal file; relative paths resolve against data_dir. */
         journal_path: z.string().min(1).default("bus-journal.db"),
-        /** Messages kept per partition after every group committed past them. */
-        retention_messages: z.number().int().min(0).default(100_000),
-        /**
-         * Back-pressure: at most this many messages per partition that some group has not committed yet.
-         * A send beyond it waits for consumers to catch up, and fails after send_timeout_ms.
-         */
-        max_pending_messages: z.number().int().min(1).default(200_000),
+        /** normal: survives the process being killed; full: also survives power loss (an fsync per send). */
+        journal_sync: z.enum(["normal", "full"]).default("normal"),
+        /** Messages kept per partition after every group committed past them (dropped first when memory is short). */
+        retention_messages: z.number().int().min(0).default(10_000),
+        /** Back-pressure: bytes held per topic; a send beyond it waits for consumers to commit. */
+        max_buffered_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
         /** How long a send waits for room before failing with bus_full. */
         send_timeout_ms: z.number().int().min(0).default(30_000),
+        /** A consumer group with no members keeps its uncommitted messages this long (so a restarting role finds them). */
+        empty_group_hold_ms: z.number().int().min(0).default(600_000),
       })
       .prefault({}),
     kafka: z
