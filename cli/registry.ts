@@ -7,6 +7,7 @@ type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
   replay: () => import("./commands/replay.ts"),
+  demo: () => import("./commands/demo.ts"),
   "check-config": () => import("./commands/check-config.ts"),
   agent: () => import("./commands/agent.ts"),
   "agent status": () => import("./commands/agent-status.ts"),
@@ -14,6 +15,7 @@ export const COMMANDS: Record<string, Loader> = {
   "services status": () => import("./commands/services-status.ts"),
   "services down": () => import("./commands/services-down.ts"),
   "certs dev": () => import("./commands/certs-dev.ts"),
+  normalize: () => import("./commands/normalize.ts"),
 };
 
 /** Groups shown as one line in the top-level help: "rules" → "rules lint", "rules test". */

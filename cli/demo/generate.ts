@@ -6,7 +6,7 @@
 /** The log streams the demo writes, one per source format. */
 export const DEMO_STREAMS = {
   "web-access": { file: "web-access.log", format: "nginx-access", host: "web-1" },
-  "otlp-traces": { file: "traces.jsonl", format: "otlp", host: undefined },
+  "otlp-traces": { file: "traces.jsonl", format: "otlp-json", host: undefined },
   cloudtrail: { file: "cloudtrail.jsonl", format: "aws-cloudtrail", host: undefined },
   auth: { file: "auth.log", format: "sshd-auth", host: undefined },
   "zeek-conn": { file: "zeek-conn.log", format: "zeek", host: "sensor-1" },

@@ -455,6 +455,6 @@ function compareMembers(a: Member, b: Member): number {
 }
 
 function describeLink(ref: EntityRef, weight: number, withMember: Member): string {
-  const raw = ref.raw.toLowerCase() !== ref.value ? ` (normalized from ${ref.raw})` : "";
+  const raw = ref.raw.toLowerCase() !== ref.value.toLowerCase() ? ` (normalized from ${ref.raw})` : "";
   return `${ref.type} ${ref.value}${raw}, ${ref.relation ?? "entity"} via ${ref.field}, shared with "${withMember.rule.title}" at ${short(withMember.ts)} (weight ${weight.toFixed(2)})`;
 }
