@@ -10,7 +10,7 @@ import { SigilError, UsageError } from "../errors.ts";
 import { safeJsonParse } from "../../schema/fields.ts";
 import { COLLECTIONS, type Collection, type HistogramBucket, type SearchRequest, type SortSpec, type TermsBucket } from "./types.ts";
 import { MAX_KEYWORD_CHARS, foldCase, isImmutable, parseDate } from "./fields.ts";
-import { compileWhere, ftsTable, jsonPath, table, timeBound, timeExpr, valueExpr, type SqlContext } from "./sql.ts";
+import { arrayPathsOf, compileWhere, ftsTable, jsonPath, table, timeBound, timeExpr, valueExpr, type ArrayPaths, type SqlContext } from "./sql.ts";
 
 export type Db = Database.Database;
 
@@ -41,9 +41,9 @@ export interface OpenOptions {
 
 /** Opens (creating when needed) the database with Sigil's pragmas and SQL functions. */
 export function openDb(file: string, opts: OpenOptions = {}): Db {
-  if (file !== ":memory:" && !opts.readonly) fs.mkdirSync(path.dirname(file), { recursive: true });
   let db: Db;
   try {
+    if (file !== ":memory:" && !opts.readonly) fs.mkdirSync(path.dirname(file), { recursive: true });
     db = new Database(file, { readonly: opts.readonly === true, fileMustExist: opts.readonly === true });
   } catch (err) {
     throw new SigilError("store_open_failed", `cannot open the embedded store at ${file}: ${(err as Error).message}`, {
@@ -103,7 +103,7 @@ export function parseCidr(cidr: string): net.BlockList | null {
 /** Creates tables, full-text tables and indexes; safe to run repeatedly. */
 export function createSchema(db: Db): void {
   db.exec(`CREATE TABLE IF NOT EXISTS sigil_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`);
-  db.exec(`CREATE TABLE IF NOT EXISTS sigil_array_paths (collection TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (collection, path)) WITHOUT ROWID`);
+  db.exec(`CREATE TABLE IF NOT EXISTS sigil_array_paths (collection TEXT NOT NULL, path TEXT NOT NULL, objects INTEGER NOT NULL, PRIMARY KEY (collection, path)) WITHOUT ROWID`);
   const row = db.prepare(`SELECT value FROM sigil_meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
   if (row && Number(row.value) > SCHEMA_VERSION) {
     throw new SigilError("store_schema_newer", `the embedded store was written by a newer Sigil (schema ${row.value}, this one knows ${SCHEMA_VERSION})`, {
@@ -123,9 +123,11 @@ export function createSchema(db: Db): void {
   db.prepare(`INSERT OR REPLACE INTO sigil_meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
 }
 
-export function loadArrayPaths(db: Db, c: Collection): Set<string> {
-  const rows = db.prepare(`SELECT path FROM sigil_array_paths WHERE collection = ?`).pluck().all(c) as string[];
-  return new Set(rows);
+/** The array paths remembered for a collection (see ArrayPaths). */
+export function loadArrayPaths(db: Db, c: Collection): ArrayPaths {
+  const rows = db.prepare(`SELECT path, objects FROM sigil_array_paths WHERE collection = ?`).all(c) as Array<{ path: string; objects: number }>;
+  const overflow = db.prepare(`SELECT 1 FROM sigil_meta WHERE key = ?`).get(`array_paths_overflow:${c}`) !== undefined;
+  return arrayPathsOf(rows, overflow);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,7 +195,7 @@ export class QueryEngine {
   constructor(private readonly db: Db, private readonly now: () => number = Date.now) {}
 
   private ctx(c: Collection): SqlContext {
-    return { collection: c, arrayPaths: loadArrayPaths(this.db, c), params: [], now: this.now(), alias: 0 };
+    return { collection: c, arrays: loadArrayPaths(this.db, c), params: [], now: this.now(), alias: 0 };
   }
 
   /** WHERE clause for the query and time range (no cursor). */
@@ -215,7 +217,24 @@ export class QueryEngine {
     return parts.join(" AND ");
   }
 
+  /** Each operation reads one snapshot: the remembered array paths and the documents agree. */
   search(c: Collection, req: SearchRequest): RawSearchResult {
+    return this.db.transaction(() => this.searchTx(c, req))();
+  }
+
+  count(c: Collection, req: SearchRequest): number {
+    return this.db.transaction(() => this.countTx(c, req))();
+  }
+
+  histogram(c: Collection, req: SearchRequest, intervalMs: number): HistogramBucket[] {
+    return this.db.transaction(() => this.histogramTx(c, req, intervalMs))();
+  }
+
+  terms(c: Collection, req: SearchRequest, field: string, size: number): TermsBucket[] {
+    return this.db.transaction(() => this.termsTx(c, req, field, size))();
+  }
+
+  private searchTx(c: Collection, req: SearchRequest): RawSearchResult {
     const { size, sort, timeField, upTo } = normalizeRequest(req);
     const ctx = this.ctx(c);
     const where = this.where(c, req, ctx, timeField);
@@ -256,13 +275,13 @@ export class QueryEngine {
     return { total, totalIsLowerBound: lower, bodies, next };
   }
 
-  count(c: Collection, req: SearchRequest): number {
+  private countTx(c: Collection, req: SearchRequest): number {
     const ctx = this.ctx(c);
     const where = this.where(c, req, ctx, req.timeField ?? "@timestamp");
     return this.db.prepare(`SELECT count(*) FROM ${table(c)} AS d WHERE ${where}`).pluck().get(...ctx.params) as number;
   }
 
-  histogram(c: Collection, req: SearchRequest, intervalMs: number): HistogramBucket[] {
+  private histogramTx(c: Collection, req: SearchRequest, intervalMs: number): HistogramBucket[] {
     if (!Number.isInteger(intervalMs) || intervalMs < 1) throw badRequest(`the histogram interval must be a positive whole number of milliseconds, not ${String(intervalMs)}`);
     const timeField = req.timeField ?? "@timestamp";
     const ctx = this.ctx(c);
@@ -283,7 +302,7 @@ export class QueryEngine {
     return fillBuckets(rows.map((r) => ({ key: r.b, count: r.n })), from, to, intervalMs);
   }
 
-  terms(c: Collection, req: SearchRequest, field: string, size: number): TermsBucket[] {
+  private termsTx(c: Collection, req: SearchRequest, field: string, size: number): TermsBucket[] {
     if (!Number.isInteger(size) || size < 1 || size > MAX_TERMS) throw badRequest(`terms size must be an integer from 1 to ${MAX_TERMS}, not ${String(size)}`);
     const ctx = this.ctx(c);
     const where = this.where(c, req, ctx, req.timeField ?? "@timestamp");

@@ -79,7 +79,8 @@ export class EmbeddedStore implements Store {
   private db: Db | null = null;
   private engine: QueryEngine | null = null;
   private readonly stmts = new Map<Collection, Stmts>();
-  private readonly arrayPaths = new Map<Collection, Set<string>>();
+  /** Array paths remembered per collection: path → holds objects. */
+  private readonly arrayPaths = new Map<Collection, Map<string, boolean>>();
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; worker: Worker }>();
   private nextReq = 1;
@@ -104,8 +105,8 @@ export class EmbeddedStore implements Store {
     this.db = db;
     this.engine = new QueryEngine(db, this.now);
     for (const c of COLLECTIONS) {
-      const rows = db.prepare(`SELECT path FROM sigil_array_paths WHERE collection = ?`).pluck().all(c) as string[];
-      this.arrayPaths.set(c, new Set(rows));
+      const rows = db.prepare(`SELECT path, objects FROM sigil_array_paths WHERE collection = ?`).all(c) as Array<{ path: string; objects: number }>;
+      this.arrayPaths.set(c, new Map(rows.map((r) => [r.path, r.objects === 1])));
     }
     const n = this.opts.file === ":memory:" ? 0 : (this.opts.queryWorkers ?? 1);
     for (let i = 0; i < n; i++) this.workers.push(this.startWorker());
@@ -172,18 +173,43 @@ export class EmbeddedStore implements Store {
       ftsDelete: db.prepare(`DELETE FROM ${f} WHERE rowid = ?`),
       get: db.prepare(`SELECT json(body) FROM ${t} WHERE id = ?`).pluck(),
       deleteById: db.prepare(`DELETE FROM ${t} WHERE id = ? RETURNING rowid`).pluck(),
-      arrayPath: db.prepare(`INSERT OR IGNORE INTO sigil_array_paths (collection, path) VALUES (?, ?)`),
+      arrayPath: db.prepare(`INSERT INTO sigil_array_paths (collection, path, objects) VALUES (?, ?, ?) ON CONFLICT (collection, path) DO UPDATE SET objects = max(objects, excluded.objects)`),
     };
     this.stmts.set(c, s);
     return s;
   }
 
-  private rememberArrayPaths(c: Collection, paths: string[], s: Stmts): void {
+  /** Runs a write; when it fails (and rolled back), reloads the remembered array paths from the database. */
+  private guardRegistry<T>(c: Collection, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (this.db) {
+        const rows = this.db.prepare(`SELECT path, objects FROM sigil_array_paths WHERE collection = ?`).all(c) as Array<{ path: string; objects: number }>;
+        this.arrayPaths.set(c, new Map(rows.map((r) => [r.path, r.objects === 1])));
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Remembers where documents have arrays (inside the write transaction), so queries add the
+   * array branches only where they can match; past MAX_ARRAY_PATHS every path is treated as possible.
+   */
+  private rememberArrays(c: Collection, arrays: Map<string, boolean>, s: Stmts): void {
     const known = this.arrayPaths.get(c)!;
-    for (const p of paths) {
-      if (known.has(p) || known.size >= MAX_ARRAY_PATHS) continue;
-      known.add(p);
-      s.arrayPath.run(c, p);
+    for (const [p, objects] of arrays) {
+      const k = known.get(p);
+      if (k === true || (k === false && !objects)) continue;
+      if (k === undefined && known.size >= MAX_ARRAY_PATHS) {
+        if (!known.has("\u0000overflow")) {
+          known.set("\u0000overflow", true);
+          this.open().prepare(`INSERT OR IGNORE INTO sigil_meta (key, value) VALUES (?, '1')`).run(`array_paths_overflow:${c}`);
+        }
+        continue;
+      }
+      known.set(p, objects);
+      s.arrayPath.run(c, p, objects ? 1 : 0);
     }
   }
 
@@ -194,7 +220,7 @@ export class EmbeddedStore implements Store {
     const rejected: RejectedDoc[] = [];
     const immutable = isImmutable(collection);
     const result = await timed("embedded", "put", () =>
-      db
+      this.guardRegistry(collection, () => db
         .transaction(() => {
           let created = 0;
           let existing = 0;
@@ -204,7 +230,7 @@ export class EmbeddedStore implements Store {
               rejected.push({ index: i, id: bestId(collection, docs[i]), code: cd.code, reason: cd.reason });
               continue;
             }
-            if (cd.arrayObjectPaths.length) this.rememberArrayPaths(collection, cd.arrayObjectPaths, s);
+            if (cd.arrays) this.rememberArrays(collection, cd.arrays, s);
             if (immutable) {
               const r = s.insertIgnore.run(cd.id, cd.ts, cd.json);
               if (r.changes === 0) {
@@ -230,7 +256,7 @@ export class EmbeddedStore implements Store {
           }
           return { created, existing };
         })
-        .immediate(),
+        .immediate()),
     );
     docsWritten.inc({ store: "embedded", collection, outcome: "created" }, result.created);
     docsWritten.inc({ store: "embedded", collection, outcome: "existing" }, result.existing);
@@ -270,7 +296,7 @@ export class EmbeddedStore implements Store {
     const s = this.statements(collection);
     const maxBytes = this.opts.maxDocBytes ?? 4 * 1024 * 1024;
     return timed("embedded", "update", () =>
-      db
+      this.guardRegistry(collection, () => db
         .transaction((): Doc | null => {
           const body = s.get.get(id) as string | undefined;
           const cur = body === undefined ? null : (safeJsonParse(body) as Doc);
@@ -284,7 +310,7 @@ export class EmbeddedStore implements Store {
           const next = fn(cur === null ? null : (safeJsonParse(body!) as Doc));
           if (next === null || next === undefined) return cur;
           const cd = checkUpdated(collection, id, next, curVersion, maxBytes);
-          if (cd.arrayObjectPaths.length) this.rememberArrayPaths(collection, cd.arrayObjectPaths, s);
+          if (cd.arrays) this.rememberArrays(collection, cd.arrays, s);
           const text = documentText(cd.doc).join(VALUE_GAP);
           const rowid = s.selectRowid.get(id) as number | undefined;
           if (rowid === undefined) {
@@ -297,7 +323,7 @@ export class EmbeddedStore implements Store {
           }
           return cd.doc;
         })
-        .immediate(),
+        .immediate()),
     );
   }
 
@@ -388,11 +414,11 @@ export class EmbeddedStore implements Store {
     const db = this.open();
     const deleted: Partial<Record<Collection, number>> = {};
     const bytesBefore = this.usedBytes();
-    const chunk = (c: Collection, where: string, params: unknown[], order: string): number => {
+    const chunk = (c: Collection, where: string, params: unknown[], order: string, limit = 5000): number => {
       const s = this.statements(c);
       return db
         .transaction(() => {
-          const rowids = db.prepare(`DELETE FROM ${table(c)} WHERE rowid IN (SELECT rowid FROM ${table(c)} WHERE ${where} ${order} LIMIT 5000) RETURNING rowid`).pluck().all(...params) as number[];
+          const rowids = db.prepare(`DELETE FROM ${table(c)} WHERE rowid IN (SELECT rowid FROM ${table(c)} WHERE ${where} ${order} LIMIT ?) RETURNING rowid`).pluck().all(...params, limit) as number[];
           for (const r of rowids) s.ftsDelete.run(r);
           return rowids.length;
         })
@@ -410,8 +436,13 @@ export class EmbeddedStore implements Store {
     }
     const max = this.opts.maxBytes;
     if (typeof max === "number") {
-      while (this.usedBytes() > max * 0.9) {
-        const n = chunk("events", "1", [], "ORDER BY ts");
+      const target = max * 0.9;
+      for (let used = this.usedBytes(); used > target; used = this.usedBytes()) {
+        // delete about as many of the oldest events as the excess holds, in chunks of at most 5000
+        const count = db.prepare(`SELECT count(*) FROM ${table("events")}`).pluck().get() as number;
+        if (count === 0) break;
+        const want = Math.ceil(((used - target) / (used / count)) * 1.1);
+        const n = chunk("events", "1", [], "ORDER BY ts", Math.min(5000, Math.max(100, want)));
         deleted.events = (deleted.events ?? 0) + n;
         if (n === 0) break;
         await new Promise((r) => setImmediate(r));

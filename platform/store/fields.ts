@@ -268,8 +268,8 @@ export interface CanonicalDoc {
   ts: number | null;
   /** The document as JSON text (what is stored). */
   json: string;
-  /** Paths (dotted) where an array holds objects, e.g. "signal.events". */
-  arrayObjectPaths: string[];
+  /** Paths (dotted) that hold an array, with true when it holds objects ("signal.events" → true, "tags" → false). */
+  arrays: Map<string, boolean> | null;
 }
 
 /**
@@ -280,7 +280,7 @@ export interface CanonicalDoc {
  */
 export function canonicalize(collection: Collection, input: unknown, maxDocBytes: number): CanonicalDoc | DocProblem {
   if (input === null || typeof input !== "object" || Array.isArray(input)) return { code: "doc_invalid", reason: "a document must be a JSON object" };
-  const ctx: WalkCtx = { arrayPaths: null, problem: null };
+  const ctx: WalkCtx = { arrays: null, problem: null };
   const doc = canonObject(input as Record<string, unknown>, "", 1, ctx);
   if (ctx.problem) return ctx.problem;
   const idf = idField(collection);
@@ -300,11 +300,11 @@ export function canonicalize(collection: Collection, input: unknown, maxDocBytes
   if (json.length > maxDocBytes || (json.length * 3 > maxDocBytes && Buffer.byteLength(json) > maxDocBytes)) {
     return { code: "doc_too_large", reason: `the document is larger than ${maxDocBytes} bytes` };
   }
-  return { doc, id, ts, json, arrayObjectPaths: ctx.arrayPaths ? [...ctx.arrayPaths] : [] };
+  return { doc, id, ts, json, arrays: ctx.arrays };
 }
 
 interface WalkCtx {
-  arrayPaths: Set<string> | null;
+  arrays: Map<string, boolean> | null;
   problem: DocProblem | null;
 }
 
@@ -422,7 +422,9 @@ function canonValue(v: unknown, path: string, depth: number, ctx: WalkCtx): Json
       if (!out && ce !== e) out = v.slice(0, i) as JsonValue[];
       if (out) out.push(ce);
     }
-    if (sawObject) (ctx.arrayPaths ??= new Set()).add(path.split(".").map(safeSegment).join("."));
+    const key = path.includes(".") || isUnsafeKey(path) ? path.split(".").map(safeSegment).join(".") : path;
+    const arrays = (ctx.arrays ??= new Map());
+    if (sawObject || !arrays.has(key)) arrays.set(key, sawObject || arrays.get(key) === true);
     return out ?? (v as JsonValue[]);
   }
   if (v instanceof Date) return Number.isFinite(v.getTime()) ? v.toISOString() : null;

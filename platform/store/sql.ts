@@ -11,8 +11,8 @@ import type { Collection, QueryNode } from "./types.ts";
 /** Everything the compiler needs besides the query. */
 export interface SqlContext {
   collection: Collection;
-  /** Dotted paths where some stored document has an array of objects. */
-  arrayPaths: ReadonlySet<string>;
+  /** Where stored documents have arrays: which paths, and which hold objects. */
+  arrays: ArrayPaths;
   /** Bound parameters, appended in order of the `?` placeholders. */
   params: unknown[];
   /** Time "now" for date math, epoch ms. */
@@ -20,6 +20,28 @@ export interface SqlContext {
   /** Unique alias counter for json_each subqueries. */
   alias: number;
 }
+
+/** The paths where some stored document of a collection has an array (as remembered on write). */
+export interface ArrayPaths {
+  /** Some document has an array at this path (of scalars or objects). */
+  any(path: string): boolean;
+  /** Some document has an array of objects at this path. */
+  objects(path: string): boolean;
+}
+
+/** Array paths from the remembered rows; `overflow` (too many to remember) makes every path possible. */
+export function arrayPathsOf(rows: Array<{ path: string; objects: number }>, overflow: boolean): ArrayPaths {
+  if (overflow) return { any: () => true, objects: () => true };
+  const any = new Set<string>();
+  const objects = new Set<string>();
+  for (const r of rows) {
+    any.add(r.path);
+    if (r.objects) objects.add(r.path);
+  }
+  return { any: (p) => any.has(p), objects: (p) => objects.has(p) };
+}
+
+export const NO_ARRAYS: ArrayPaths = { any: () => false, objects: () => false };
 
 const SEGMENT_RE = /^[\p{L}\p{N}_@$#-]+$/u;
 
@@ -103,13 +125,15 @@ type LeafFn = (src: string, path: string, elem: false | string) => string;
  */
 function fieldCond(field: string, ctx: SqlContext, leaf: LeafFn): string {
   const segs = field.split(".");
-  return descend("d.body", [], segs, 0, ctx, (src, path) => leafWithArrays(src, path, ctx, leaf));
+  // the array branch is only needed where some document ever had an array at this path
+  const arrays = ctx.arrays.any(field);
+  return descend("d.body", [], segs, 0, ctx, (src, path) => (arrays ? leafWithArrays(src, path, ctx, leaf) : leaf(src, path, false)));
 }
 
 function descend(src: string, consumed: string[], rest: string[], from: number, ctx: SqlContext, at: (src: string, path: string) => string): string {
   for (let i = Math.max(from, 1); i < rest.length; i++) {
     const prefix = [...consumed, ...rest.slice(0, i)].join(".");
-    if (!ctx.arrayPaths.has(prefix)) continue;
+    if (!ctx.arrays.objects(prefix)) continue;
     const p = jsonPath(rest.slice(0, i));
     const j = `j${ctx.alias++}`;
     const inner = descend(`${j}.value`, [...consumed, ...rest.slice(0, i)], rest.slice(i), 1, ctx, at);
@@ -362,7 +386,7 @@ export function valueExpr(field: string, ctx: SqlContext): { expr: string; type:
   if (field === idField(ctx.collection)) return { expr: "d.id", type: "keyword" };
   const segs = field.split(".");
   for (let i = 1; i < segs.length; i++) {
-    if (ctx.arrayPaths.has(segs.slice(0, i).join("."))) {
+    if (ctx.arrays.objects(segs.slice(0, i).join("."))) {
       throw new UsageError("store_unsupported", `the embedded store cannot sort or aggregate on ${field}: it is inside an array of objects`, { location: { key: field }, hint: "filter on it instead, or use the Elasticsearch store" });
     }
   }
