@@ -10,10 +10,14 @@ export interface RawRecord {
   data: string;
   /** Where it came from, e.g. a file path, "syslog-udp 10.0.0.4:514", "http 10.0.0.9". */
   source: string;
+  /** Path of the file the record was read from (sets log.file.path), when there is one. */
+  path?: string;
   /** 1-based line number in the source file, when there is one. */
   line?: number;
   /** Byte offset in the source stream, when there is one. */
   offset?: number;
+  /** The record's bytes when they are not valid UTF-8 (`data` then holds them decoded as Latin-1). */
+  bytes?: Uint8Array;
   /** A stable id from the shipper (the agent's file identity + offset); part of event.id when present. */
   origin?: string;
   /** Host name the shipper reported, used when the record itself names none. */
@@ -40,7 +44,16 @@ export interface ParseContext {
   now(): Date;
   /** IANA time zone (or "+hh:mm") assumed for timestamps that carry none; default UTC. */
   timezone: string;
+  /** Bounds on JSON records (nesting depth, total keys); defaults in DEFAULT_JSON_LIMITS. */
+  jsonLimits?: JsonLimits;
 }
+
+export interface JsonLimits {
+  maxDepth: number;
+  maxFields: number;
+}
+
+export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: 64, maxFields: 4096 };
 
 export interface ParserSession {
   /** Parses one record, emitting zero or more events or a rejection. Never throws. */
