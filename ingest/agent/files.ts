@@ -106,6 +106,9 @@ class FileStream {
   stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  private onStop!: () => void;
+  /** Resolves when the stream is told to stop (ends a wait for pipeline capacity). */
+  private readonly stopSignal = new Promise<void>((r) => (this.onStop = r));
 
   constructor(
     private readonly t: FileTailer,
@@ -149,6 +152,7 @@ class FileStream {
 
   poke(): void {
     this.wake?.();
+    if (this.stopped) this.onStop();
   }
 
   private async idle(ms: number): Promise<void> {
@@ -169,7 +173,7 @@ class FileStream {
     const metrics = t.deps.metrics;
     const input = String(this.plan.index);
     while (!this.stopped) {
-      await t.deps.capacity();
+      await Promise.race([t.deps.capacity(), this.stopSignal]);
       if (this.stopped) return;
       const buf = await t.pool.take();
       let n = 0;

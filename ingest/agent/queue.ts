@@ -178,7 +178,7 @@ export class DiskQueue {
 
   private constructor(private readonly o: DiskQueueOptions) {
     this.kid = keyId(o.key);
-    this.segmentBytes = o.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(64 * 1024, Math.floor(o.maxBytes / 16)));
+    this.segmentBytes = o.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(4 * 1024, Math.floor(o.maxBytes / 16)));
   }
 
   /** Opens (or creates) the queue folder, verifies the key and cuts off a torn tail left by a crash. */
@@ -388,13 +388,30 @@ export class DiskQueue {
     return this.active;
   }
 
+  /** Frees segments whose every frame is delivered, the active one included (called by the writer only). */
+  private async reclaim(): Promise<void> {
+    while (this.segments.length > 0) {
+      const seg = this.segments[0];
+      if (seg.ackedFrames < seg.frames || this.headOffset < seg.size || this.inflight?.seq === seg.seq) return;
+      if (this.active?.seg === seg) {
+        if (seg.frames === 0) return;
+        const fh = this.active.fh;
+        this.active = null;
+        await fh.close();
+      }
+      await this.dropSegment(seg);
+    }
+  }
+
   private async makeRoom(size: number): Promise<void> {
+    await this.reclaim();
     while (this.totalBytes() + size > this.o.maxBytes && this.segments.length > 0) {
       if ((this.o.whenFull ?? "block") === "block") {
         if (!this.blockedNow) this.o.log?.warn({ bytes: this.totalBytes(), max_bytes: this.o.maxBytes }, "buffer is full; reading is paused until it drains");
         this.blockedNow = true;
         await new Promise<void>((r) => this.spaceWaiters.push(r));
         if (this.closed) throw new SigilError("agent_buffer_closed", "the buffer closed while waiting for room");
+        await this.reclaim();
         continue;
       }
       const oldest = this.segments[0];

@@ -94,9 +94,8 @@ export class Shipper {
   }
 
   /** Resolves when there is room for another batch. */
-  waitCapacity(extra: () => number = () => 0): Promise<void> {
-    if (this.hasCapacity(extra())) return Promise.resolve();
-    return new Promise((r) => this.capWaiters.push(r));
+  async waitCapacity(extra: () => number = () => 0): Promise<void> {
+    while (!this.stopping && !this.hasCapacity(extra())) await new Promise<void>((r) => this.capWaiters.push(r));
   }
 
   private freed(): void {
