@@ -8,7 +8,7 @@ import { formatSummary, replayChainJson, runReplay } from "../replay/run.ts";
 export const command: Command = {
   name: "replay",
   summary: "run the whole pipeline over log files in event time and print the attack chains",
-  usage: "replay --input <file>... [--rules <dir>...] [--no-default-rules] [--all] [--dead-letter <file>]",
+  usage: "replay --input <file> [<file>...] [--rules <dir>...] [--no-default-rules] [--all] [--dead-letter <file>]",
   description: `
 Reads every input (any supported format, gzip accepted, formats detected per file), merges them in
 event time, and runs normalization, Sigma detection, correlation rules, anomaly baselines and the
@@ -19,6 +19,8 @@ chain builder. Prints one JSON object per chain on stdout:
 (file and line point back at the input record). A summary goes to stderr. Rules: the project's rule
 pack (rules/sigma, rules/correlation, rules/anomaly) plus every --rules directory (e.g. the SigmaHQ corpus).
 Exit 0 on success (chains or not), 2 for bad usage or unreadable input or rules.`,
+  // `--input zeek/*.log` expands to several words: the ones after the first are positionals
+  positionals: true,
   options: {
     input: { type: "string", short: "i", multiple: true, valueName: "<file>", description: "input file (repeatable; gzip accepted)" },
     rules: { type: "string", short: "r", multiple: true, valueName: "<dir>", description: "more rule directories or files (repeatable)" },
@@ -33,7 +35,7 @@ Exit 0 on success (chains or not), 2 for bad usage or unreadable input or rules.
   },
   async run(args, ctx) {
     const v = args.values;
-    const inputs = (v.input as string[] | undefined) ?? [];
+    const inputs = [...((v.input as string[] | undefined) ?? []), ...args.positionals];
     if (inputs.length === 0) {
       ctx.stderr.write("sigil replay: give at least one --input file\nusage: sigil " + command.usage + "\n");
       return EXIT.usage;

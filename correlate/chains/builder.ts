@@ -90,6 +90,7 @@ export interface AddResult {
 }
 
 const MAX_LINKS_PER_CHAIN = 2_000;
+const FIRST = "first signal of the chain";
 
 function ms(iso: string): number {
   const t = Date.parse(iso);
@@ -158,7 +159,7 @@ export class ChainBuilder {
 
     if (linked.length === 0) {
       const g = this.newGroup(member);
-      member.why.push("first signal of the chain");
+      member.why.push(FIRST);
       this.attach(g, member);
       return this.finish(g, member, false, []);
     }
@@ -168,6 +169,12 @@ export class ChainBuilder {
     const target = linked[0].g;
     const merged: string[] = [];
     for (const other of linked.slice(1)) {
+      // the absorbed chain's first step now says how its chain joined this one
+      const seed = other.g.members[0];
+      const v = other.via[0];
+      if (seed && v && seed.why[0] === FIRST) {
+        seed.why[0] = `chain joined through "${member.rule.title}" at ${short(member.ts)}, which shares ${v.ref.type} ${v.ref.value} with "${v.with.rule.title}" at ${short(v.with.ts)}`;
+      }
       this.merge(target, other.g);
       merged.push(other.g.id);
     }
@@ -373,8 +380,10 @@ export class ChainBuilder {
     const processes = new Set<string>();
     for (const m of g.members) {
       for (const e of m.entities) {
-        if (e.factor < 0.9 && e.type === "process") continue;
-        if (this.model.weigh(e).weight <= 0) continue;
+        // what the steps are about: their own hosts, users and services (hubs too: they are still the
+        // place it happened), and the addresses and processes that carry weight
+        if (e.factor < 0.9) continue;
+        if ((e.type === "ip" || e.type === "process") && this.model.weigh(e).weight <= 0) continue;
         if (e.type === "user") users.add(e.value);
         else if (e.type === "host") hosts.add(e.value);
         else if (e.type === "ip") ips.add(e.value);

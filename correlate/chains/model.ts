@@ -286,6 +286,11 @@ export class EntityModel {
         this.learnSid(sid, dom ? `${dom}\\${name}` : name);
       }
     }
+    // Sysmon network connection made by this host: its source address is the host's own
+    if (host && (ed["Initiated"] === "true" || ed["Initiated"] === true)) {
+      const sip = str(ed["SourceIp"]);
+      if (sip) this.learnIp(sip, host);
+    }
     const ws = str(ed["WorkstationName"]);
     const ipa = str(ed["IpAddress"]);
     if (ws && ipa) {
