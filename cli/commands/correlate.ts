@@ -1,0 +1,42 @@
+// `sigil correlate`: the correlate role as its own process (distributed mode): events → Sigma plan →
+// signals; the correlation runner; the chain builder → chains and alerts. Stops gracefully on SIGTERM.
+import { loadConfig } from "../../platform/config/load.ts";
+import { createBus } from "../../platform/bus/create.ts";
+import { logger, setLogLevel } from "../../platform/telemetry/log.ts";
+import { correlateRole } from "../../correlate/service.ts";
+import { EXIT, configOption, type Command } from "../command.ts";
+import { openStore, resolveRuleDirs, runUntilSignal } from "../roles.ts";
+import path from "node:path";
+
+export const command: Command = {
+  name: "correlate",
+  summary: "run the correlate role: detection, correlation, baselines and attack chains over the bus",
+  usage: "correlate [--config <file>] [--rules <dir>...]",
+  description: `
+Consumes sigil.events, runs the compiled Sigma plan, routes matches to the correlation runner, builds
+attack chains from sigil.signals, writes events, signals, chains and alerts to the store and publishes
+alerts on sigil.alerts. Rule directories are watched; a changed rule set is compiled and swapped in
+without a restart (a broken rule keeps the running plan and is logged). SIGTERM finishes the in-flight
+batches, commits them and exits 0. Set correlate.chains.enabled: false on all but one instance when
+running several.`,
+  options: {
+    config: configOption,
+    rules: { type: "string", short: "r", multiple: true, valueName: "<dir>", description: "rule directories (default: correlate.rules from the config)" },
+  },
+  async run(args, ctx) {
+    const config = loadConfig({ file: (args.values.config as string | undefined) ?? ctx.env.SIGIL_CONFIG ?? null, env: ctx.env });
+    setLogLevel(config.telemetry.log_level ?? "info");
+    const log = logger("correlate");
+    const store = await openStore(config, ctx.cwd);
+    const bus = await createBus(config.bus, { dataDir: path.resolve(ctx.cwd, config.data_dir), logger: logger("bus") });
+    const rules = resolveRuleDirs((args.values.rules as string[] | undefined) ?? config.correlate.rules, ctx.cwd);
+    const role = correlateRole({ config, bus, store, log, rules, cwd: ctx.cwd });
+    try {
+      await runUntilSignal([role.lifecycle], ctx.signal, log, () => log.info({ rules }, "correlate role running"));
+    } finally {
+      await bus.close();
+      await store.close();
+    }
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,328 @@
+// The correlate role: consumes `events` (entity model → Sigma plan → standalone signals and routing
+// copies for the correlation runner → `signals`, events and signals to the store), runs the
+// correlation runner on `signals`, and consumes `signals` for the chain builder (chains and alerts to
+// the store and `alerts`). Named start/stop steps; offsets commit only after a batch is durable.
+
+import fs from "node:fs";
+import type { Batch, Bus, Consumer, OutgoingMessage, Producer } from "../platform/bus/types.ts";
+import type { Store } from "../platform/store/types.ts";
+import type { SigilConfig } from "../platform/config/schema.ts";
+import { Lifecycle } from "../platform/lifecycle.ts";
+import { describeError } from "../platform/errors.ts";
+import type { Logger } from "../platform/telemetry/log.ts";
+import { metric, prom } from "../platform/telemetry/metrics.ts";
+import { encodeAlertsMessage } from "../platform/alerts/messages.ts";
+import type { EcsEvent, JsonObject } from "../schema/ecs.ts";
+import { safeJsonParse } from "../schema/fields.ts";
+import type { Alert, AuditRecord, Chain, Signal } from "../schema/signal.ts";
+import { ChainBuilder } from "./chains/builder.ts";
+import { EntityModel } from "./chains/model.ts";
+import { chainOptionsFrom } from "./chains/config.ts";
+import { alertForChain, alertMergedInto } from "./chains/alerts.ts";
+import { buildEngine, type Engine } from "./engine.ts";
+import { Pipeline } from "./pipeline.ts";
+import { RoutingCorrelationStage } from "./correlation/stage.ts";
+import { StatefulRunner } from "./correlation/runner.ts";
+import { correlationStage } from "./correlation/partition.ts";
+
+export interface CorrelateRoleOptions {
+  config: SigilConfig;
+  bus: Bus;
+  store: Store;
+  log: Logger;
+  /** Rule directories (default: config correlate.rules, resolved against cwd). */
+  rules?: string[];
+  cwd: string;
+  now?: () => Date;
+}
+
+export interface CorrelateRole {
+  lifecycle: Lifecycle;
+  /** Counters for tests and health. */
+  stats: CorrelateStats;
+  /** The chain builder (tests and `sigil start` status). */
+  chains(): Chain[];
+}
+
+export interface CorrelateStats {
+  events: number;
+  malformed: number;
+  signals: number;
+  chainSignals: number;
+  chainsWritten: number;
+  alertsWritten: number;
+  planSwaps: number;
+}
+
+const stageSeconds = () =>
+  metric("sigil_correlate_batch_seconds", () => new prom.Histogram({ name: "sigil_correlate_batch_seconds", help: "Time to process one bus batch, by stage", labelNames: ["stage"], buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10] }));
+const counted = () =>
+  metric("sigil_correlate_messages_total", () => new prom.Counter({ name: "sigil_correlate_messages_total", help: "Messages handled by the correlate role, by stage and outcome", labelNames: ["stage", "outcome"] }));
+
+function decode(buf: Buffer): JsonObject | null {
+  try {
+    const v = safeJsonParse(buf.toString("utf8"));
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as JsonObject) : null;
+  } catch {
+    return null;
+  }
+}
+
+function looksLikeEvent(v: JsonObject): v is EcsEvent {
+  const ev = v["event"] as JsonObject | undefined;
+  return typeof v["@timestamp"] === "string" && !!ev && typeof ev === "object" && typeof ev["id"] === "string" && !Number.isNaN(Date.parse(v["@timestamp"] as string));
+}
+
+/** Builds the correlate role's lifecycle. */
+export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
+  const cfg = o.config.correlate;
+  const log = o.log;
+  const now = o.now ?? (() => new Date());
+  const rules = o.rules ?? cfg.rules;
+  const lifecycle = new Lifecycle("correlate", log);
+  const stats: CorrelateStats = { events: 0, malformed: 0, signals: 0, chainSignals: 0, chainsWritten: 0, alertsWritten: 0, planSwaps: 0 };
+  const model = new EntityModel();
+  const builder = new ChainBuilder(model, chainOptionsFrom(cfg));
+  let engine: Engine | null = null;
+  let pipeline: Pipeline | null = null;
+  let out: Signal[] = [];
+  let producer: Producer | null = null;
+  let eventsConsumer: Consumer | null = null;
+  let chainsConsumer: Consumer | null = null;
+  let runner: StatefulRunner | null = null;
+  const watchers: fs.FSWatcher[] = [];
+  let swapTimer: NodeJS.Timeout | null = null;
+  let expireTimer: NodeJS.Timeout | null = null;
+  let watermark = 0;
+
+  const makePipeline = (e: Engine): Pipeline => {
+    const p = new Pipeline({ detection: e.detection, model, onSignal: (s) => out.push(s), now: () => now().toISOString() });
+    p.setCorrelation(new RoutingCorrelationStage(e.correlationPlan, p.emit));
+    return p;
+  };
+
+  const load = async (): Promise<Engine> => buildEngine({ rules, config: cfg, cwd: o.cwd });
+
+  /** Rebuilds the plan and swaps it in between batches; a broken rule keeps the running plan. */
+  const swap = async () => {
+    try {
+      const next = await load();
+      engine = next;
+      pipeline = makePipeline(next);
+      stats.planSwaps++;
+      log.info({ rules: next.detection.ruleCount, correlations: next.correlationRules }, "rules changed: new plan swapped in");
+    } catch (err) {
+      log.error({ err: describeError(err) }, "rules changed but do not compile: keeping the running plan");
+    }
+  };
+
+  const handleEvents = async (batch: Batch): Promise<void> => {
+    const end = stageSeconds().startTimer({ stage: "events" });
+    const p = pipeline!;
+    out = [];
+    const events: EcsEvent[] = [];
+    const dlq: OutgoingMessage[] = [];
+    for (const m of batch.messages) {
+      const v = decode(m.value);
+      if (!v || !looksLikeEvent(v)) {
+        stats.malformed++;
+        dlq.push({ key: "correlate", value: JSON.stringify({ reason: "not a normalized event (needs @timestamp and event.id)", code: "correlate_bad_event", topic: batch.topic, partition: batch.partition, offset: m.offset, raw: m.value.toString("utf8").slice(0, 65_536) }) });
+        continue;
+      }
+      events.push(v);
+      p.process(v);
+    }
+    p.advance(p.stats.watermark);
+    stats.events += events.length;
+    const standalone = out.filter((s) => !s.signal.route);
+    if (events.length) await o.store.put("events", events);
+    if (standalone.length) await o.store.put("signals", standalone);
+    if (out.length) await producer!.send("signals", out.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined })));
+    if (dlq.length) await producer!.send("dlq", dlq);
+    stats.signals += standalone.length;
+    counted().inc({ stage: "events", outcome: "ok" }, events.length);
+    if (dlq.length) counted().inc({ stage: "events", outcome: "malformed" }, dlq.length);
+    end();
+  };
+
+  /** Writes promoted chains, their alerts (triage kept), audit records, and publishes both. */
+  const writeChains = async (changed: Set<string>, merged: Map<string, string>) => {
+    const at = now().toISOString();
+    const chains: Chain[] = [];
+    const audits: AuditRecord[] = [];
+    const messages: OutgoingMessage[] = [];
+    for (const id of changed) {
+      if (!builder.isPromoted(id)) continue;
+      const c = builder.chain(id);
+      if (c) chains.push(c);
+    }
+    if (chains.length) await o.store.put("chains", chains);
+    for (const c of chains) {
+      let update: ReturnType<typeof alertForChain> = null;
+      await o.store.update("alerts", c.id, (cur) => {
+        update = alertForChain(c, (cur as Alert | null) ?? null, at);
+        return update ? update.alert : null;
+      });
+      const u = update as ReturnType<typeof alertForChain>;
+      messages.push(encodeAlertsMessage({ kind: "chain", chain: c, source: "chains" }));
+      if (u) {
+        audits.push(...u.audit);
+        messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
+        stats.alertsWritten++;
+      }
+    }
+    for (const [from, into] of merged) {
+      let update: ReturnType<typeof alertMergedInto> = null;
+      await o.store.update("alerts", from, (cur) => {
+        if (!cur) return null;
+        update = alertMergedInto(cur as Alert, into, at);
+        return update ? update.alert : null;
+      });
+      const u = update as ReturnType<typeof alertMergedInto>;
+      if (u) {
+        audits.push(...u.audit);
+        messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
+      }
+    }
+    if (audits.length) await o.store.put("audit", audits);
+    if (messages.length) await producer!.send("alerts", messages);
+    stats.chainsWritten += chains.length;
+  };
+
+  const handleSignals = async (batch: Batch): Promise<void> => {
+    const end = stageSeconds().startTimer({ stage: "chains" });
+    const derived: Signal[] = [];
+    const changed = new Set<string>();
+    const merged = new Map<string, string>();
+    for (const m of batch.messages) {
+      const v = decode(m.value) as Signal | null;
+      if (!v || typeof v["@timestamp"] !== "string" || !v.event || typeof v.event.id !== "string" || !v.rule || !v.signal) {
+        counted().inc({ stage: "chains", outcome: "malformed" });
+        continue;
+      }
+      if (v.signal.route) continue; // a routing copy for the correlation runner, not a finding
+      if (v.signal.type !== "match") derived.push(v);
+      const r = builder.add(v);
+      stats.chainSignals++;
+      const t = Date.parse(v["@timestamp"]);
+      if (t > watermark) watermark = t;
+      if (r.duplicate) continue;
+      changed.add(r.chainId);
+      for (const from of r.merged) {
+        merged.set(from, r.chainId);
+        changed.delete(from);
+      }
+    }
+    if (derived.length) await o.store.put("signals", derived);
+    await writeChains(changed, merged);
+    counted().inc({ stage: "chains", outcome: "ok" }, batch.messages.length);
+    end();
+  };
+
+  lifecycle
+    .add({
+      name: "rules",
+      async start() {
+        engine = await load();
+        pipeline = makePipeline(engine);
+        log.info({ rules: engine.detection.ruleCount, correlations: engine.correlationRules, dirs: rules }, "rules compiled");
+      },
+    })
+    .add({
+      name: "store",
+      start: () => o.store.init(),
+    })
+    .add({
+      name: "bus",
+      async start() {
+        await o.bus.ensureTopics();
+        producer = await o.bus.producer();
+      },
+      async stop() {
+        await producer?.close();
+        producer = null;
+      },
+    })
+    .add({
+      name: "correlation runner",
+      async start() {
+        runner = new StatefulRunner({
+          bus: o.bus,
+          store: o.store,
+          stages: [correlationStage(engine!.correlationPlan, { allowedLatenessMs: cfg.allowed_lateness_ms, maxGroups: cfg.max_groups, created: () => now().toISOString() })],
+          checkpointIntervalMs: cfg.checkpoint_interval_ms,
+          idleAdvanceMs: cfg.allowed_lateness_ms,
+          log,
+        });
+        await runner.start();
+      },
+      async stop() {
+        await runner?.stop();
+        runner = null;
+      },
+    })
+    .add({
+      name: "chains consumer",
+      async start() {
+        if (!cfg.chains.enabled) {
+          log.info("chain building is disabled on this instance (correlate.chains.enabled: false)");
+          return;
+        }
+        chainsConsumer = await o.bus.consumer({ groupId: "sigil-chains", topics: ["signals"], fromBeginning: true, maxBatchSize: 2_000 });
+        await chainsConsumer.run(handleSignals);
+        expireTimer = setInterval(() => {
+          const done = builder.expire(watermark);
+          if (done.length) log.debug({ finalized: done.length }, "chains finalized (window passed)");
+        }, 30_000);
+        expireTimer.unref();
+      },
+      async stop() {
+        if (expireTimer) clearInterval(expireTimer);
+        await chainsConsumer?.close();
+        chainsConsumer = null;
+      },
+    })
+    .add({
+      name: "events consumer",
+      async start() {
+        eventsConsumer = await o.bus.consumer({ groupId: "sigil-correlate", topics: ["events"], fromBeginning: true, maxBatchSize: 2_000 });
+        await eventsConsumer.run(async (batch) => {
+          try {
+            await handleEvents(batch);
+          } catch (err) {
+            log.error({ err: describeError(err), partition: batch.partition }, "events batch failed; it will be redelivered");
+            throw err;
+          }
+        });
+      },
+      async stop() {
+        // finishes the in-flight batch and commits it before leaving the group
+        await eventsConsumer?.close();
+        eventsConsumer = null;
+      },
+    })
+    .add({
+      name: "rule watcher",
+      start() {
+        if (!cfg.watch_rules) return;
+        for (const d of rules) {
+          try {
+            const w = fs.watch(d, { recursive: true }, () => {
+              if (swapTimer) clearTimeout(swapTimer);
+              swapTimer = setTimeout(() => void swap(), 500);
+            });
+            watchers.push(w);
+          } catch (err) {
+            log.warn({ dir: d, err: describeError(err) }, "cannot watch rule directory; rule changes need a restart");
+          }
+        }
+      },
+      stop() {
+        if (swapTimer) clearTimeout(swapTimer);
+        for (const w of watchers) w.close();
+        watchers.length = 0;
+      },
+    });
+
+  return { lifecycle, stats, chains: () => builder.chains() };
+}
