@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { SigilError } from "../../platform/errors.ts";
-import { POM_FILE, type Layout, type ServicesSettings } from "./settings.ts";
+import { POM_FILE, type Layout, type ServiceName, type ServicesSettings } from "./settings.ts";
 
 export type Progress = (line: string) => void;
 
@@ -22,24 +22,33 @@ function esExtracted(l: Layout): boolean {
   return fs.existsSync(path.join(l.esInstall, EXTRACTED_MARK));
 }
 
-/** Makes sure both engines are on disk: runs Maven only when something is missing. */
-export async function ensureFetched(s: ServicesSettings, l: Layout, progress: Progress): Promise<void> {
-  const needKafka = !kafkaFetched(s, l);
-  const needEs = !esExtracted(l) && !fs.existsSync(l.esZip);
+/** Makes sure the engines named are on disk: runs Maven only when something is missing. */
+export async function ensureFetched(s: ServicesSettings, l: Layout, progress: Progress, which: readonly ServiceName[]): Promise<void> {
+  const needKafka = which.includes("kafka") && !kafkaFetched(s, l);
+  const needEs = which.includes("elasticsearch") && !esExtracted(l) && !fs.existsSync(l.esZip);
   if (needKafka || needEs) {
     const what = [needKafka ? `Kafka ${s.versions.kafka}` : "", needEs ? `Elasticsearch ${s.versions.elasticsearch}` : ""].filter(Boolean).join(" and ");
     progress(`fetching ${what} from Maven Central (once; kept in ${s.dir})`);
-    await runMaven(s, progress);
-    if (!kafkaFetched(s, l)) {
+    await runMaven(s, progress, { kafka: needKafka, elasticsearch: needEs });
+    if (needKafka && !kafkaFetched(s, l)) {
       throw new SigilError("services_fetch_failed", `Maven finished but the Kafka libraries are not in ${l.kafkaLibs}`, { location: { file: POM_FILE } });
     }
   }
-  if (!esExtracted(l)) await extractElasticsearch(l, progress);
+  if (which.includes("elasticsearch") && !esExtracted(l)) await extractElasticsearch(l, progress);
 }
 
-function runMaven(s: ServicesSettings, progress: Progress): Promise<void> {
+function runMaven(s: ServicesSettings, progress: Progress, need: Record<ServiceName, boolean>): Promise<void> {
   const mvn = process.env.SIGIL_SERVICES_MVN || "mvn";
-  const args = ["-B", "-Dstyle.color=never", "-f", POM_FILE, `-Dsigil.services.dir=${s.dir}`, "package"];
+  const args = [
+    "-B",
+    "-Dstyle.color=never",
+    "-f",
+    POM_FILE,
+    `-Dsigil.services.dir=${s.dir}`,
+    `-Dsigil.skip.kafka=${!need.kafka}`,
+    `-Dsigil.skip.elasticsearch=${!need.elasticsearch}`,
+    "package",
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn(mvn, args, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
     const lastLines: string[] = [];
@@ -92,7 +101,9 @@ function runMaven(s: ServicesSettings, progress: Progress): Promise<void> {
       reject(
         new SigilError("services_fetch_failed", `Maven could not fetch the services (exit ${code}):\n${(errors.length ? errors : lastLines.slice(-10)).join("\n")}`, {
           location: { file: POM_FILE },
-          hint: "check that Maven Central (https://repo.maven.apache.org) is reachable, or the proxy settings in ~/.m2/settings.xml",
+          hint: /Could not (resolve|transfer)|Unknown host|Connection|timed out|PKIX/i.test(lastLines.join("\n"))
+            ? "check that Maven Central (https://repo.maven.apache.org) is reachable, or the proxy settings in ~/.m2/settings.xml"
+            : "see Maven's errors above; run the same command with -e for details: mvn -B -f deploy/services/pom.xml package",
         }),
       );
     });

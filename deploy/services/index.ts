@@ -87,7 +87,7 @@ export async function servicesUp(s: ServicesSettings, opts: ServicesOptions = {}
       else await checkPortsFree(s, name);
     }
     const toStart = wanted.filter((n) => !running.has(n));
-    if (toStart.length) await ensureFetched(s, l, progress);
+    if (toStart.length) await ensureFetched(s, l, progress, toStart);
     const state = readState(s.dir);
     state.ports = { ...state.ports, ...s.ports };
     const reports = await Promise.all(wanted.map((name) => bringUp(name, s, l, running.get(name) ?? null, state, progress)));
@@ -203,7 +203,7 @@ export async function servicesDown(s: ServicesSettings, opts: ServicesOptions & 
 export function formatReport(r: ServiceReport): string {
   const state = r.healthy ? "healthy" : r.action === "stopped" || r.action === "killed" ? r.action : r.action === "left-alone" ? "left alone" : "down";
   const version = r.version ?? (r.healthy ? "(version unknown: not started by sigil)" : "-");
-  const pid = r.pid !== null ? `pid ${r.pid}` : "";
-  const how = r.action === "started" ? "started" : r.action === "reused" ? "already running" : "";
-  return [r.name.padEnd(14), state.padEnd(9), version.padEnd(9), r.address.padEnd(24), [how, pid].filter(Boolean).join(", "), r.healthy ? "" : r.detail].filter((x) => x !== "").join("  ").trimEnd();
+  const notes = [r.action === "started" ? "started" : r.action === "reused" ? "already running" : "", r.pid !== null ? `pid ${r.pid}` : ""];
+  if (!r.healthy && r.action !== "stopped") notes.push(r.detail);
+  return `${r.name.padEnd(14)}  ${state.padEnd(10)}  ${version.padEnd(8)}  ${r.address.padEnd(24)}  ${notes.filter(Boolean).join(", ")}`.trimEnd();
 }
