@@ -8,6 +8,7 @@ import path from "node:path";
 import { COMMANDS, groupsOf } from "./registry.ts";
 import { EXIT, type Command, type CommandContext, type OptionSpec } from "./command.ts";
 import { SigilError, describeError } from "../platform/errors.ts";
+import { setLogLevel } from "../platform/telemetry/log.ts";
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -80,6 +81,8 @@ export async function main(argv: string[], ctx: CommandContext = defaultContext(
       return EXIT.usage;
     }
     const { command } = await COMMANDS[name]();
+    // tools keep stderr for their own messages; role commands raise the level from their config
+    if (!ctx.env.SIGIL_LOG_LEVEL) setLogLevel("warn");
     const rest = argv.slice(name.split(" ").length);
     if (rest.includes("--help") || rest.includes("-h")) {
       ctx.stdout.write(commandHelp(command));

@@ -6,9 +6,9 @@ import type { Command } from "./command.ts";
 type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
-  correlate: () => import("./commands/correlate.ts"),
   replay: () => import("./commands/replay.ts"),
   demo: () => import("./commands/demo.ts"),
+  correlate: () => import("./commands/correlate.ts"),
   "check-config": () => import("./commands/check-config.ts"),
   agent: () => import("./commands/agent.ts"),
   "agent status": () => import("./commands/agent-status.ts"),
@@ -16,6 +16,9 @@ export const COMMANDS: Record<string, Loader> = {
   "services status": () => import("./commands/services-status.ts"),
   "services down": () => import("./commands/services-down.ts"),
   "certs dev": () => import("./commands/certs-dev.ts"),
+  "tokens create": () => import("./commands/tokens-create.ts"),
+  "tokens list": () => import("./commands/tokens-list.ts"),
+  "tokens revoke": () => import("./commands/tokens-revoke.ts"),
   normalize: () => import("./commands/normalize.ts"),
 };
 

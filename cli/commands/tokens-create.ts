@@ -1,0 +1,1 @@
+export { create as command } from "./tokens.ts";

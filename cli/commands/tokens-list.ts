@@ -1,0 +1,1 @@
+export { list as command } from "./tokens.ts";

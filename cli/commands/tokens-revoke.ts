@@ -1,0 +1,1 @@
+export { revoke as command } from "./tokens.ts";
