@@ -127,17 +127,6 @@ export async function* readRecords(stream: AsyncIterable<Buffer | string>, opts:
     return rec;
   };
 
-  const looksOpenJson = (rec: RawRecord): boolean => {
-    const t = rec.data.trim();
-    // "{", "[", '{"key": ...', '[{...' open a JSON document; "[Mon Dec 26 ...] ..." does not
-    if (!/^(\{\s*("|$)|\[\s*(\{|\[|"|$))/.test(t)) return false;
-    try {
-      JSON.parse(t);
-      return false;
-    } catch {
-      return true;
-    }
-  };
 
   const onLine = (bytes: Buffer, offset: number): void => {
     lineNo++;
@@ -155,7 +144,7 @@ export async function* readRecords(stream: AsyncIterable<Buffer | string>, opts:
     const rec = makeRecord(bytes, offset, lineNo);
     if (mode === "undecided") {
       if (rec.data.trim().length === 0) return;
-      if (looksOpenJson(rec)) {
+      if (opensJsonDocument(rec.data)) {
         mode = "document";
         doc = [bytes, NEWLINE];
         docLen = bytes.length + 1;
@@ -233,6 +222,21 @@ export async function* readRecords(stream: AsyncIterable<Buffer | string>, opts:
 }
 
 const NEWLINE = Buffer.from("\n");
+
+/**
+ * True when the first line of an input opens a JSON document that the line alone does not complete:
+ * "{", "[", '{"key": ...', '[{...' do; "[Mon Dec 26 ...] ..." (an Apache error log) does not.
+ */
+export function opensJsonDocument(firstLine: string): boolean {
+  const t = firstLine.trim();
+  if (!/^(\{\s*("|$)|\[\s*(\{|\[|"|$))/.test(t)) return false;
+  try {
+    JSON.parse(t);
+    return false;
+  } catch {
+    return true;
+  }
+}
 
 /**
  * A document that is a JSON array (Winlogbeat golden files, exports of event lists) becomes one record

@@ -69,6 +69,11 @@ export interface Parser {
   /** 0..1: how sure the parser is that a sample line/document is its format (for --format auto). */
   detect(sample: string): number;
   open(ctx: ParseContext): ParserSession;
+  /**
+   * True for lines that configure the session instead of carrying a record (Zeek "#fields ..."):
+   * they produce neither an event nor a rejection. Parsers without such lines leave this out.
+   */
+  isHeader?(line: string): boolean;
 }
 
 /** A context with the real clock and UTC. */

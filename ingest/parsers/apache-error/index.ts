@@ -10,17 +10,23 @@ import { localToUtc, monthIndex, toIso, validDate } from "../common/time.ts";
 const LINE = /^\[\w{3} (\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? (\d{4})\] \[(?:([^:\]\s]+):)?(\w+)\](?: \[pid (\d+)(?::tid (\d+))?\])?(?: \[(?:client|remote) ([^\]]+)\])? ?(.*)$/;
 const SEVERE = new Set(["error", "crit", "alert", "emerg"]);
 
-/** Splits "1.2.3.4:5678" / "::1:5678" / "1.2.3.4" into ip and port. */
-export function splitAddress(addr: string): { ip?: string; port?: number; address: string } {
-  const whole = asIp(addr);
-  if (whole) return { ip: whole, address: addr };
+/**
+ * Splits "1.2.3.4:5678" / "1.2.3.4" / "::1:5678" into ip and port. An IPv6 address with a port appended
+ * is ambiguous ("2001:db8::7:443" is also an address): Apache 2.4 (`preferPort`) appends the port, 2.2 does not.
+ */
+export function splitAddress(addr: string, preferPort = false): { ip?: string; port?: number; address: string } {
   const c = addr.lastIndexOf(":");
-  if (c > 0) {
+  const split = () => {
+    if (c <= 0) return null;
     const ip = asIp(addr.slice(0, c));
     const port = asPort(addr.slice(c + 1));
-    if (ip && port !== undefined) return { ip, port, address: ip };
-  }
-  return { address: addr };
+    return ip && port !== undefined ? { ip, port, address: ip } : null;
+  };
+  const whole = asIp(addr);
+  if (whole && !(preferPort && whole.includes(":"))) return { ip: whole, address: addr };
+  const s = split();
+  if (s) return s;
+  return whole ? { ip: whole, address: addr } : { address: addr };
 }
 
 export const parser: Parser = lineParser({
@@ -54,7 +60,7 @@ export const parser: Parser = lineParser({
       ev.process = proc;
     }
     if (m[12]) {
-      const a = splitAddress(m[12]);
+      const a = splitAddress(m[12], m[10] !== undefined);
       ev.source = { address: a.address };
       if (a.ip) {
         ev.source.ip = a.ip;

@@ -77,7 +77,8 @@ export function appEvent(o: JsonObject, zone: ZoneOffset, nowMs: number): EcsEve
   if (typeof msg === "string") ev.message = msg;
   else if (msg !== undefined && typeof msg !== "object") ev.message = String(msg);
   const service = str(pick(o, SERVICE_KEYS));
-  const bunyanName = typeof o.name === "string" && typeof o.hostname === "string" && typeof o.v === "number" ? o.name : undefined;
+  // pino and bunyan put the logger (usually the app) name in "name" next to hostname and pid
+  const bunyanName = typeof o.name === "string" && (typeof o.hostname === "string" || typeof o.pid === "number") ? o.name : undefined;
   if (service ?? bunyanName) ev.service = { name: (service ?? bunyanName)! };
   const env = str(pick(o, ["env", "environment", "service.environment"]));
   if (env && ev.service) ev.service.environment = env;

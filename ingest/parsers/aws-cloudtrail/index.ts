@@ -158,7 +158,7 @@ export function cloudtrailEvent(o: JsonObject, zone: ZoneOffset): EcsEvent | { c
 }
 
 function isCloudTrail(o: JsonObject): boolean {
-  return typeof o.eventName === "string" && typeof o.eventSource === "string" && (o.eventTime !== undefined || o["@timestamp"] !== undefined);
+  return typeof o.eventName === "string" && typeof o.eventSource === "string";
 }
 
 function finishRecord(ev: EcsEvent, o: JsonObject, rec: RawRecord, raw: string): EcsEvent {

@@ -85,15 +85,19 @@ function pamFailure(ev: EcsEvent, rest: string): void {
   if (f.ruser) relate(ev, "user", f.ruser);
 }
 
-function session(ev: EcsEvent, opened: boolean, user: string, by: string | undefined, uid: string | undefined): void {
+/** "session opened for user TARGET[(uid=N)] by ACTOR(uid=M)": the actor is user.*, the target user.effective.*. */
+function session(ev: EcsEvent, opened: boolean, user: string, targetUid: string | undefined, by: string | undefined, byUid: string | undefined): void {
   classify(ev, ["session"], [opened ? "start" : "end"], opened ? "logged-on" : "logged-off", "success");
   if (by) {
     setUser(ev, by);
     setEffectiveUser(ev, user);
+    if (byUid !== undefined) (ev.user ??= {}).id = byUid;
+    if (targetUid !== undefined) ((ev.user as JsonObject).effective as JsonObject).id = targetUid;
   } else {
+    // no named actor (sshd, cron open sessions as uid 0): the session's user is the user
     setUser(ev, user);
+    if (targetUid !== undefined) (ev.user ??= {}).id = targetUid;
   }
-  if (uid !== undefined) (ev.user ??= {}).id = uid;
 }
 
 /** Rules tried in order on every auth program's message (after "message repeated N times: [ ... ]" unwrapping). */
@@ -180,7 +184,7 @@ const RULES: Rule[] = [
   [/^(?:pam_\w+\((\S+?):auth\): )?authentication failure; (.*)$/, (m, ev) => pamFailure(ev, m[2])],
   [/^(?:pam_\w+\((\S+?):auth\): )?check pass; user unknown/, (_m, ev) => classify(ev, ["authentication"], ["info"], "authentication_failure", "failure")],
   [/^(?:pam_\w+\((\S+?):auth\): )?conversation failed/, (_m, ev) => classify(ev, ["authentication"], ["info"], "authentication_failure", "failure")],
-  [/^(?:pam_\w+\((\S+?):session\): )?session (opened|closed) for user (\S+?)(?:\(uid=\d+\))?(?: by (\S*?)\(uid=(\d+)\))?$/, (m, ev) => session(ev, m[2] === "opened", m[3], m[4], m[5])],
+  [/^(?:pam_\w+\((\S+?):session\): )?session (opened|closed) for user (\S+?)(?:\(uid=(\d+)\))?(?: by (\S*?)\(uid=(\d+)\))?$/, (m, ev) => session(ev, m[2] === "opened", m[3], m[4], m[5], m[6])],
   [/^(?:pam_\w+\((\S+?):chauthtok\): )?password changed for (\S+)/, (m, ev) => {
     classify(ev, ["iam"], ["user", "change"], "password-changed", "success");
     setUser(ev, m[2]);

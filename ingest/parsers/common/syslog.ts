@@ -15,6 +15,8 @@ export interface SyslogHeader {
   ms: number;
   /** True when the year came from the clock (RFC 3164 stamps carry none). */
   yearless: boolean;
+  /** True when the RFC 5424 stamp was "-" and `ms` is the receiving clock's time. */
+  nilTime?: boolean;
   host?: string;
   /** RFC 5424 APP-NAME or the BSD tag. */
   app?: string;
@@ -68,7 +70,7 @@ export function parseSyslog(line: string, zone: ZoneOffset, nowMs: number): Sysl
     let j = i;
     while (j < i + 3 && isDigit(line.charCodeAt(j))) j++;
     if (line.charCodeAt(j) === 32 && (line.charCodeAt(j + 1) === 45 /* - */ ? line.charCodeAt(j + 2) === 32 : num(line, j + 1, 4) >= 0 && line.charCodeAt(j + 5) === 45)) {
-      return parse5424(line, j + 1, pri, Number(line.slice(i, j)), zone);
+      return parse5424(line, j + 1, pri, Number(line.slice(i, j)), zone, nowMs);
     }
   }
   return parse3164(line, i, pri, zone, nowMs);
@@ -81,10 +83,15 @@ function nextField(line: string, i: number): [string | undefined, number] {
   return [v === "-" || v === "" ? undefined : v, j + 1];
 }
 
-function parse5424(line: string, i: number, pri: number, version: number, zone: ZoneOffset): SyslogHeader | null {
-  let ms = NaN;
-  if (line.charCodeAt(i) === 45) i += 2;
-  else {
+function parse5424(line: string, i: number, pri: number, version: number, zone: ZoneOffset, nowMs: number): SyslogHeader | null {
+  let ms: number;
+  let nil = false;
+  if (line.charCodeAt(i) === 45) {
+    // NILVALUE: the sender had no clock; the receiving time stands in (and event.created says so)
+    ms = nowMs;
+    nil = true;
+    i += 2;
+  } else {
     const r = parseIsoAt(line, i, zone, stamp);
     if (Number.isNaN(r.ms) || line.charCodeAt(r.end) !== 32) return null;
     ms = r.ms;
@@ -107,7 +114,7 @@ function parse5424(line: string, i: number, pri: number, version: number, zone: 
   } else if (i < line.length) return null;
   let msg = i < line.length ? line.slice(i) : "";
   if (msg.charCodeAt(0) === 0xfeff) msg = msg.slice(1);
-  return { pri, version, ms, yearless: false, host, app, procid, msgid, sd, msg };
+  return { pri, version, ms, yearless: false, nilTime: nil, host, app, procid, msgid, sd, msg };
 }
 
 /** RFC 5424 STRUCTURED-DATA: one or more [id name="value" ...] with \" \\ \] escapes. */
@@ -283,6 +290,7 @@ export function syslogEvent(h: SyslogHeader, dataset: string): EcsEvent | null {
     event: { id: "", kind: "event", category: [], type: ["info"], dataset, module: "system" },
     message: h.msg,
   };
+  if (h.nilTime) ev.event.created = ts;
   if (h.host !== undefined) {
     ev.host = { name: h.host, hostname: h.host };
     ev.related = { hosts: [h.host] };

@@ -80,6 +80,7 @@ function repair(ev: JsonObject, zone: ZoneOffset): string[] {
   const cats: string[] = [];
   for (const c of asList(e.category)) {
     const v = typeof c === "string" ? LEGACY_CATEGORY[c] ?? c : "";
+    if (v !== c) notes.push(`event.category ${JSON.stringify(c)} became ${JSON.stringify(v)}`);
     if (CATEGORIES.has(v)) {
       if (!cats.includes(v)) cats.push(v);
     } else notes.push(`event.category ${JSON.stringify(c)} is not an ECS 8 category`);
@@ -88,6 +89,7 @@ function repair(ev: JsonObject, zone: ZoneOffset): string[] {
   const types: string[] = [];
   for (const t of asList(e.type)) {
     const v = typeof t === "string" ? LEGACY_TYPE[t] ?? t : "";
+    if (v !== t) notes.push(`event.type ${JSON.stringify(t)} became ${JSON.stringify(v)}`);
     if (TYPES.has(v)) {
       if (!types.includes(v)) types.push(v);
     } else notes.push(`event.type ${JSON.stringify(t)} is not an ECS 8 type`);

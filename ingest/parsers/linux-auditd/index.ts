@@ -369,6 +369,7 @@ export const parser: Parser = {
         const group = open.get(key);
         if (group) {
           if (r.type === "EOE") {
+            group.push(r);
             emitGroup(key, emit);
             return;
           }

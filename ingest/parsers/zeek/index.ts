@@ -373,8 +373,11 @@ export function zeekEvent(rec: JsonObject, log: string, zone: ZoneOffset): EcsEv
       network.protocol = "kerberos";
       const client = text(rec.client);
       if (client) {
-        const [name, realm] = client.split("@");
-        const [principal] = name.split("/");
+        // Zeek writes "name/REALM"; some exporters "name@REALM"
+        const at = client.lastIndexOf("@");
+        const sep = at > 0 ? at : client.lastIndexOf("/");
+        const principal = sep > 0 ? client.slice(0, sep) : client;
+        const realm = sep > 0 ? client.slice(sep + 1) : "";
         ev.user = { name: principal, ...(realm ? { domain: realm } : {}) };
         relate(ev, "user", principal);
       }
@@ -504,6 +507,7 @@ export const parser: Parser = {
     if (sample.includes('"fuid"') || sample.includes('"note"') || sample.includes('"uid"')) return 0.8;
     return 0;
   },
+  isHeader: (line) => DIRECTIVE.test(line),
   open(ctx: ParseContext): ParserSession {
     const zone = compileZone(ctx.timezone);
     let header: TsvHeader = { separator: "\t", setSeparator: ",", empty: "(empty)", unset: "-" };
