@@ -4,12 +4,13 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import net from "node:net";
+import type net from "node:net";
 import Database from "better-sqlite3";
 import { SigilError, UsageError } from "../errors.ts";
+import { inBlock, parseCidr } from "./cidr.ts";
 import { safeJsonParse } from "../../schema/fields.ts";
 import { COLLECTIONS, type Collection, type HistogramBucket, type SearchRequest, type SortSpec, type TermsBucket } from "./types.ts";
-import { MAX_KEYWORD_CHARS, foldCase, isImmutable, parseDate } from "./fields.ts";
+import { MAX_KEYWORD_CHARS, isImmutable, parseDate } from "./fields.ts";
 import { arrayPathsOf, compileWhere, ftsTable, jsonPath, table, timeBound, timeExpr, valueExpr, type ArrayPaths, type SqlContext } from "./sql.ts";
 
 export type Db = Database.Database;
@@ -67,7 +68,6 @@ export function openDb(file: string, opts: OpenOptions = {}): Db {
 }
 
 function registerFunctions(db: Db): void {
-  db.function("sigil_fold", { deterministic: true }, (v: unknown) => (typeof v === "string" ? foldCase(v) : v));
   db.function("sigil_date", { deterministic: true }, (v: unknown) => parseDate(v));
   const blocks = new Map<string, net.BlockList | null>();
   db.function("sigil_cidr", { deterministic: true }, (ip: unknown, cidr: unknown) => {
@@ -78,26 +78,8 @@ function registerFunctions(db: Db): void {
       if (blocks.size > 256) blocks.clear();
       blocks.set(cidr, bl);
     }
-    if (!bl) return 0;
-    const type = net.isIP(ip);
-    return type !== 0 && bl.check(ip, type === 4 ? "ipv4" : "ipv6") ? 1 : 0;
+    return bl && inBlock(bl, ip) ? 1 : 0;
   });
-}
-
-/** A BlockList holding one CIDR block, or null when the text is not one. */
-export function parseCidr(cidr: string): net.BlockList | null {
-  const m = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(cidr);
-  if (!m) return null;
-  const type = net.isIP(m[1]);
-  const bits = Number(m[2]);
-  if (type === 0 || bits > (type === 4 ? 32 : 128)) return null;
-  const bl = new net.BlockList();
-  try {
-    bl.addSubnet(m[1], bits, type === 4 ? "ipv4" : "ipv6");
-  } catch {
-    return null;
-  }
-  return bl;
 }
 
 /** Creates tables, full-text tables and indexes; safe to run repeatedly. */

@@ -229,7 +229,12 @@ const PER_COLLECTION: Record<Collection, Record<string, FieldType>> = {
 
 const CATALOG = new Map<Collection, ReadonlyMap<string, FieldType>>();
 for (const c of Object.keys(PER_COLLECTION) as Collection[]) {
-  CATALOG.set(c, new Map(Object.entries({ ...COMMON, ...PER_COLLECTION[c] })));
+  const own = PER_COLLECTION[c];
+  const ownNames = Object.keys(own);
+  // a collection's own field wins over common ones it would clash with (state's `user` is a name, not an object)
+  const clashes = (f: string) => ownNames.some((o) => f.startsWith(o + ".") || o.startsWith(f + "."));
+  const common = Object.entries(COMMON).filter(([f]) => !(f in own) && !clashes(f));
+  CATALOG.set(c, new Map([...common, ...Object.entries(own)]));
 }
 
 /** The catalog's type of a field in a collection, or undefined for fields mapped dynamically. */
@@ -312,6 +317,12 @@ function truncate(s: string, n = 64): string {
   return s.length > n ? s.slice(0, n) + "…" : s;
 }
 
+/**
+ * Top-level names Elasticsearch reserves for metadata (a document holding one is refused there), and
+ * the derived free-text field: stored under the name with a trailing underscore instead, by both stores.
+ */
+const RESERVED_TOP = new Set(["_id", "_index", "_source", "_routing", "_version", "_seq_no", "_primary_term", "_ignored", "_ignored_source", "_field_names", "_doc_count", "_tier", "_data_stream_timestamp", "_feature", "_nested_path", "_tsid", "_size", "sigil_fts"]);
+
 /** Key segment as stored: unsafe names renamed, blank segments named. */
 function safeSegment(k: string): string {
   if (k.trim() === "") return "_empty_";
@@ -329,7 +340,7 @@ function canonObject(o: Record<string, unknown>, path: string, depth: number, ct
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
     const v = o[k];
-    const needsKeyFix = k.includes(".") || isUnsafeKey(k) || k.trim() === "";
+    const needsKeyFix = (depth === 1 && RESERVED_TOP.has(k)) || k.includes(".") || isUnsafeKey(k) || k.trim() === "";
     const cv = canonValue(v, path ? `${path}.${k}` : k, depth, ctx);
     if (!out && (needsKeyFix || cv !== v || v === undefined)) {
       out = Object.create(null) as JsonObject;
@@ -342,6 +353,7 @@ function canonObject(o: Record<string, unknown>, path: string, depth: number, ct
       continue;
     }
     const segs = k.split(".").map(safeSegment);
+    if (depth === 1 && RESERVED_TOP.has(segs[0])) segs[0] += "_";
     let cur = out;
     for (let s = 0; s < segs.length - 1; s++) {
       const seg = segs[s];
@@ -518,10 +530,7 @@ function collectText(v: JsonValue | undefined, out: string[], budget: { left: nu
 // ---------------------------------------------------------------------------------------------
 // Case folding and dates
 
-/**
- * Case folding for field matches, per code point (what Elasticsearch's case_insensitive queries
- * do): context-free, one code point in, one code point out.
- */
+/** Case folding for free text, per code point: context-free, one code point in, one code point out. */
 export function foldCase(s: string): string {
   if (!NON_ASCII.test(s)) return s.toLowerCase();
   let out = "";
@@ -531,6 +540,14 @@ export function foldCase(s: string): string {
     out += l.length === ch.length ? l : String.fromCodePoint(l.codePointAt(0)!);
   }
   return out;
+}
+
+/**
+ * Case folding for field values: ASCII letters only (A-Z → a-z), what SQLite's lower() and
+ * Elasticsearch's case_insensitive term and wildcard queries do. Free text folds every script.
+ */
+export function foldAscii(s: string): string {
+  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s;
 }
 
 export function isAscii(s: string): boolean {

@@ -4,7 +4,7 @@
 // validated identifiers quoted into JSON path literals so expression indexes can match them.
 
 import { UsageError } from "../errors.ts";
-import { MAX_KEYWORD_CHARS, fieldType, foldCase, idField, isAscii, parseDate, parseDateBound, tokens, type FieldType } from "./fields.ts";
+import { MAX_KEYWORD_CHARS, fieldType, foldAscii, idField, parseDate, parseDateBound, tokens, type FieldType } from "./fields.ts";
 import { patternParts } from "./query.ts";
 import type { Collection, QueryNode } from "./types.ts";
 
@@ -59,11 +59,6 @@ export function jsonPath(segs: readonly string[]): string {
     if (!SEGMENT_RE.test(s)) throw new UsageError("query_bad_field", `'${s}' is not a valid field name segment`, { hint: "field names are letters, digits and _ @ $ # - separated by dots" });
   }
   return segs.length === 0 ? "'$'" : `'$.${segs.map((s) => `"${s}"`).join(".")}'`;
-}
-
-/** The case-folding SQL function for a literal: SQLite's lower() for ASCII literals, the registered full fold otherwise. */
-function foldFn(literalAscii: boolean): string {
-  return literalAscii ? "lower" : "sigil_fold";
 }
 
 /** Compiles a query to a boolean SQL expression over table alias `d` (columns rowid, id, ts, body). */
@@ -179,7 +174,7 @@ function termCond(field: string, value: string, wildcard: boolean, caseSensitive
   }
   if (ft === "boolean") {
     if (wildcard) return "0";
-    const b = foldCase(value);
+    const b = foldAscii(value);
     if (b !== "true" && b !== "false") return "0";
     return `(${t} = '${b}')`;
   }
@@ -199,9 +194,9 @@ function termCond(field: string, value: string, wildcard: boolean, caseSensitive
     ctx.params.push(value);
     parts.push(`(${t} = 'text' AND ${x} = ?)`);
   } else {
-    const fv = foldCase(value);
-    ctx.params.push(fv);
-    parts.push(`(${t} = 'text' AND ${foldFn(isAscii(fv))}(${x}) = ?)`);
+    // SQLite's lower() folds ASCII letters only, as Elasticsearch's case_insensitive does
+    ctx.params.push(foldAscii(value));
+    parts.push(`(${t} = 'text' AND lower(${x}) = ?)`);
   }
   if (ft === undefined) {
     // Dynamically typed fields: numbers compare as numbers, booleans as true/false (Elasticsearch maps them so).
@@ -209,7 +204,7 @@ function termCond(field: string, value: string, wildcard: boolean, caseSensitive
       ctx.params.push(Number(value));
       parts.push(`(${t} IN ('integer', 'real') AND ${x} = ?)`);
     }
-    const b = foldCase(value);
+    const b = foldAscii(value);
     if (b === "true" || b === "false") parts.push(`(${t} = '${b}')`);
   } else if (ft === "keyword" || ft === "text" || ft === "ip") {
     // numbers stored in string fields are indexed by Elasticsearch as their text
@@ -222,28 +217,26 @@ function termCond(field: string, value: string, wildcard: boolean, caseSensitive
 }
 
 /** SQLite GLOB pattern of a wildcard pattern, with literal parts folded (when not case-sensitive). */
-export function globOf(pattern: string, fold: boolean): { glob: string; ascii: boolean; prefix: string | null } {
+export function globOf(pattern: string, fold: boolean): { glob: string; prefix: string | null } {
   const parts = patternParts(pattern);
   let glob = "";
-  let ascii = true;
   let prefix: string | null = null;
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i];
     if ("lit" in p) {
-      const lit = fold ? foldCase(p.lit) : p.lit;
-      if (!isAscii(lit)) ascii = false;
+      const lit = fold ? foldAscii(p.lit) : p.lit;
       if (i === 0) prefix = lit;
       glob += lit.replace(/[[*?]/g, (c) => `[${c}]`);
     } else glob += "any" in p ? "*" : "?";
   }
   // a prefix range is only exact when the pattern is `literal*`
   const simplePrefix = parts.length === 2 && "lit" in parts[0] && "any" in parts[1] ? prefix : null;
-  return { glob, ascii, prefix: simplePrefix };
+  return { glob, prefix: simplePrefix };
 }
 
 function wildcardCond(pattern: string, caseSensitive: boolean, x: string, t: string, ctx: SqlContext): string {
-  const { glob, ascii, prefix } = globOf(pattern, !caseSensitive);
-  const v = caseSensitive ? x : `${foldFn(ascii)}(${x})`;
+  const { glob, prefix } = globOf(pattern, !caseSensitive);
+  const v = caseSensitive ? x : `lower(${x})`;
   let cond = `${t} = 'text' AND length(${x}) <= ${MAX_KEYWORD_CHARS} AND ${v} GLOB ?`;
   ctx.params.push(glob);
   if (prefix) {

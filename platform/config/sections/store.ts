@@ -57,10 +57,10 @@ export const storeSchema = z
         bulk_max_docs: z.number().int().positive().default(2000),
         bulk_max_bytes: z.number().int().positive().default(10 * 1024 * 1024),
         refresh: z.enum(["false", "wait_for", "true"]).default("false"),
-        /** Events go to one index per day, week or month of their @timestamp (retention drops whole indices), or one index. */
-        events_index_interval: z.enum(["day", "week", "month", "none"]).default("day"),
-        /** Upper bound on time-based event indices; events that would open more are rejected with a reason. */
-        max_event_indices: z.number().int().positive().default(1000),
+        /** Events and signals go to one index per day, week or month of their @timestamp (retention drops whole indices), or one index. */
+        time_index_interval: z.enum(["day", "week", "month", "none"]).default("day"),
+        /** Upper bound on time-based indices per collection; documents that would open more are rejected with a reason. */
+        max_time_indices: z.number().int().positive().default(1000),
         shards: z.number().int().min(1).default(1),
         replicas: z.number().int().min(0).default(0),
         /** Mapped fields per index; dynamic fields beyond it are kept in _source but not indexed. */
