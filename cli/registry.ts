@@ -20,6 +20,11 @@ export const COMMANDS: Record<string, Loader> = {
   "tokens list": () => import("./commands/tokens-list.ts"),
   "tokens revoke": () => import("./commands/tokens-revoke.ts"),
   normalize: () => import("./commands/normalize.ts"),
+  console: () => import("./commands/console.ts"),
+  "users add": () => import("./commands/users-add.ts"),
+  "users list": () => import("./commands/users-list.ts"),
+  "users disable": () => import("./commands/users-disable.ts"),
+  "users enable": () => import("./commands/users-enable.ts"),
 };
 
 /** Groups shown as one line in the top-level help: "rules" → "rules lint", "rules test". */

@@ -1,0 +1,2 @@
+// `sigil users add` (see users.ts).
+export { add as command } from "./users.ts";
