@@ -85,19 +85,23 @@ function pamFailure(ev: EcsEvent, rest: string): void {
   if (f.ruser) relate(ev, "user", f.ruser);
 }
 
-/** "session opened for user TARGET[(uid=N)] by ACTOR(uid=M)": the actor is user.*, the target user.effective.*. */
+/**
+ * "session opened for user TARGET[(uid=N)] by [ACTOR](uid=M)": the actor (who opened the session) is
+ * user.*, the session's user user.effective.* (ECS actor/target, as Elastic's system/auth pipeline). An
+ * actor known only by uid (sshd, cron: "by (uid=0)") gets user.id alone. "session closed for user X"
+ * names only the session's user, in user.name.
+ */
 function session(ev: EcsEvent, opened: boolean, user: string, targetUid: string | undefined, by: string | undefined, byUid: string | undefined): void {
   classify(ev, ["session"], [opened ? "start" : "end"], opened ? "logged-on" : "logged-off", "success");
-  if (by) {
-    setUser(ev, by);
-    setEffectiveUser(ev, user);
-    if (byUid !== undefined) (ev.user ??= {}).id = byUid;
-    if (targetUid !== undefined) ((ev.user as JsonObject).effective as JsonObject).id = targetUid;
-  } else {
-    // no named actor (sshd, cron open sessions as uid 0): the session's user is the user
+  if (byUid === undefined && !by) {
     setUser(ev, user);
     if (targetUid !== undefined) (ev.user ??= {}).id = targetUid;
+    return;
   }
+  setUser(ev, by);
+  if (byUid !== undefined) (ev.user ??= {}).id = byUid;
+  setEffectiveUser(ev, user);
+  if (targetUid !== undefined) ((ev.user as JsonObject).effective as JsonObject).id = targetUid;
 }
 
 /** Rules tried in order on every auth program's message (after "message repeated N times: [ ... ]" unwrapping). */

@@ -289,9 +289,10 @@ function buildEvent(records: AuditRecord[]): EcsEvent | null {
     relate(ev, "ip", addr);
     const rport = asPort(firstString(data.rport));
     if (rport !== undefined) ev.source.port = rport;
-  } else if (primary.type === "MAC_IPSEC_EVENT") {
-    const src = asIp(firstString(data.src));
-    const dst = asIp(firstString(data.dst));
+  } else {
+    const ipsec = records.find((r) => r.type === "MAC_IPSEC_EVENT");
+    const src = asIp(ipsec?.fields.src);
+    const dst = asIp(ipsec?.fields.dst);
     if (src) ev.source = { address: src, ip: src };
     if (dst) ev.destination = { address: dst, ip: dst };
   }

@@ -38,7 +38,9 @@ describe("sshd-auth parser", () => {
 
   it("records sessions opened and closed by PAM, su and systemd-logind", () => {
     expect(byLine.get(2)!.event).toMatchObject({ category: ["session"], type: ["start"], action: "logged-on" });
-    expect(byLine.get(2)!.user?.name).toBe("deploy");
+    // opened by uid 0 (sshd) for deploy: the actor is user.*, the session's user user.effective.*
+    expect(byLine.get(2)!.user).toEqual({ id: "0", effective: { name: "deploy", id: "1001" } });
+    expect(byLine.get(2)!.related?.user).toEqual(["deploy"]);
     expect(byLine.get(16)!.event).toMatchObject({ type: ["end"], action: "logged-off" });
     expect(byLine.get(18)!.user).toMatchObject({ name: "deploy", effective: { name: "root" }, id: "1001" });
     expect(byLine.get(19)!.event.type).toEqual(["start"]);

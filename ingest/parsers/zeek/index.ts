@@ -78,6 +78,8 @@ function idField(rec: JsonObject, which: "orig_h" | "orig_p" | "resp_h" | "resp_
   return id !== null && typeof id === "object" && !Array.isArray(id) ? (id as JsonObject)[which] : undefined;
 }
 
+const TCP_LOGS = new Set(["http", "ssl", "ssh", "smtp", "ftp", "rdp", "smb_mapping", "smb_files", "ntlm", "mysql", "irc", "socks", "rfb", "dce_rpc"]);
+
 const COMMON = new Set(["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "id_orig_h", "id_orig_p", "id_resp_h", "id_resp_p", "id", "@stream", "@system", "@proc", "_path", "_system_name", "_write_ts", "@path"]);
 
 function num(v: JsonValue | undefined): number | undefined {
@@ -151,7 +153,8 @@ export function zeekEvent(rec: JsonObject, log: string, zone: ZoneOffset): EcsEv
     if (dport !== undefined) ev.destination.port = dport;
     relate(ev, "ip", dip);
   }
-  const proto = text(rec.proto);
+  // logs of TCP-only protocols carry no proto field
+  const proto = text(rec.proto) ?? (TCP_LOGS.has(log) ? "tcp" : undefined);
   const network: JsonObject = {};
   if (proto) network.transport = proto.toLowerCase();
   if (sip && dip && sport !== undefined && dport !== undefined && proto) {
