@@ -578,7 +578,7 @@ export class ElasticsearchStore implements Store {
       const sig = sort.map((s) => `${s.field}:${s.order}`).join(",");
       const esSort: Array<Record<string, unknown>> = sort.map((s) => {
         const f = sortField(s.field, ctx);
-        return { [f.name]: { order: s.order, missing: "_last", unmapped_type: f.unmappedType } };
+        return { [f.name]: { order: s.order, missing: missingLast(f.unmappedType, s.order), unmapped_type: f.unmappedType } };
       });
       esSort.push({ [idf]: { order: "asc", unmapped_type: "keyword" } });
       let searchAfter: unknown[] | undefined;
@@ -744,6 +744,19 @@ function errorText(err: unknown): string {
     if (e) return `${e.type ?? ""}: ${e.root_cause?.[0]?.reason ?? e.reason ?? ""}`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The value a missing field sorts as, so it comes last: "_last" for keywords and longs, and for
+ * dates and doubles the extreme values themselves, because the sentinels "_last" would return
+ * (Long.MIN_VALUE for a date sorted descending, infinities for doubles) do not survive JSON and
+ * cannot be passed back in search_after.
+ */
+function missingLast(kind: string, order: "asc" | "desc"): string | number {
+  if (kind === "date") return order === "asc" ? 253402300799999 : -62135596800000; // 9999-12-31 / 0001-01-01
+  if (kind === "double") return order === "asc" ? Number.MAX_VALUE : -Number.MAX_VALUE;
+  if (kind === "float") return order === "asc" ? 3.4e38 : -3.4e38;
+  return "_last";
 }
 
 /** Sort values beyond 2^53 (the missing-value sentinels of long and date fields) kept exact as strings. */

@@ -11,6 +11,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { runStoreContract } from "../../test/store/contract.ts";
 import { SigilError } from "../errors.ts";
 import { createSchema, openDb, QueryEngine, SCHEMA_VERSION } from "./embedded-db.ts";
+import { storeSchema } from "../config/sections/store.ts";
+import { createStore, openStore } from "./create.ts";
 import { EmbeddedStore, type EmbeddedOptions } from "./embedded.ts";
 import { parseQuery } from "./query.ts";
 import { NO_ARRAYS, compileWhere } from "./sql.ts";
@@ -135,6 +137,19 @@ describe("embedded store: retention and size bounds", () => {
     expect(await store.get("events", "e9-999")).not.toBeNull();
     expect(await store.get("events", "e0-0")).toBeNull();
     await store.close();
+  });
+});
+
+describe("createStore", () => {
+  it("builds the embedded store under the data directory by default, and Elasticsearch when configured", async () => {
+    const dir = tempDir();
+    const store = await openStore(storeSchema.parse({}), dir);
+    expect(store.kind).toBe("embedded");
+    expect(fs.existsSync(path.join(dir, "store.db"))).toBe(true);
+    await store.close();
+    const es = await createStore(storeSchema.parse({ type: "elasticsearch", elasticsearch: { node: "http://127.0.0.1:9" } }), dir);
+    expect(es.kind).toBe("elasticsearch");
+    await es.close();
   });
 });
 

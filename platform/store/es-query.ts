@@ -165,6 +165,6 @@ export function sortField(field: string, ctx: EsQueryContext): { name: string; u
   const types = typesOf(field, ctx);
   const t = target(field, types[0].type);
   if (types[0].type === "ip") return { name: `${field}.keyword`, unmappedType: "keyword" };
-  const unmapped = t.kind === "numeric" ? "double" : t.kind === "date" ? "date" : t.kind === "boolean" ? "boolean" : "keyword";
+  const unmapped = t.kind === "numeric" ? types[0].type : t.kind === "date" ? "date" : t.kind === "boolean" ? "boolean" : "keyword";
   return { name: t.name, unmappedType: unmapped };
 }

@@ -338,6 +338,22 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
       expect(hosts).toEqual(["e01", "e05", "e02", "e10", "e11"]);
     });
 
+    it("pages through documents that miss the sort field, in both directions", async () => {
+      for (const order of ["asc", "desc"] as const) {
+        for (const field of ["destination.port", "user.name", "event.created"]) {
+          const seen: string[] = [];
+          let after: string | undefined;
+          for (let guard = 0; guard < 50; guard++) {
+            const r = await store.search("events", { sort: [{ field, order }], size: 3, after });
+            seen.push(...r.hits.map((d) => (d["event"] as JsonObject)["id"] as string));
+            if (!r.next) break;
+            after = r.next;
+          }
+          expect([...seen].sort()).toEqual(ALL);
+        }
+      }
+    });
+
     it("histogram buckets over the corpus", async () => {
       const b = await store.histogram("events", { from: iso(T0 - 3_600_000), to: iso(T0 + 2 * 3_600_000) }, 3_600_000);
       expect(b).toEqual([
