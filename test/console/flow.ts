@@ -81,8 +81,13 @@ export async function analystFlow(env: ConsoleEnv, b: Browser, setup: string): P
   const stored = (await env.store.get("alerts", chainId)) as Alert;
   expect(stored).toMatchObject({ status: "closed", close_reason: "true_positive", assignee: "alice" });
   expect(stored.notes.map((n) => n.author)).toEqual(["alice"]);
-  const audit = await env.store.search("audit", { query: { op: "and", args: [{ op: "term", field: "target", value: chainId, wildcard: false, phrase: false }, { op: "term", field: "actor", value: "alice", wildcard: false, phrase: false }] }, size: 50 });
-  expect(audit.hits.length).toBe(4);
+  const byAlice = { op: "and" as const, args: [{ op: "term" as const, field: "target", value: chainId, wildcard: false, phrase: false }, { op: "term" as const, field: "actor", value: "alice", wildcard: false, phrase: false }] };
+  await expect
+    .poll(async () => {
+      await env.store.refresh("audit");
+      return (await env.store.search("audit", { query: byAlice, size: 50 })).hits.length;
+    })
+    .toBe(4);
 
   // 5. search for one of its events (the root shell) and open its fields
   const shellEvent = stages[2].events[0];

@@ -79,13 +79,14 @@ export class SessionStore {
         id: session.id,
         kind: KIND,
         "@timestamp": new Date(t).toISOString(),
-        user: user.name,
+        // field names stay clear of ECS objects (user, user_agent, client): the store maps those as objects
+        session_user: user.name,
         csrf: session.csrf,
         created: t,
         expires_at: session.expiresAt,
         last_seen: t,
-        ip: meta.ip,
-        user_agent: meta.userAgent ? meta.userAgent.slice(0, 256) : null,
+        client_address: meta.ip,
+        client_agent: meta.userAgent ? meta.userAgent.slice(0, 256) : null,
       },
     ]);
     this.remember(session.id, { session, checkedAt: t, writtenSeen: t });
@@ -124,8 +125,8 @@ export class SessionStore {
 
   private async load(id: string, prev: Cached | undefined): Promise<Cached | null> {
     const doc = await this.store.get("state", id);
-    if (!doc || doc["kind"] !== KIND || typeof doc["user"] !== "string") return null;
-    const user = await this.users.get(doc["user"]);
+    if (!doc || doc["kind"] !== KIND || typeof doc["session_user"] !== "string") return null;
+    const user = await this.users.get(doc["session_user"]);
     if (!user || user.disabled || !isRole(user.role)) return null;
     const storedSeen = Number(doc["last_seen"]);
     const session: Session = {
@@ -136,7 +137,7 @@ export class SessionStore {
       created: Number(doc["created"]),
       expiresAt: Number(doc["expires_at"]),
       lastSeen: Math.max(storedSeen, prev?.session.lastSeen ?? 0),
-      ip: typeof doc["ip"] === "string" ? doc["ip"] : null,
+      ip: typeof doc["client_address"] === "string" ? doc["client_address"] : null,
     };
     return { session, checkedAt: this.now(), writtenSeen: Math.max(storedSeen, prev?.writtenSeen ?? 0) };
   }
@@ -169,7 +170,7 @@ export class SessionStore {
     let after: string | undefined;
     for (;;) {
       const r = await this.store.search("state", {
-        query: { op: "and", args: [{ op: "term", field: "kind", value: KIND, wildcard: false, phrase: false }, { op: "term", field: "user", value: name, wildcard: false, phrase: false }] },
+        query: { op: "and", args: [{ op: "term", field: "kind", value: KIND, wildcard: false, phrase: false }, { op: "term", field: "session_user", value: name, wildcard: false, phrase: false }] },
         size: 1000,
         after,
         sort: [{ field: "id", order: "asc" }],

@@ -16,9 +16,15 @@ const undecodable = metric(
   () => new prom.Counter({ name: "sigil_console_alerts_undecodable_total", help: "Messages on the alerts topic that were neither an alert nor a chain" }),
 );
 
-/** Consumes the alerts topic into the hub. The group id is unique per console process: every console sees every update. */
-export async function startTopicFeed(bus: Bus, hub: LiveHub, opts: { groupId: string; log?: Logger }): Promise<Consumer> {
-  const consumer = await bus.consumer({ groupId: opts.groupId, topics: ["alerts"], fromBeginning: false, maxBatchSize: 1000 });
+/**
+ * Consumes the alerts topic into the hub. The group id is unique per console process: every console sees
+ * every update. Resolves once the consumer holds its partitions (or after `readyTimeoutMs`, with a
+ * warning: the store poller covers the gap), so updates published after start-up are not missed.
+ */
+export async function startTopicFeed(bus: Bus, hub: LiveHub, opts: { groupId: string; log?: Logger; readyTimeoutMs?: number }): Promise<Consumer> {
+  let assigned: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (assigned = resolve));
+  const consumer = await bus.consumer({ groupId: opts.groupId, topics: ["alerts"], fromBeginning: false, maxBatchSize: 1000, onAssigned: () => assigned() });
   void consumer
     .run(async (batch) => {
       let bad = 0;
@@ -37,6 +43,11 @@ export async function startTopicFeed(bus: Bus, hub: LiveHub, opts: { groupId: st
       }
     })
     .catch((err: unknown) => opts.log?.error({ err: (err as Error).message }, "alerts topic consumer stopped"));
+  const timeout = opts.readyTimeoutMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
+  const ok = await Promise.race([ready.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeout)))]);
+  clearTimeout(timer);
+  if (!ok) opts.log?.warn({ group: opts.groupId, ms: timeout }, "the alerts topic consumer has no partitions yet; live updates come from store polling until it does");
   return consumer;
 }
 
