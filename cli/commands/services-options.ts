@@ -8,12 +8,13 @@ export const servicesOptions: Record<string, OptionSpec> = {
   dir: { type: "string", valueName: "<dir>", description: "services folder (default: $SIGIL_SERVICES_DIR, else .sigil/services in the project)" },
   "kafka-port": { type: "string", valueName: "<port>", description: "Kafka broker port (default: $SIGIL_SERVICES_KAFKA_PORT, else 19092)" },
   "controller-port": { type: "string", valueName: "<port>", description: "Kafka controller port (default: $SIGIL_SERVICES_CONTROLLER_PORT, else 19093)" },
+  "kafka-tls-port": { type: "string", valueName: "<port>", description: "Kafka TLS+SASL listener port (default: $SIGIL_SERVICES_KAFKA_TLS_PORT, else 19094)" },
   "es-port": { type: "string", valueName: "<port>", description: "Elasticsearch HTTP port (default: $SIGIL_SERVICES_ES_PORT, else 19200)" },
   "es-transport-port": { type: "string", valueName: "<port>", description: "Elasticsearch transport port (default: $SIGIL_SERVICES_ES_TRANSPORT_PORT, else 19300)" },
   json: { type: "boolean", description: "print one JSON object with every service's state on stdout" },
 };
 
-export const SERVICES_ENV_HELP = `Environment: SIGIL_SERVICES_DIR, SIGIL_SERVICES_KAFKA_PORT, SIGIL_SERVICES_CONTROLLER_PORT,
+export const SERVICES_ENV_HELP = `Environment: SIGIL_SERVICES_DIR, SIGIL_SERVICES_KAFKA_PORT, SIGIL_SERVICES_CONTROLLER_PORT, SIGIL_SERVICES_KAFKA_TLS_PORT,
 SIGIL_SERVICES_ES_PORT, SIGIL_SERVICES_ES_TRANSPORT_PORT, SIGIL_SERVICES_KAFKA_HEAP and SIGIL_SERVICES_ES_HEAP
 (e.g. 512m), SIGIL_SERVICES_ES_USER (the unprivileged user Elasticsearch runs as when started by root;
 default sigil-es), SIGIL_SERVICES_READY_TIMEOUT (seconds, default 240). Ports given to \`up\` are
@@ -31,7 +32,7 @@ export function settingsFrom(args: ParsedArgs, ctx: CommandContext): { settings:
     env: ctx.env,
     cwd: ctx.cwd,
     dir: str("dir"),
-    ports: { kafka: str("kafka-port"), controller: str("controller-port"), elasticsearch: str("es-port"), transport: str("es-transport-port") },
+    ports: { kafka: str("kafka-port"), controller: str("controller-port"), kafkaTls: str("kafka-tls-port"), elasticsearch: str("es-port"), transport: str("es-transport-port") },
   });
   return { settings, only };
 }

@@ -26,6 +26,9 @@ ${SERVICES_ENV_HELP}`,
     const es = reports.find((r) => r.name === "elasticsearch");
     const env = [kafka ? `SIGIL_BUS__KAFKA__BROKERS=${kafka.address}` : "", es ? `SIGIL_STORE__TYPE=elasticsearch SIGIL_STORE__ELASTICSEARCH__NODE=${es.address}` : ""].filter(Boolean);
     ctx.stdout.write(`\nto use them: SIGIL_BUS__TYPE=kafka ${env.join(" ")}\n`);
+    if (kafka?.secure) {
+      ctx.stdout.write(`Kafka with TLS and SASL PLAIN: ${kafka.secure.address}, CA ${kafka.secure.caFile}, user ${kafka.secure.username}, password in ${kafka.secure.passwordFile}\n`);
+    }
     return EXIT.ok;
   },
 };

@@ -81,6 +81,15 @@ function checkTraversable(p: string, user: RunAs): void {
   }
 }
 
+/** True when the running node was started with other settings than these. */
+export function esConfigChanged(l: Layout, yaml: string): boolean {
+  try {
+    return fs.readFileSync(path.join(l.esConfig, "elasticsearch.yml"), "utf8") !== yaml;
+  } catch {
+    return true;
+  }
+}
+
 /** The pid of the node this services folder runs, if it is alive. */
 export function managedEsPid(s: ServicesSettings, l: Layout): number | null {
   // The node's command line names its home (an install under this services folder), not its config.

@@ -3,18 +3,21 @@
 // idempotent (reuses what runs), waits for real readiness, and explains a taken port.
 
 import fs from "node:fs";
+import path from "node:path";
 import { SigilError } from "../../platform/errors.ts";
 import { ensureFetched, type Progress } from "./fetch.ts";
-import { managedKafkaPid, probeKafka, startKafka, stopKafka, waitKafkaReady } from "./kafka.ts";
-import { managedEsPid, probeElasticsearch, startElasticsearch, stopElasticsearch, waitEsReady } from "./elasticsearch.ts";
+import { ensureKafkaTls, kafkaConfigChanged, kafkaProperties, managedKafkaPid, probeKafka, startKafka, stopKafka, waitKafkaReady } from "./kafka.ts";
+import { esConfigChanged, esYaml, managedEsPid, probeElasticsearch, startElasticsearch, stopElasticsearch, waitEsReady } from "./elasticsearch.ts";
 import { cmdline, portFree, portHolder, shortCommand, sleep, withLock } from "./proc.ts";
 import {
   HOST,
+  PORT_ENV,
   PORT_FLAG,
   PORT_ROLE,
   SERVICE_NAMES,
   esUrl,
   kafkaAddress,
+  kafkaTlsAddress,
   layout,
   readState,
   writeState,
@@ -38,6 +41,12 @@ export interface ServiceReport {
   managed: boolean;
   action: "started" | "reused" | "stopped" | "killed" | "not-running" | "left-alone" | "checked";
   detail: string;
+  /** Kafka only: the TLS + SASL PLAIN listener, its CA and credentials, for testing secured clients. */
+  secure?: { address: string; caFile: string; username: string; passwordFile: string };
+}
+
+function kafkaSecure(s: ServicesSettings, l: Layout): ServiceReport["secure"] {
+  return { address: kafkaTlsAddress(s), caFile: path.join(l.kafkaTls, "ca.pem"), username: "sigil", passwordFile: path.join(l.kafkaTls, "sasl-password") };
 }
 
 export interface ServicesOptions {
@@ -45,13 +54,7 @@ export interface ServicesOptions {
   progress?: Progress;
 }
 
-const PORTS_OF: Record<ServiceName, PortName[]> = { kafka: ["kafka", "controller"], elasticsearch: ["elasticsearch", "transport"] };
-const ENV_OF: Record<PortName, string> = {
-  kafka: "SIGIL_SERVICES_KAFKA_PORT",
-  controller: "SIGIL_SERVICES_CONTROLLER_PORT",
-  elasticsearch: "SIGIL_SERVICES_ES_PORT",
-  transport: "SIGIL_SERVICES_ES_TRANSPORT_PORT",
-};
+const PORTS_OF: Record<ServiceName, PortName[]> = { kafka: ["kafka", "controller", "kafkaTls"], elasticsearch: ["elasticsearch", "transport"] };
 
 const addressOf = (s: ServicesSettings, name: ServiceName) => (name === "kafka" ? kafkaAddress(s) : esUrl(s));
 
@@ -68,7 +71,7 @@ async function checkPortsFree(s: ServicesSettings, name: ServiceName): Promise<v
     const who = holder ? (holder.pid ? `pid ${holder.pid} (${shortCommand(holder.command)})` : holder.command) : "another process";
     throw new SigilError("services_port_in_use", `cannot start ${name}: port ${port} (${PORT_ROLE[p]}) on ${HOST} is already taken by ${who}`, {
       location: { address: `${HOST}:${port}` },
-      hint: `stop that process, or pick another port: --${PORT_FLAG[p]} <port> (or ${ENV_OF[p]}=<port>)`,
+      hint: `stop that process, or pick another port: --${PORT_FLAG[p]} <port> (or ${PORT_ENV[p]}=<port>)`,
     });
   }
 }
@@ -81,8 +84,16 @@ export async function servicesUp(s: ServicesSettings, opts: ServicesOptions = {}
   fs.mkdirSync(s.dir, { recursive: true });
   return withLock(l.lock, "services up", (pid) => progress(`waiting for another \`sigil services\` (pid ${pid}) to finish`), async () => {
     const running = new Map<ServiceName, number>();
+    const kafkaProps = wanted.includes("kafka") ? kafkaProperties(s, l, await ensureKafkaTls(l)) : "";
     for (const name of wanted) {
-      const pid = name === "kafka" ? managedKafkaPid(s, l) : managedEsPid(s, l);
+      let pid = name === "kafka" ? managedKafkaPid(s, l) : managedEsPid(s, l);
+      // A running service started with other settings (ports, listeners: a newer Sigil) is restarted with these.
+      if (pid !== null && (name === "kafka" ? kafkaConfigChanged(l, kafkaProps) : esConfigChanged(l, esYaml(s, l)))) {
+        progress(`restarting ${name} (pid ${pid}): its settings changed`);
+        await (name === "kafka" ? stopKafka(pid) : stopElasticsearch(pid));
+        for (const p of PORTS_OF[name]) for (let i = 0; i < 100 && !(await portFree(s.ports[p], HOST)); i++) await sleep(100);
+        pid = null;
+      }
       if (pid !== null) running.set(name, pid);
       else await checkPortsFree(s, name);
     }
@@ -90,26 +101,34 @@ export async function servicesUp(s: ServicesSettings, opts: ServicesOptions = {}
     if (toStart.length) await ensureFetched(s, l, progress, toStart);
     const state = readState(s.dir);
     state.ports = { ...state.ports, ...s.ports };
-    const reports = await Promise.all(wanted.map((name) => bringUp(name, s, l, running.get(name) ?? null, state, progress)));
+    const reports = await Promise.all(wanted.map((name) => bringUp(name, s, l, running.get(name) ?? null, state, progress, kafkaProps)));
     writeState(s.dir, state);
     return reports;
   });
 }
 
-async function bringUp(name: ServiceName, s: ServicesSettings, l: Layout, existing: number | null, state: ReturnType<typeof readState>, progress: Progress): Promise<ServiceReport> {
+async function bringUp(
+  name: ServiceName,
+  s: ServicesSettings,
+  l: Layout,
+  existing: number | null,
+  state: ReturnType<typeof readState>,
+  progress: Progress,
+  kafkaProps: string,
+): Promise<ServiceReport> {
   const started = Date.now();
   if (name === "kafka") {
     let pid = existing;
     if (pid === null) {
-      progress(`starting Kafka ${s.versions.kafka} on ${kafkaAddress(s)} (controller ${HOST}:${s.ports.controller})`);
-      const r = startKafka(s, l);
+      progress(`starting Kafka ${s.versions.kafka} on ${kafkaAddress(s)} (TLS+SASL ${HOST}:${s.ports.kafkaTls}, controller ${HOST}:${s.ports.controller})`);
+      const r = startKafka(s, l, kafkaProps);
       pid = r.pid;
       state.kafka = { version: s.versions.kafka, pid, clusterId: r.clusterId, startedAt: new Date().toISOString() };
     }
     const probe = await waitKafkaReady(s, l, pid);
     const version = kafkaVersionOf(pid, s.versions.kafka);
     if (existing === null) progress(`Kafka is ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-    return { name, healthy: true, version, address: kafkaAddress(s), pid, managed: true, action: existing === null ? "started" : "reused", detail: probe.detail };
+    return { name, healthy: true, version, address: kafkaAddress(s), pid, managed: true, action: existing === null ? "started" : "reused", detail: probe.detail, secure: kafkaSecure(s, l) };
   }
   let pid = existing;
   if (pid === null) {
@@ -140,6 +159,7 @@ export async function servicesStatus(s: ServicesSettings, opts: ServicesOptions 
           managed: pid !== null,
           action: "checked",
           detail: probe.ok ? probe.detail : `unreachable at ${kafkaAddress(s)}: ${probe.detail}`,
+          secure: pid !== null ? kafkaSecure(s, l) : undefined,
         };
       }
       const pid = managedEsPid(s, l);

@@ -14,17 +14,48 @@ import { HOST, kafkaAddress, type Layout, type ServicesSettings } from "./settin
 
 const { Kafka, logLevel } = kafkajs;
 
-export function kafkaProperties(s: ServicesSettings, l: Layout): string {
+/** The broker's TLS material and SASL password (created once, kept across restarts). */
+export interface KafkaTls {
+  caFile: string;
+  keystoreFile: string;
+  passwordFile: string;
+  password: string;
+}
+
+/** Creates the development CA, the broker's PEM keystore (key + certificate) and the SASL password, once. */
+export async function ensureKafkaTls(l: Layout): Promise<KafkaTls> {
+  const caFile = path.join(l.kafkaTls, "ca.pem");
+  const keystoreFile = path.join(l.kafkaTls, "keystore.pem");
+  const passwordFile = path.join(l.kafkaTls, "sasl-password");
+  if (!fs.existsSync(keystoreFile) || !fs.existsSync(caFile)) {
+    const { createDevCerts } = await import("../../platform/security/certs.ts");
+    const files = await createDevCerts(l.kafkaTls, { hosts: ["localhost", "127.0.0.1"], clientName: "sigil" });
+    fs.writeFileSync(keystoreFile, fs.readFileSync(files.serverKey, "utf8") + fs.readFileSync(files.serverCert, "utf8"), { mode: 0o600 });
+  }
+  if (!fs.existsSync(passwordFile)) fs.writeFileSync(passwordFile, randomBytes(18).toString("base64url") + "\n", { mode: 0o600 });
+  return { caFile, keystoreFile, passwordFile, password: fs.readFileSync(passwordFile, "utf8").trim() };
+}
+
+export function kafkaProperties(s: ServicesSettings, l: Layout, tls: KafkaTls): string {
   return [
     "# Written by `sigil services up`; edits are overwritten. Single KRaft node on loopback for development and tests.",
     "process.roles=broker,controller",
     "node.id=1",
     `controller.quorum.voters=1@${HOST}:${s.ports.controller}`,
-    `listeners=PLAINTEXT://${HOST}:${s.ports.kafka},CONTROLLER://${HOST}:${s.ports.controller}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${s.ports.kafka}`,
+    // SECURE is SASL_SSL (TLS with the development CA in tls/, SASL PLAIN user "sigil"); the listener is
+    // named so because the apache/kafka image treats names containing "SSL://" as JKS keystores.
+    `listeners=PLAINTEXT://${HOST}:${s.ports.kafka},CONTROLLER://${HOST}:${s.ports.controller},SECURE://${HOST}:${s.ports.kafkaTls}`,
+    `advertised.listeners=PLAINTEXT://${HOST}:${s.ports.kafka},SECURE://${HOST}:${s.ports.kafkaTls}`,
+    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SECURE:SASL_SSL",
+    "sasl.enabled.mechanisms=PLAIN",
+    `listener.name.secure.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_sigil="${tls.password}";`,
+    "ssl.keystore.type=PEM",
+    `ssl.keystore.location=${tls.keystoreFile}`,
+    "ssl.truststore.type=PEM",
+    `ssl.truststore.location=${tls.caFile}`,
+    "ssl.client.auth=none",
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=PLAINTEXT",
-    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
     `log.dirs=${l.kafkaData}`,
     // One node: every internal topic must have replication factor 1, or groups never get a coordinator.
     "offsets.topic.replication.factor=1",
@@ -90,10 +121,19 @@ export function managedKafkaPid(s: ServicesSettings, l: Layout): number | null {
   return null;
 }
 
+/** True when the running broker was started with other settings than these (ports, listeners, paths). */
+export function kafkaConfigChanged(l: Layout, props: string): boolean {
+  try {
+    return fs.readFileSync(l.kafkaProps, "utf8") !== props;
+  } catch {
+    return true;
+  }
+}
+
 /** Writes the config, formats the log folder once, and starts the broker in the background. */
-export function startKafka(s: ServicesSettings, l: Layout): { pid: number; clusterId: string } {
+export function startKafka(s: ServicesSettings, l: Layout, props: string): { pid: number; clusterId: string } {
   for (const d of [l.kafkaHome, l.kafkaData, l.kafkaLogs]) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(l.kafkaProps, kafkaProperties(s, l));
+  fs.writeFileSync(l.kafkaProps, props, { mode: 0o600 });
   fs.writeFileSync(l.kafkaLog4j, log4jProperties(l));
   const log4jOpt = `-Dlog4j2.configurationFile=${l.kafkaLog4j}`;
   const metaFile = path.join(l.kafkaData, "meta.properties");

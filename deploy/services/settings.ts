@@ -19,14 +19,17 @@ export const HOST = "127.0.0.1";
 export const DEFAULT_PORTS = {
   kafka: 19092,
   controller: 19093,
+  /** SASL_SSL listener (TLS with a development CA, SASL PLAIN user "sigil"), for testing secured clients. */
+  kafkaTls: 19094,
   elasticsearch: 19200,
   transport: 19300,
 } as const;
 export type PortName = keyof typeof DEFAULT_PORTS;
 
-const PORT_ENV: Record<PortName, string> = {
+export const PORT_ENV: Record<PortName, string> = {
   kafka: "SIGIL_SERVICES_KAFKA_PORT",
   controller: "SIGIL_SERVICES_CONTROLLER_PORT",
+  kafkaTls: "SIGIL_SERVICES_KAFKA_TLS_PORT",
   elasticsearch: "SIGIL_SERVICES_ES_PORT",
   transport: "SIGIL_SERVICES_ES_TRANSPORT_PORT",
 };
@@ -35,6 +38,7 @@ const PORT_ENV: Record<PortName, string> = {
 export const PORT_ROLE: Record<PortName, string> = {
   kafka: "Kafka broker",
   controller: "Kafka controller",
+  kafkaTls: "Kafka broker TLS+SASL",
   elasticsearch: "Elasticsearch HTTP",
   transport: "Elasticsearch transport",
 };
@@ -42,6 +46,7 @@ export const PORT_ROLE: Record<PortName, string> = {
 export const PORT_FLAG: Record<PortName, string> = {
   kafka: "kafka-port",
   controller: "controller-port",
+  kafkaTls: "kafka-tls-port",
   elasticsearch: "es-port",
   transport: "es-transport-port",
 };
@@ -163,6 +168,7 @@ export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
 }
 
 export const kafkaAddress = (s: ServicesSettings): string => `${HOST}:${s.ports.kafka}`;
+export const kafkaTlsAddress = (s: ServicesSettings): string => `${HOST}:${s.ports.kafkaTls}`;
 export const esUrl = (s: ServicesSettings): string => `http://${HOST}:${s.ports.elasticsearch}`;
 
 /** Folder layout under the services folder. */
@@ -178,6 +184,8 @@ export function layout(s: ServicesSettings) {
     kafkaProps: path.join(d, "kafka", "server.properties"),
     kafkaLog4j: path.join(d, "kafka", "log4j2.properties"),
     kafkaPid: path.join(d, "kafka", "kafka.pid"),
+    /** Development CA, broker certificate (PEM keystore) and the SASL password of user "sigil". */
+    kafkaTls: path.join(d, "kafka", "tls"),
     esZip: path.join(d, "downloads", `elasticsearch-${s.versions.elasticsearch}.zip`),
     esInstall: path.join(d, `elasticsearch-${s.versions.elasticsearch}`),
     esHome: path.join(d, "elasticsearch"),

@@ -92,7 +92,7 @@ describe("sigil services in a folder of its own", () => {
     await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
     const port = (srv.address() as net.AddressInfo).port;
     try {
-      const r = await sigil(["services", "up", "--only", "kafka", "--dir", dir, "--kafka-port", String(port), "--controller-port", String(await freePort())]);
+      const r = await sigil(["services", "up", "--only", "kafka", "--dir", dir, "--kafka-port", String(port), "--controller-port", String(await freePort()), "--kafka-tls-port", String(await freePort())]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("services_port_in_use");
       expect(r.stderr).toContain(`port ${port} (Kafka broker)`);
@@ -111,10 +111,10 @@ describe("sigil services in a folder of its own", () => {
     for (const d of [`kafka-${versions.kafka}`, `elasticsearch-${versions.elasticsearch}`]) {
       if (fs.existsSync(path.join(shared, d))) execFileSync("cp", ["-al", path.join(shared, d), dir]);
     }
-    const ports = { kafka: await freePort(), controller: await freePort(), es: await freePort(), transport: await freePort() };
+    const ports = { kafka: await freePort(), controller: await freePort(), tls: await freePort(), es: await freePort(), transport: await freePort() };
     const up = await sigil([
       "services", "up", "--json", "--dir", dir,
-      "--kafka-port", String(ports.kafka), "--controller-port", String(ports.controller),
+      "--kafka-port", String(ports.kafka), "--controller-port", String(ports.controller), "--kafka-tls-port", String(ports.tls),
       "--es-port", String(ports.es), "--es-transport-port", String(ports.transport),
     ]);
     expect(up.code, up.stderr).toBe(0);

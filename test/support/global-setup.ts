@@ -1,7 +1,9 @@
 // Global setup of the integration project: makes sure a real Kafka broker and Elasticsearch node
 // are running (`sigil services up`, idempotent: running ones are reused and left running), and hands
 // their addresses to the tests as SIGIL_TEST_KAFKA_BROKERS and SIGIL_TEST_ES_URL (environment and
-// inject()). With SIGIL_TEST_SERVICES=external, uses the addresses already in those variables.
+// inject()), plus the broker's TLS+SASL listener as SIGIL_TEST_KAFKA_TLS_BROKERS, SIGIL_TEST_KAFKA_TLS_CA,
+// SIGIL_TEST_KAFKA_SASL_USER and SIGIL_TEST_KAFKA_SASL_PASSWORD_FILE. With SIGIL_TEST_SERVICES=external,
+// uses the addresses already in those variables.
 import type { TestProject } from "vitest/node";
 import { SigilError, describeError } from "../../platform/errors.ts";
 import { esUrl, kafkaAddress, resolveSettings, servicesUp } from "../../deploy/services/index.ts";
@@ -38,6 +40,14 @@ export default async function setup(project: TestProject): Promise<void> {
       const settings = resolveSettings();
       const t0 = Date.now();
       const reports = await servicesUp(settings, { progress: (line) => process.stderr.write(`services: ${line}\n`) });
+      const secure = reports.find((r) => r.name === "kafka")?.secure;
+      if (secure) {
+        // The broker's TLS + SASL PLAIN listener, for tests of secured clients.
+        process.env.SIGIL_TEST_KAFKA_TLS_BROKERS = secure.address;
+        process.env.SIGIL_TEST_KAFKA_TLS_CA = secure.caFile;
+        process.env.SIGIL_TEST_KAFKA_SASL_USER = secure.username;
+        process.env.SIGIL_TEST_KAFKA_SASL_PASSWORD_FILE = secure.passwordFile;
+      }
       const started = reports.filter((r) => r.action === "started").map((r) => r.name);
       if (started.length) process.stderr.write(`services: started ${started.join(" and ")} for the tests in ${((Date.now() - t0) / 1000).toFixed(1)} s; left running (stop with \`npm run services down\`)\n`);
       addresses = { brokers: kafkaAddress(settings), es: esUrl(settings) };

@@ -79,3 +79,24 @@ async function cleanupPrefix(prefix: string, brokers: string[], esUrl: string): 
     // best effort, as above
   }
 }
+
+export interface TestKafkaTls {
+  brokers: string[];
+  caFile: string;
+  username: string;
+  passwordFile: string;
+}
+
+/** The test broker's TLS + SASL PLAIN listener, or null (with SIGIL_TEST_SERVICES=external and no SIGIL_TEST_KAFKA_TLS_* set). */
+export function testKafkaTls(): TestKafkaTls | null {
+  const e = process.env;
+  if (!e.SIGIL_TEST_KAFKA_TLS_BROKERS || !e.SIGIL_TEST_KAFKA_TLS_CA || !e.SIGIL_TEST_KAFKA_SASL_PASSWORD_FILE) return null;
+  return {
+    brokers: e.SIGIL_TEST_KAFKA_TLS_BROKERS.split(",").map((s) => s.trim()),
+    caFile: e.SIGIL_TEST_KAFKA_TLS_CA,
+    username: e.SIGIL_TEST_KAFKA_SASL_USER || "sigil",
+    passwordFile: e.SIGIL_TEST_KAFKA_SASL_PASSWORD_FILE,
+  };
+}
+
+export const KAFKA_TLS_MISSING = "no Kafka TLS listener: set SIGIL_TEST_KAFKA_TLS_BROKERS, SIGIL_TEST_KAFKA_TLS_CA and SIGIL_TEST_KAFKA_SASL_PASSWORD_FILE (the global setup does when it starts the services)";
