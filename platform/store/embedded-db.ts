@@ -24,7 +24,7 @@ export const MAX_ARRAY_PATHS = 1024;
 
 /** Fields with an expression index per collection: what the console filters on most. */
 export const HOT_FIELDS: Record<Collection, string[]> = {
-  events: ["event.dataset", "host.name", "user.name", "source.ip", "destination.ip", "process.name"],
+  events: ["host.name", "user.name", "source.ip", "destination.ip", "process.name"],
   signals: ["rule.id", "host.name", "user.name", "signal.key"],
   alerts: ["status", "assignee", "level", "chain_id"],
   chains: [],
@@ -59,6 +59,9 @@ export function openDb(file: string, opts: OpenOptions = {}): Db {
     db.pragma("auto_vacuum = INCREMENTAL");
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${opts.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+    // checkpoint every ~32 MiB of WAL rather than 4 MiB (fewer fsyncs of the main file under load), truncate after
+    db.pragma("wal_autocheckpoint = 8192");
+    db.pragma("journal_size_limit = 67108864");
   }
   db.pragma(`cache_size = -${(opts.cacheMb ?? 64) * 1024}`);
   db.pragma("temp_store = MEMORY");
@@ -96,7 +99,8 @@ export function createSchema(db: Db): void {
     const t = table(c);
     db.exec(`CREATE TABLE IF NOT EXISTS ${t} (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts INTEGER, body BLOB NOT NULL)`);
     db.exec(`CREATE INDEX IF NOT EXISTS "c_${c}_ts" ON ${t} (ts)`);
-    db.exec(`CREATE VIRTUAL TABLE IF NOT EXISTS ${ftsTable(c)} USING fts5(text, content='', contentless_delete=1, tokenize='ascii', prefix='2 4')`);
+    // no prefix indexes: they cost a third of the write rate; prefix queries scan the term range instead
+    db.exec(`CREATE VIRTUAL TABLE IF NOT EXISTS ${ftsTable(c)} USING fts5(text, content='', contentless_delete=1, tokenize='ascii')`);
     for (const f of HOT_FIELDS[c]) {
       const name = `"c_${c}_f_${f.replace(/[^a-z0-9]/gi, "_")}"`;
       db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON ${t} (lower(json_extract(body, ${jsonPath(f.split("."))})))`);

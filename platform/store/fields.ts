@@ -325,7 +325,7 @@ const RESERVED_TOP = new Set(["_id", "_index", "_source", "_routing", "_version"
 
 /** Key segment as stored: unsafe names renamed, blank segments named. */
 function safeSegment(k: string): string {
-  if (k.trim() === "") return "_empty_";
+  if (isBlank(k)) return "_empty_";
   return isUnsafeKey(k) ? safeKeyName(k) : k;
 }
 
@@ -340,8 +340,9 @@ function canonObject(o: Record<string, unknown>, path: string, depth: number, ct
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
     const v = o[k];
-    const needsKeyFix = (depth === 1 && RESERVED_TOP.has(k)) || k.includes(".") || isUnsafeKey(k) || k.trim() === "";
-    const cv = canonValue(v, path ? `${path}.${k}` : k, depth, ctx);
+    const needsKeyFix = (depth === 1 && RESERVED_TOP.has(k)) || k.includes(".") || isUnsafeKey(k) || isBlank(k);
+    // scalars need no path (the common case: no string is built per key)
+    const cv = v !== null && typeof v === "object" ? canonValue(v, path ? `${path}.${k}` : k, depth, ctx) : canonScalar(v);
     if (!out && (needsKeyFix || cv !== v || v === undefined)) {
       out = Object.create(null) as JsonObject;
       for (let j = 0; j < i; j++) out[keys[j]] = o[keys[j]] as JsonValue;
@@ -397,6 +398,26 @@ function mergeInto(target: JsonObject, key: string, value: JsonValue, path: stri
     return;
   }
   ctx.problem ??= { code: "doc_field_conflict", reason: `field ${truncate(path ? `${path}.${key}` : key)} is given twice (as a dotted key and a nested one)` };
+}
+
+function isBlank(k: string): boolean {
+  if (k.length === 0) return true;
+  const c = k.charCodeAt(0);
+  return (c <= 32 || c >= 0x80) && k.trim() === "";
+}
+
+function canonScalar(v: unknown): JsonValue | undefined {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return v;
+    case "number":
+      return Number.isFinite(v) ? v : null;
+    case "bigint":
+      return v.toString();
+    default:
+      return v === null ? null : undefined;
+  }
 }
 
 function canonValue(v: unknown, path: string, depth: number, ctx: WalkCtx): JsonValue | undefined {
@@ -465,8 +486,8 @@ export function tokenText(s: string): string {
   } else {
     t = foldCase(s).replace(IDEOGRAPHS, " $1 ").replace(SEPARATORS_UNICODE, " ");
   }
-  t = t.trim();
-  if (LONG_TOKEN.test(t)) t = t.split(" ").map(splitLong).join(" ");
+  if (t.charCodeAt(0) === 32 || t.charCodeAt(t.length - 1) === 32) t = t.trim();
+  if (t.length > MAX_TOKEN_CHARS && LONG_TOKEN.test(t)) t = t.split(" ").map(splitLong).join(" ");
   return t;
 }
 
