@@ -81,7 +81,7 @@ describe("agent delivery", () => {
     // The client certificate was presented (mTLS) and redelivery, if any, kept the same ids.
     expect(s.clientNames[0]).toBe("agent-web-1");
     expect(s.received).toBeGreaterThanOrEqual(N);
-    await a.stop();
+    expect(await a.stop()).toBe(0);
   });
 
   it("ingest down for a while: lines are buffered encrypted on disk and all arrive when it returns", async () => {
@@ -118,7 +118,7 @@ describe("agent delivery", () => {
     // Still delivering directly afterwards.
     await writeLines(file, N, N + 100);
     await until(() => s.byOrigin.size >= N + 100, 10_000, "lines after the drain");
-    await a.stop();
+    expect(await a.stop()).toBe(0);
   });
 
   it("wrong server certificate: refuses with a clear error and keeps buffering", async () => {
@@ -133,7 +133,7 @@ describe("agent delivery", () => {
     expect(s.batches).toBe(0);
     const down = a.logs.find((l) => l.msg === "link to ingest is down");
     expect(down?.code).toBe("agent_tls_verify_failed");
-    await a.stop();
+    expect(await a.stop()).toBe(0);
   });
 
   it("revoked token: refuses with a clear error, keeps buffering, and resumes with a rotated token", async () => {
@@ -155,7 +155,7 @@ describe("agent delivery", () => {
     fs.writeFileSync(setup.tokenFile, fresh + "\n");
     await until(() => s.byOrigin.size >= 3000, 20_000, "buffered lines after the token rotation");
     expectExactlyOnce(s, 3000);
-    await a.stop();
+    expect(await a.stop()).toBe(0);
   });
 
   it("buffer full, policy block: reading pauses, nothing is lost, everything arrives later", async () => {
@@ -178,7 +178,7 @@ describe("agent delivery", () => {
     await s.start();
     await until(() => s.byOrigin.size >= N, 40_000, `all lines (have ${s.byOrigin.size})`);
     expectExactlyOnce(s, N);
-    await a.stop();
+    expect(await a.stop()).toBe(0);
   });
 
   it("buffer full, policy drop_oldest: stays in bounds, drops the oldest and counts every dropped line", async () => {
@@ -206,6 +206,6 @@ describe("agent delivery", () => {
     expect(got.length + end.buffer.dropped_lines).toBe(N);
     expect(got).toContain(lineText(N - 1));
     expect(a.logs.some((l) => l.msg === "buffer is full; dropped its oldest batches (policy drop_oldest)")).toBe(true);
-    await a.stop();
+    expect(await a.stop()).toBe(0);
   });
 });
