@@ -1,6 +1,7 @@
 // Test runner config: unit tests sit beside the code; integration tests in test/ run against
 // the real Kafka and Elasticsearch that test/support/global-setup.ts starts (sigil services up).
 import { defineConfig } from "vitest/config";
+import { svelte } from "@sveltejs/vite-plugin-svelte";
 
 export default defineConfig({
   test: {
@@ -15,6 +16,17 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["{schema,platform,ingest,correlate,cli,rules,ui/server}/**/*.test.ts"],
+        },
+      },
+      {
+        // the console's web app: components compiled by Svelte, run in a DOM (happy-dom)
+        extends: true,
+        plugins: [svelte({ configFile: false, compilerOptions: { runes: true } })],
+        resolve: { conditions: ["browser"] },
+        test: {
+          name: "web",
+          include: ["ui/web/**/*.test.ts", "ui/shared/**/*.test.ts"],
+          environment: "happy-dom",
         },
       },
       {
