@@ -46,7 +46,10 @@ export class BusJournal {
   ) {
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      this.db = new Database(file);
+      this.db = new Database(file, { timeout: 1000 });
+      // One bus per journal: the exclusive lock (taken by the first write below) keeps a second process,
+      // or a second bus in this one, from interleaving its offsets with ours.
+      this.db.pragma("locking_mode = EXCLUSIVE");
       // Record batches are tens of kB: large pages mean fewer overflow pages per batch (only applies to a new file).
       this.db.pragma("page_size = 32768");
       this.db.pragma("journal_mode = WAL");
@@ -61,7 +64,15 @@ export class BusJournal {
         CREATE TABLE IF NOT EXISTS ends (topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL, PRIMARY KEY (topic, part)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS commits (grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL, PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
       `);
+      this.db.exec("BEGIN IMMEDIATE; COMMIT");
     } catch (err) {
+      if ((err as { code?: string }).code === "SQLITE_BUSY") {
+        throw new SigilError("bus_journal_in_use", "the bus journal is in use by another Sigil bus (another process, or a second bus in this one)", {
+          location: { file },
+          hint: "run one `sigil start` per data_dir, and create one bus per process and share it between the roles",
+          cause: err,
+        });
+      }
       throw new SigilError("bus_journal_unreadable", `cannot open the bus journal: ${(err as Error).message}`, {
         location: { file },
         hint: "check the file and folder permissions; if the file is damaged, move it away (its unconsumed messages are then lost)",

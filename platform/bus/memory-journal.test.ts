@@ -75,9 +75,24 @@ describe("memory bus journal", () => {
     await b.close();
   });
 
-  it("refuses a journal written with another partition count", () => {
+  it("refuses a second bus on the same journal while the first is open", async () => {
     const file = path.join(tmp(), "bus.db");
-    new MemoryBus({ partitions: 3, journalPath: file, logger: quiet }).close();
+    const first = new MemoryBus({ partitions: 2, journalPath: file, logger: quiet });
+    let err: unknown;
+    try {
+      new MemoryBus({ partitions: 2, journalPath: file, logger: quiet });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as SigilError).code).toBe("bus_journal_in_use");
+    await first.close();
+    const again = new MemoryBus({ partitions: 2, journalPath: file, logger: quiet });
+    await again.close();
+  });
+
+  it("refuses a journal written with another partition count", async () => {
+    const file = path.join(tmp(), "bus.db");
+    await new MemoryBus({ partitions: 3, journalPath: file, logger: quiet }).close();
     let err: unknown;
     try {
       new MemoryBus({ partitions: 4, journalPath: file, logger: quiet });
