@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, Loader> = {
   "users list": () => import("./commands/users-list.ts"),
   "users disable": () => import("./commands/users-disable.ts"),
   "users enable": () => import("./commands/users-enable.ts"),
+  search: () => import("./commands/search.ts"),
 };
 
 /** Groups shown as one line in the top-level help: "rules" → "rules lint", "rules test". */

@@ -6,7 +6,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { SigilError } from "../errors.ts";
-import { ElasticsearchStore, suffixRange, timeSuffix } from "./elasticsearch.ts";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { storeSchema } from "../config/sections/store.ts";
+import { ElasticsearchStore, elasticsearchOptionsFromConfig, suffixRange, timeSuffix } from "./elasticsearch.ts";
 import { StoreRejectError } from "./errors.ts";
 import { toDsl } from "./es-query.ts";
 import { parseQuery } from "./query.ts";
@@ -136,5 +140,33 @@ describe("elasticsearch store: names and translation", () => {
         minimum_should_match: 1,
       },
     });
+  });
+});
+
+describe("elasticsearch store: credentials and TLS from config", () => {
+  it("reads the password and CA from files, the API key from the environment, and turns TLS on for https", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-es-cfg-"));
+    try {
+      fs.writeFileSync(path.join(dir, "pw"), "s3cret\n");
+      fs.writeFileSync(path.join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\n");
+      const basic = elasticsearchOptionsFromConfig(
+        storeSchema.parse({ type: "elasticsearch", elasticsearch: { node: "https://es:9200", username: "sigil", password: { file: path.join(dir, "pw") }, tls: { ca_file: path.join(dir, "ca.pem") } } }),
+      );
+      expect(basic.auth).toEqual({ username: "sigil", password: "s3cret" });
+      expect(basic.tls?.ca?.toString()).toContain("BEGIN CERTIFICATE");
+      expect(basic.tls?.rejectUnauthorized).toBe(true);
+      expect(basic.tls?.minVersion).toBe("TLSv1.3");
+      const key = elasticsearchOptionsFromConfig(storeSchema.parse({ type: "elasticsearch", elasticsearch: { api_key: { env: "ES_KEY" } } }), { ES_KEY: "abc" });
+      expect(key.auth).toEqual({ apiKey: "abc" });
+      expect(key.tls).toBeUndefined();
+      expect(() => elasticsearchOptionsFromConfig(storeSchema.parse({ type: "elasticsearch", elasticsearch: { username: "u" } }))).toThrow(expect.objectContaining({ code: "config_missing_secret" }));
+      expect(() => elasticsearchOptionsFromConfig(storeSchema.parse({ type: "elasticsearch", elasticsearch: { tls: { enabled: true, ca_file: path.join(dir, "missing.pem") } } }))).toThrow(expect.objectContaining({ code: "config_file_unreadable" }));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses an index prefix Elasticsearch cannot use", () => {
+    expect(() => storeSchema.parse({ elasticsearch: { index_prefix: "Bad Prefix" } })).toThrow();
   });
 });

@@ -8,7 +8,7 @@ import { Client, errors, type ClientOptions } from "@elastic/elasticsearch";
 import { SigilError, UsageError } from "../errors.ts";
 import type { JsonObject } from "../../schema/ecs.ts";
 import { readSecret } from "../config/secret.ts";
-import type { StoreConfig } from "../config/schema.ts";
+import type { SigilConfig, StoreConfig } from "../config/schema.ts";
 import { logger } from "../telemetry/log.ts";
 import { StoreRejectError } from "./errors.ts";
 import { checkBucketCount, decodeCursor, encodeCursor, fillBuckets, MAX_TERMS, normalizeRequest } from "./embedded-db.ts";
@@ -96,6 +96,11 @@ export function elasticsearchOptionsFromConfig(cfg: StoreConfig, env: NodeJS.Pro
     retentionDays: { events: cfg.retention.events_days, signals: cfg.retention.signals_days },
     retentionIntervalS: cfg.retention.check_interval_s,
   };
+}
+
+/** The Elasticsearch store a whole Sigil config names (what `cli/roles.ts` openStore looks for). */
+export function createElasticsearchStore(config: SigilConfig): ElasticsearchStore {
+  return new ElasticsearchStore(elasticsearchOptionsFromConfig(config.store));
 }
 
 const DAY = 86_400_000;

@@ -1,7 +1,7 @@
 // The embedded store: one SQLite database on local disk (WAL, fsync on commit), one table per
 // collection with the document as JSONB, FTS5 for free text, expression indexes for the fields the
 // console filters on. Writes are batched transactions on the main thread; searches run in reader
-// worker threads. See docs/decisions/0002-embedded-store.md for the choice and its measurements.
+// worker threads. See docs/decisions/0006-embedded-store-sqlite.md for the choice and its measurements.
 
 import path from "node:path";
 import { Worker } from "node:worker_threads";

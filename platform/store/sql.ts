@@ -1,6 +1,6 @@
 // QueryNode → SQLite for the embedded store: parameterized WHERE clauses over the JSONB document,
 // FTS5 for free text, with the same semantics as the Elasticsearch translation (see
-// docs/decisions/0003-query-semantics.md). Values are always bound parameters; field paths are
+// docs/decisions/0007-query-language-and-semantics.md). Values are always bound parameters; field paths are
 // validated identifiers quoted into JSON path literals so expression indexes can match them.
 
 import { UsageError } from "../errors.ts";

@@ -25,7 +25,7 @@ export function docId(collection: Collection, doc: Doc): string {
 
 /**
  * Parsed search query (see query.ts for the text syntax: field:value, AND/OR/NOT, wildcards, "phrases").
- * Semantics, the same on every store (docs/decisions/0003-query-semantics.md):
+ * Semantics, the same on every store (docs/decisions/0007-query-language-and-semantics.md):
  * - term with a field: the whole value equals `value`, ignoring the case of ASCII letters (unless
  *   caseSensitive; other letters match exactly, as in Elasticsearch's case_insensitive queries);
  *   any element of an array matches; fields inside arrays of objects match on any element.
