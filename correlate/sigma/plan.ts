@@ -26,14 +26,19 @@ interface Slot {
   get: (e: unknown) => JsonValue | undefined;
 }
 
-/** Literal requirement: the rule can only match when one of these (slot, literal) pairs occurs. */
+/** A clause: the rule can only match when one of these (slot, literal) pairs occurs; null = unknown. */
 type Req = { slot: number; lit: string }[] | null;
+/** Conjunction of clauses (CNF): every clause must hit. Empty = no requirement (always evaluate). */
+type Cnf = { slot: number; lit: string }[][];
+/** Clauses kept per rule: the most selective ones; a rule is a candidate when all of them hit. */
+const MAX_CLAUSES = 4;
 
 export interface CompiledRule {
   index: number;
   info: RuleInfo;
   match: Match;
-  req: Req;
+  /** Prefilter clauses (all must hit); empty: always evaluated. */
+  req: Cnf;
   inactive?: string;
 }
 
@@ -131,8 +136,11 @@ function collectTexts(v: unknown, out: string[], depth: number): void {
 /** Reads a dotted path: nested objects first, then literal dotted keys (shippers produce both). */
 function makeGetter(path: string): (e: unknown) => JsonValue | undefined {
   const parts = path.split(".");
+  const n = parts.length;
+  // joined[i][j] = parts[i..j] joined with dots, precomputed so lookups never build strings.
+  const joined: string[][] = parts.map((_, i) => parts.map((__, j) => (j >= i ? parts.slice(i, j + 1).join(".") : "")));
   const slow = (o: unknown, i: number): JsonValue | undefined => {
-    if (i === parts.length) return o as JsonValue;
+    if (i === n) return o as JsonValue;
     if (Array.isArray(o)) {
       // A path through a list (kubernetes volumes, okta targets): the values of every element.
       const out: JsonValue[] = [];
@@ -146,17 +154,17 @@ function makeGetter(path: string): (e: unknown) => JsonValue | undefined {
     }
     if (o === null || typeof o !== "object") return undefined;
     const rec = o as Record<string, unknown>;
-    let joined = parts[i];
-    for (let j = i; j < parts.length; j++) {
-      if (j > i) joined += "." + parts[j];
-      if (Object.prototype.hasOwnProperty.call(rec, joined)) {
-        const r = slow(rec[joined], j + 1);
+    const row = joined[i];
+    for (let j = i; j < n; j++) {
+      const k = row[j];
+      if (rec[k] !== undefined && Object.prototype.hasOwnProperty.call(rec, k)) {
+        const r = slow(rec[k], j + 1);
         if (r !== undefined) return r;
       }
     }
     return undefined;
   };
-  if (parts.length === 1) {
+  if (n === 1) {
     const k = parts[0];
     return (e) => {
       const v = (e as Record<string, unknown>)[k];
@@ -165,7 +173,7 @@ function makeGetter(path: string): (e: unknown) => JsonValue | undefined {
   }
   return (e) => {
     let o: unknown = e;
-    for (let i = 0; i < parts.length; i++) {
+    for (let i = 0; i < n; i++) {
       if (o === null || typeof o !== "object" || Array.isArray(o)) return slow(e, 0);
       const next = (o as Record<string, unknown>)[parts[i]];
       if (next === undefined) return slow(e, 0);
@@ -220,12 +228,46 @@ interface ValuePlan {
   req: Req;
 }
 
-const LIT_COST = (len: number) => (len >= 8 ? 0.001 : len >= 6 ? 0.005 : len >= 4 ? 0.02 : len === 3 ? 0.1 : len === 2 ? 0.5 : 1);
+/**
+ * How often a literal is expected to occur in events: short literals often; literals that many rules
+ * use (`\cmd.exe`, `\windows\`) often too, since rules share what is common in real data. Set per
+ * build from the rule set being compiled.
+ */
+let litFreq: Map<string, number> = new Map();
+
+const LIT_COST = (lit: string) => {
+  const len = lit.length;
+  const shared = (litFreq.get(lit) ?? 0) * 0.01;
+  if (/[^\u0000-\u007f]/.test(lit)) return 0.001 + shared;
+  return (len >= 8 ? 0.001 : len >= 6 ? 0.005 : len >= 4 ? 0.02 : len === 3 ? 0.1 : len === 2 ? 0.5 : 1) + shared;
+};
+
+/** Counts, over a rule set, how many values carry each (case-folded) longest literal. */
+function countLiterals(rules: DetectionRule[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const visit = (d: DetectionIR) => {
+    if (d.t === "anyOf") return d.items.forEach(visit);
+    for (const e of d.entries)
+      for (const v of e.values) {
+        if (v.k !== "str") continue;
+        for (const a of v.alts) {
+          let best = "";
+          for (const t of a.tokens) if (typeof t === "string" && t.length > best.length) best = t;
+          if (best) {
+            const k = best.toLowerCase();
+            out.set(k, (out.get(k) ?? 0) + 1);
+          }
+        }
+      }
+  };
+  for (const r of rules) for (const d of r.identifiers.values()) visit(d);
+  return out;
+}
 
 function reqCost(r: Req): number {
   if (r === null) return Infinity;
   let c = 0;
-  for (const x of r) c += LIT_COST(x.lit.length);
+  for (const x of r) c += LIT_COST(x.lit);
   return c;
 }
 
@@ -254,8 +296,45 @@ function reqBest(rs: Req[]): Req {
 /** Requirements with literals shorter than 3 characters (or too costly) are not worth indexing. */
 function usable(r: { slot: number; lit: string }[]): Req {
   if (r.length === 0) return null;
-  for (const x of r) if (x.lit.length < 3) return null;
+  for (const x of r) if (x.lit.length < 3 && !/[^\u0000-\u007f]/.test(x.lit)) return null;
   return r;
+}
+
+function bestClause(cnf: Cnf): Req {
+  return reqBest(cnf);
+}
+
+/**
+ * OR of conjunctions, distributed: (A∧B) ∨ C = (A∨C) ∧ (B∨C), keeping the most selective clauses
+ * at each step so the product stays small.
+ */
+function cnfOr(cnfs: Cnf[]): Cnf {
+  if (cnfs.length === 0) return [];
+  let acc: Cnf = cnfCap(cnfs[0], 3);
+  for (let i = 1; i < cnfs.length; i++) {
+    const next = cnfCap(cnfs[i], 3);
+    if (acc.length === 0 || next.length === 0) return [];
+    const prod: Cnf = [];
+    for (const a of acc)
+      for (const b of next) {
+        const u = reqUnion([a, b]);
+        if (u !== null) prod.push(u);
+      }
+    acc = cnfCap(prod, MAX_CLAUSES);
+  }
+  return acc;
+}
+
+function cnfAnd(cnfs: Cnf[]): Cnf {
+  const out: Cnf = [];
+  for (const c of cnfs) out.push(...c);
+  return out;
+}
+
+/** The `max` most selective clauses. */
+function cnfCap(cnf: Cnf, max = MAX_CLAUSES): Cnf {
+  if (cnf.length <= max) return cnf;
+  return [...cnf].sort((a, b) => reqCost(a) - reqCost(b)).slice(0, max);
 }
 
 function longest(lits: string[]): string | null {
@@ -405,7 +484,7 @@ class Compiler {
     }
   }
 
-  entry(e: EntryIR, ls: Logsource): { match: Match; req: Req } {
+  entry(e: EntryIR, ls: Logsource): { match: Match; req: Cnf } {
     if (e.field === null) return this.keywordEntry(e);
     const target = this.target(e.field, ls);
     const slot = this.slotFor(target.candidates);
@@ -451,16 +530,16 @@ class Compiler {
         for (let i = 0; i < matches.length; i++) if (matches[i](ctx)) return true;
         return false;
       };
-    let req: Req = e.all ? reqBest(plans.map((p) => p.req)) : reqUnion(plans.map((p) => p.req));
+    let req: Cnf = e.all ? (plans.map((p) => p.req).filter((r) => r !== null) as Cnf) : toCnf(reqUnion(plans.map((p) => p.req)));
     if (e.negate) {
       const inner = match;
       match = (ctx) => !inner(ctx);
-      req = null;
+      req = [];
     }
     return { match, req };
   }
 
-  private keywordEntry(e: EntryIR): { match: Match; req: Req } {
+  private keywordEntry(e: EntryIR): { match: Match; req: Cnf } {
     const tests: { test: (s: string) => boolean; cased: boolean; re: boolean }[] = [];
     const reqs: Req[] = [];
     for (const v of e.values) {
@@ -486,20 +565,20 @@ class Compiler {
       };
     const matches = tests.map(one);
     let match: Match = e.all ? (ctx) => matches.every((m) => m(ctx)) : (ctx) => matches.some((m) => m(ctx));
-    let req = e.all ? reqBest(reqs) : reqUnion(reqs);
+    let req: Cnf = e.all ? (reqs.filter((r) => r !== null) as Cnf) : toCnf(reqUnion(reqs));
     if (e.negate) {
       const inner = match;
       match = (ctx) => !inner(ctx);
-      req = null;
+      req = [];
     }
     return { match, req };
   }
 
-  detection(d: DetectionIR, ls: Logsource): { match: Match; req: Req } {
+  detection(d: DetectionIR, ls: Logsource): { match: Match; req: Cnf } {
     if (d.t === "map") {
       const parts = d.entries.map((e) => this.entry(e, ls));
       const ms = parts.map((p) => p.match);
-      const req = reqBest(parts.map((p) => p.req));
+      const req = cnfAnd(parts.map((p) => p.req));
       if (ms.length === 1) return { match: ms[0], req };
       return {
         match: (ctx) => {
@@ -516,22 +595,22 @@ class Compiler {
         for (let i = 0; i < ms.length; i++) if (ms[i](ctx)) return true;
         return false;
       },
-      req: reqUnion(parts.map((p) => p.req)),
+      req: cnfOr(parts.map((p) => p.req)),
     };
   }
 
-  condition(c: CondNode, ids: Map<string, { match: Match; req: Req }>): { match: Match; req: Req } {
+  condition(c: CondNode, ids: Map<string, { match: Match; req: Cnf }>): { match: Match; req: Cnf } {
     switch (c.t) {
       case "id":
-        return ids.get(c.name) as { match: Match; req: Req };
+        return ids.get(c.name) as { match: Match; req: Cnf };
       case "not": {
         const inner = this.condition(c.item, ids).match;
-        return { match: (ctx) => !inner(ctx), req: null };
+        return { match: (ctx) => !inner(ctx), req: [] };
       }
       case "and":
       case "or":
       case "of": {
-        const parts = c.t === "of" ? c.names.map((n) => ids.get(n) as { match: Match; req: Req }) : c.items.map((x) => this.condition(x, ids));
+        const parts = c.t === "of" ? c.names.map((n) => ids.get(n) as { match: Match; req: Cnf }) : c.items.map((x) => this.condition(x, ids));
         const all = c.t === "and" || (c.t === "of" && c.all);
         const ms = parts.map((p) => p.match);
         if (ms.length === 1) return parts[0];
@@ -544,33 +623,37 @@ class Compiler {
               for (let i = 0; i < ms.length; i++) if (ms[i](ctx)) return true;
               return false;
             };
-        return { match, req: all ? reqBest(parts.map((p) => p.req)) : reqUnion(parts.map((p) => p.req)) };
+        return { match, req: all ? cnfAnd(parts.map((p) => p.req)) : cnfOr(parts.map((p) => p.req)) };
       }
     }
   }
 
-  rule(r: DetectionRule, filters: FilterDoc[]): { match: Match; req: Req } {
-    const ids = new Map<string, { match: Match; req: Req }>();
+  rule(r: DetectionRule, filters: FilterDoc[]): { match: Match; req: Cnf } {
+    const ids = new Map<string, { match: Match; req: Cnf }>();
     for (const [name, d] of r.identifiers) ids.set(name, this.detection(d, r.logsource));
     const conds = r.conditions.map((c) => this.condition(c, ids));
     let match: Match;
-    let req: Req;
+    let req: Cnf;
     if (conds.length === 1) ({ match, req } = conds[0]);
     else {
       const ms = conds.map((c) => c.match);
       match = (ctx) => ms.some((m) => m(ctx));
-      req = reqUnion(conds.map((c) => c.req));
+      req = cnfOr(conds.map((c) => c.req));
     }
     // Meta filters: (condition) and (filter condition), evaluated with the rule's logsource mapping.
     for (const f of filters) {
-      const fids = new Map<string, { match: Match; req: Req }>();
+      const fids = new Map<string, { match: Match; req: Cnf }>();
       for (const [name, d] of f.identifiers) fids.set(name, this.detection(d, r.logsource));
       const fm = this.condition(f.condition, fids).match;
       const inner = match;
       match = (ctx) => inner(ctx) && fm(ctx);
     }
-    return { match, req };
+    return { match, req: cnfCap(req) };
   }
+}
+
+function toCnf(r: Req): Cnf {
+  return r === null ? [] : [r];
 }
 
 /** `*keyword*` with doubled stars collapsed, case-folded unless `cased`. */
@@ -586,56 +669,72 @@ function foldOr(s: SigmaString, cased: boolean): SigmaString {
 class Bucket {
   /** Rules without a usable literal requirement: always evaluated. */
   readonly always: Int32Array;
-  readonly scans: { slot: number; index: GramIndex; litRules: Int32Array[] }[] = [];
-  private readonly mark: Uint32Array;
+  readonly scans: { slot: number; index: GramIndex; litHits: Int32Array[] }[] = [];
+  /** Per rule: bit mask of clauses hit in this event, stamped per event; and the full mask. */
+  private readonly mask: Uint8Array;
+  private readonly full: Uint8Array;
+  private readonly seen: Uint32Array;
   private stamp = 0;
   readonly candidates: Int32Array;
   ncand = 0;
   private readonly onHit: (id: number) => void;
-  private curLitRules: Int32Array[] = [];
+  private curHits: Int32Array[] = [];
 
   constructor(readonly rules: CompiledRule[], totalRules: number) {
     const always: number[] = [];
+    this.full = new Uint8Array(totalRules);
+    // literal → packed (rule index << 3 | clause index), per slot
     const bySlot = new Map<number, Map<string, number[]>>();
     for (const r of rules) {
       if (r.inactive) continue;
-      if (r.req === null) {
+      if (r.req.length === 0) {
         always.push(r.index);
         continue;
       }
-      for (const { slot, lit } of r.req) {
-        let m = bySlot.get(slot);
-        if (!m) bySlot.set(slot, (m = new Map()));
-        const list = m.get(lit);
-        if (!list) m.set(lit, [r.index]);
-        else if (list[list.length - 1] !== r.index) list.push(r.index);
-      }
+      this.full[r.index] = (1 << r.req.length) - 1;
+      r.req.forEach((clause, ci) => {
+        for (const { slot, lit } of clause) {
+          let m = bySlot.get(slot);
+          if (!m) bySlot.set(slot, (m = new Map()));
+          const packed = (r.index << 3) | ci;
+          const list = m.get(lit);
+          if (!list) m.set(lit, [packed]);
+          else if (!list.includes(packed)) list.push(packed);
+        }
+      });
     }
     this.always = Int32Array.from(always);
     for (const [slot, m] of bySlot) {
       const lits = [...m.keys()];
-      this.scans.push({ slot, index: new GramIndex(lits), litRules: lits.map((l) => Int32Array.from(m.get(l) as number[])) });
+      this.scans.push({ slot, index: new GramIndex(lits), litHits: lits.map((l) => Int32Array.from(m.get(l) as number[])) });
     }
-    this.mark = new Uint32Array(totalRules);
+    this.mask = new Uint8Array(totalRules);
+    this.seen = new Uint32Array(totalRules);
     this.candidates = new Int32Array(rules.length);
     this.onHit = (id) => {
-      const rs = this.curLitRules[id];
-      for (let i = 0; i < rs.length; i++) {
-        const r = rs[i];
-        if (this.mark[r] !== this.stamp) {
-          this.mark[r] = this.stamp;
-          this.candidates[this.ncand++] = r;
+      const hs = this.curHits[id];
+      for (let i = 0; i < hs.length; i++) {
+        const r = hs[i] >>> 3;
+        const bit = 1 << (hs[i] & 7);
+        if (this.seen[r] !== this.stamp) {
+          this.seen[r] = this.stamp;
+          this.mask[r] = 0;
         }
+        const m = this.mask[r];
+        if (m & bit) continue;
+        const nm = m | bit;
+        this.mask[r] = nm;
+        if (nm === this.full[r]) this.candidates[this.ncand++] = r;
       }
     };
   }
 
-  /** Fills `candidates` with the rule indices whose required literal occurs in the event. */
+  /** Fills `candidates` with the rules all of whose prefilter clauses hit in the event. */
   prefilter(ctx: EvalContext): void {
     this.stamp = (this.stamp + 1) >>> 0 || 1;
     this.ncand = 0;
     for (const s of this.scans) {
-      this.curLitRules = s.litRules;
+      this.curHits = s.litHits;
       if (s.slot === KEYWORD_SLOT) {
         for (const t of ctx.allTextsLower()) s.index.scan(t, this.onHit);
       } else {
@@ -660,9 +759,15 @@ export type MatchCallback = (rule: RuleInfo, event: Record<string, unknown>) => 
 /** The immutable compiled rule set. Build with buildPlan; evaluate with match(). */
 export class Plan {
   private readonly routeCache = new Map<string, Bucket>();
+  /** Buckets by logsource set; bounded by the number of distinct route combinations. */
+  private readonly bucketBySet = new Map<string, Bucket>();
   private readonly ctx: EvalContext;
-  private readonly routeFields: { path: string; get: (e: unknown) => JsonValue | undefined }[];
+  /** Routes grouped by their first `when` field and its values ("*": any present value). */
+  private readonly anchors: { id: number; byValue: Map<string, number[]>; any: number[] }[];
+  private readonly routeFields = new RouteFields();
   private readonly matched: number[] = [];
+  private readonly routeHits: number[] = [];
+  private readonly routeTests: RouteTest[];
 
   constructor(
     readonly rules: CompiledRule[],
@@ -673,15 +778,51 @@ export class Plan {
     readonly loaded: LoadedRules,
   ) {
     this.ctx = new EvalContext(slots);
-    const fields = [...new Set(routes.flatMap((r) => Object.keys(r.when)))].sort();
-    this.routeFields = fields.map((p) => ({ path: p, get: makeGetter(p) }));
+    const byField = new Map<string, { id: number; byValue: Map<string, number[]>; any: number[] }>();
+    routes.forEach((r, i) => {
+      const field = Object.keys(r.when)[0];
+      let a = byField.get(field);
+      if (!a) byField.set(field, (a = { id: this.routeFields.idOf(field), byValue: new Map(), any: [] }));
+      for (const v of r.when[field]) {
+        if (v === "*") a.any.push(i);
+        else {
+          const list = a.byValue.get(v);
+          if (list) list.push(i);
+          else a.byValue.set(v, [i]);
+        }
+      }
+    });
+    this.anchors = [...byField.values()];
+    this.routeTests = routes.map((r) => compileRoute(r, this.routeFields));
     Object.freeze(this.rules);
+  }
+
+  /** Indices of the routes an event satisfies, ascending (anchor lookup, then the other conditions). */
+  private routesOf(event: Record<string, unknown>): number[] {
+    const hits = this.routeHits;
+    hits.length = 0;
+    const f = this.routeFields;
+    f.reset(event);
+    for (const a of this.anchors) {
+      const v = f.get(a.id);
+      if (v === null) continue;
+      if (a.any.length) for (const i of a.any) if (this.routeTests[i](f)) hits.push(i);
+      if (typeof v === "string") this.checkRoutes(a.byValue.get(v), hits);
+      else for (const x of v) this.checkRoutes(a.byValue.get(x), hits);
+    }
+    if (hits.length > 1) hits.sort((x, y) => x - y);
+    return hits;
+  }
+
+  private checkRoutes(list: number[] | undefined, hits: number[]): void {
+    if (list === undefined) return;
+    const f = this.routeFields;
+    for (const i of list) if (this.routeTests[i](f) && !hits.includes(i)) hits.push(i);
   }
 
   /** The Sigma logsources an event satisfies: by the pipelines' routes, plus `sigil.logsource` tags. */
   logsourcesOf(event: Record<string, unknown>): Logsource[] {
-    const out: Logsource[] = [];
-    for (const r of this.routes) if (routeHolds(r, event)) out.push(r.logsource);
+    const out: Logsource[] = this.routesOf(event).map((i) => this.routes[i].logsource);
     const tags = (event.sigil as Record<string, unknown> | undefined)?.logsource;
     if (Array.isArray(tags))
       for (const t of tags)
@@ -695,17 +836,22 @@ export class Plan {
   }
 
   private bucketFor(event: Record<string, unknown>): Bucket {
-    let key = "";
-    for (const f of this.routeFields) {
-      key += routeKeyPart(f.get(event)) + "\u0001";
-    }
+    // The set of routes the event satisfies (plus its own sigil.logsource tags) → its bucket; many
+    // events share a set, so buckets (with their prefilter indexes) are few and built once.
+    let key = this.routesOf(event).join(",");
     const tags = (event.sigil as Record<string, unknown> | undefined)?.logsource;
     if (tags !== undefined) key += JSON.stringify(tags);
     let b = this.routeCache.get(key);
     if (!b) {
       const lss = this.logsourcesOf(event);
-      const rules = lss.length === 0 ? [] : this.rules.filter((r) => lss.some((ls) => logsourceContains(r.info.logsource, ls)));
-      b = new Bucket(rules, this.rules.length);
+      const setKey = lss.map((l) => `${l.category ?? ""}/${l.product ?? ""}/${l.service ?? ""}`).sort().join("|");
+      b = this.bucketBySet.get(setKey);
+      if (!b) {
+        const rules = lss.length === 0 ? [] : this.rules.filter((r) => lss.some((ls) => logsourceContains(r.info.logsource, ls)));
+        b = new Bucket(rules, this.rules.length);
+        if (this.bucketBySet.size >= MAX_ROUTE_CACHE) this.bucketBySet.clear();
+        this.bucketBySet.set(setKey, b);
+      }
       if (this.routeCache.size >= MAX_ROUTE_CACHE) this.routeCache.clear();
       this.routeCache.set(key, b);
     }
@@ -744,40 +890,71 @@ export class Plan {
   }
 }
 
-function routeHolds(r: Route, event: Record<string, unknown>): boolean {
-  for (const field in r.when) {
-    const v = makeGetterCached(field)(event);
-    const want = r.when[field];
-    if (v === undefined || v === null) return false;
-    const values = Array.isArray(v) ? v : [v];
-    let ok = false;
-    for (const x of values) {
-      if (x === null || typeof x === "object") continue;
-      if ((want.length === 1 && want[0] === "*") || want.includes(String(x).toLowerCase())) ok = true;
+/** Case-folded values of the route fields of the current event, each read once per event. */
+class RouteFields {
+  private readonly getters: ((e: unknown) => JsonValue | undefined)[] = [];
+  private readonly index = new Map<string, number>();
+  private stamp = new Uint32Array(0);
+  private vals: (string | string[] | null)[] = [];
+  private gen = 1;
+  private event: unknown = null;
+
+  idOf(field: string): number {
+    let i = this.index.get(field);
+    if (i === undefined) {
+      i = this.getters.length;
+      this.getters.push(makeGetter(field));
+      this.index.set(field, i);
+      this.stamp = new Uint32Array(this.getters.length);
+      this.vals = new Array(this.getters.length).fill(null);
     }
-    if (!ok) return false;
+    return i;
   }
-  return true;
+
+  reset(event: unknown): void {
+    this.event = event;
+    this.gen = (this.gen + 1) >>> 0 || 1;
+  }
+
+  /** The field's value case-folded: a string, a list of strings (arrays), or null when absent. */
+  get(i: number): string | string[] | null {
+    if (this.stamp[i] !== this.gen) {
+      this.stamp[i] = this.gen;
+      const v = this.getters[i](this.event);
+      this.vals[i] =
+        v === undefined || v === null || (typeof v === "object" && !Array.isArray(v))
+          ? null
+          : Array.isArray(v)
+            ? v.filter((x) => x !== null && typeof x !== "object").map((x) => String(x).toLowerCase())
+            : String(v).toLowerCase();
+    }
+    return this.vals[i];
+  }
 }
 
-/** Routing key part of one field value: scalars case-folded, arrays joined. */
-function routeKeyPart(v: JsonValue | undefined): string {
-  if (v === undefined || v === null) return "\u0002";
-  if (Array.isArray(v)) return v.map((x) => (x === null || typeof x === "object" ? "" : String(x).toLowerCase())).join("\u0003");
-  if (typeof v === "object") return "\u0002";
-  return String(v).toLowerCase();
-}
+type RouteTest = (f: RouteFields) => boolean;
 
-const getterCache = new Map<string, (e: unknown) => JsonValue | undefined>();
-function makeGetterCached(p: string) {
-  let g = getterCache.get(p);
-  if (!g) getterCache.set(p, (g = makeGetter(p)));
-  return g;
+/** A route's `when` as one closure: every field holds one of its values (case-insensitive). */
+function compileRoute(r: Route, fields: RouteFields): RouteTest {
+  const conds = Object.entries(r.when).map(([field, want]) => ({ id: fields.idOf(field), any: want.length === 1 && want[0] === "*", set: new Set(want) }));
+  return (f) => {
+    for (let i = 0; i < conds.length; i++) {
+      const c = conds[i];
+      const v = f.get(c.id);
+      if (v === null) return false;
+      if (c.any) continue;
+      if (typeof v === "string") {
+        if (!c.set.has(v)) return false;
+      } else if (!v.some((x) => c.set.has(x))) return false;
+    }
+    return true;
+  };
 }
 
 /** Compiles loaded rules with the given pipelines into a plan. */
 export function buildPlan(loaded: LoadedRules, pipelines: Pipeline[]): Plan {
   const t0 = performance.now();
+  litFreq = countLiterals(loaded.rules);
   const c = new Compiler(pipelines);
   const compiled: CompiledRule[] = [];
   for (const r of loaded.rules) {
@@ -795,7 +972,7 @@ export function buildPlan(loaded: LoadedRules, pipelines: Pipeline[]): Plan {
   const stats: PlanStats = {
     rules: compiled.length,
     inactive: compiled.filter((r) => r.inactive).length,
-    alwaysEvaluated: compiled.filter((r) => !r.inactive && r.req === null).length,
+    alwaysEvaluated: compiled.filter((r) => !r.inactive && r.req.length === 0).length,
     slots: c.slots.length,
     routes: routes.length,
     compileMs: performance.now() - t0,

@@ -1,6 +1,7 @@
-// Multi-literal scan for the prefilter: each literal is indexed by its rarest 3- or 4-character gram,
-// so one pass over a case-folded field value finds every literal it contains, at a few array reads
-// per character, without per-character allocation.
+// Multi-literal scan for the prefilter: each literal is indexed by its rarest 3- or 4-character gram
+// (or, when it has one, by a non-ASCII character, which text rarely holds), so one pass over a
+// case-folded field value finds every literal it contains, at a few array reads per character,
+// without per-character allocation.
 
 const GRAM = 4;
 const SHORT = 3;
@@ -16,6 +17,11 @@ export class GramIndex {
   private readonly off: Int32Array;
   readonly literals: string[];
   readonly hasShort: boolean;
+  private readonly hasRare: boolean;
+  /** Per (7-bit folded) character pair: bit 1 starts an indexed 4-gram, bit 2 a 3-gram literal. */
+  private readonly pairs = new Uint8Array(128 * 128);
+  /** Literals holding a non-ASCII character, by that character (only scanned at non-ASCII positions). */
+  private readonly rare = new Map<number, number[]>();
 
   constructor(literals: string[]) {
     this.literals = literals;
@@ -40,6 +46,17 @@ export class GramIndex {
       for (const g of seen) freq.set(g, (freq.get(g) ?? 0) + 1);
     }
     literals.forEach((l, id) => {
+      this.lit[id] = id;
+      this.next[id] = -1;
+      const nonAscii = firstNonAscii(l);
+      if (nonAscii >= 0) {
+        this.off[id] = nonAscii;
+        const code = l.charCodeAt(nonAscii);
+        const list = this.rare.get(code);
+        if (list) list.push(id);
+        else this.rare.set(code, [id]);
+        return;
+      }
       if (l.length < SHORT) throw new Error(`literal "${l}" is shorter than ${SHORT} characters`);
       let bestOff = 0;
       if (l.length >= GRAM) {
@@ -51,7 +68,7 @@ export class GramIndex {
             bestOff = i;
           }
         }
-        const h = hash4(l, bestOff) & this.mask4;
+        const h = hashAt4(l, bestOff) & this.mask4;
         this.next[id] = this.head4[h];
         this.head4[h] = id;
       } else {
@@ -59,39 +76,51 @@ export class GramIndex {
         this.next[id] = this.head3[h];
         this.head3[h] = id;
       }
-      this.lit[id] = id;
       this.off[id] = bestOff;
     });
+    this.hasRare = this.rare.size > 0;
+    for (let id = 0; id < literals.length; id++) {
+      const l = literals[id];
+      if (firstNonAscii(l) >= 0) continue;
+      const o = this.off[id];
+      this.pairs[((l.charCodeAt(o) & 0x7f) << 7) | (l.charCodeAt(o + 1) & 0x7f)] |= l.length >= GRAM ? 1 : 2;
+    }
   }
 
-  /** Calls onHit(literalId) for each literal found in s (a literal may be reported more than once). */
+  /**
+   * Calls onHit(literalId) for each literal found in s (a literal may be reported more than once).
+   * One pass: a character-pair table rejects most positions with one read; 4-grams, 3-grams and
+   * non-ASCII characters are looked up only where the pair table says some literal could start.
+   */
   scan(s: string, onHit: (id: number) => void): void {
     const n = s.length;
-    if (n < SHORT) return;
+    if (n === 0) return;
     const head4 = this.head4;
     const mask4 = this.mask4;
+    const head3 = this.head3;
+    const mask3 = this.mask3;
+    const pairs = this.pairs;
     const next = this.next;
     const off = this.off;
     const lits = this.literals;
-    let c0 = s.charCodeAt(0);
-    let c1 = s.charCodeAt(1);
-    let c2 = s.charCodeAt(2);
-    for (let i = 0; i + GRAM <= n; i++) {
-      const c3 = s.charCodeAt(i + 3);
-      let id = head4[mix4(c0, c1, c2, c3) & mask4];
-      while (id >= 0) {
-        const start = i - off[id];
-        if (start >= 0 && s.startsWith(lits[id], start)) onHit(id);
-        id = next[id];
+    const hasRare = this.hasRare;
+    let c1 = s.charCodeAt(0);
+    for (let i = 0; i < n; i++) {
+      const c0 = c1;
+      if (c0 > 127 && hasRare) this.rareAt(s, i, c0, onHit);
+      if (i + 1 >= n) break;
+      c1 = s.charCodeAt(i + 1);
+      const f = pairs[((c0 & 0x7f) << 7) | (c1 & 0x7f)];
+      if (f === 0) continue;
+      if (f & 1 && i + GRAM <= n) {
+        let id = head4[hashAt4(s, i) & mask4];
+        while (id >= 0) {
+          const start = i - off[id];
+          if (start >= 0 && s.startsWith(lits[id], start)) onHit(id);
+          id = next[id];
+        }
       }
-      c0 = c1;
-      c1 = c2;
-      c2 = c3;
-    }
-    if (this.hasShort) {
-      const head3 = this.head3;
-      const mask3 = this.mask3;
-      for (let i = 0; i + SHORT <= n; i++) {
+      if (f & 2 && i + SHORT <= n) {
         let id = head3[hash3(s, i) & mask3];
         while (id >= 0) {
           if (s.startsWith(lits[id], i)) onHit(id);
@@ -100,6 +129,20 @@ export class GramIndex {
       }
     }
   }
+
+  private rareAt(s: string, i: number, c: number, onHit: (id: number) => void): void {
+    const list = this.rare.get(c);
+    if (list === undefined) return;
+    for (const id of list) {
+      const start = i - this.off[id];
+      if (start >= 0 && s.startsWith(this.literals[id], start)) onHit(id);
+    }
+  }
+}
+
+function firstNonAscii(l: string): number {
+  for (let i = 0; i < l.length; i++) if (l.charCodeAt(i) > 127) return i;
+  return -1;
 }
 
 function pow2(n: number): number {
@@ -108,16 +151,10 @@ function pow2(n: number): number {
   return p;
 }
 
-function mix4(a: number, b: number, c: number, d: number): number {
-  let h = Math.imul(a, 0x9e3779b1);
-  h = Math.imul(h ^ b, 0x85ebca77);
-  h = Math.imul(h ^ c, 0xc2b2ae3d);
-  h = Math.imul(h ^ d, 0x27d4eb2f);
-  return (h ^ (h >>> 15)) >>> 0;
-}
-
-function hash4(s: string, i: number): number {
-  return mix4(s.charCodeAt(i), s.charCodeAt(i + 1), s.charCodeAt(i + 2), s.charCodeAt(i + 3));
+/** Cheap 4-gram hash (collisions only cost a verification). */
+function hashAt4(s: string, i: number): number {
+  const h = (s.charCodeAt(i) * 0x2f0b3) ^ (s.charCodeAt(i + 1) * 0x1e9d) ^ (s.charCodeAt(i + 2) * 0x9b) ^ s.charCodeAt(i + 3);
+  return (h ^ (h >>> 11)) >>> 0;
 }
 
 function hash3(s: string, i: number): number {

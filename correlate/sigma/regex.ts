@@ -4,7 +4,7 @@
 
 import { RE2JS } from "re2js";
 
-export type RegexEngine = "v8" | "re2";
+export type RegexEngine = "v8" | "re2" | "length";
 
 export interface CompiledRegex {
   test(s: string): boolean;
@@ -41,6 +41,13 @@ export function compileRegex(pattern: string, flags: RegexFlags = {}): CompiledR
   if (/\(\?<?[=!]/.test(src)) throw new RegexError("lookahead and lookbehind are not supported (they are not linear-time)");
   if (/\\[1-9]|\\k</.test(src)) throw new RegexError("backreferences are not supported (they are not linear-time)");
   const jsFlags = (f.i ? "i" : "") + (f.m ? "m" : "") + (f.s ? "s" : "");
+  // `.{n,}` (SigmaHQ's "abnormally long command line"): a length test, which RE2 would expand into n states.
+  const long = /^\.\{(\d+),\}$/.exec(src);
+  if (long) {
+    const n = Number(long[1]);
+    const test = f.s ? (s: string) => s.length >= n : (s: string) => longestLine(s) >= n;
+    return { test, engine: "length", literals: [], source: src, flags: jsFlags };
+  }
   const analysis = analyse(src);
   const literals = analysis.literals.map((l) => l.toLowerCase()).filter((l) => l.length > 0);
   if (analysis.safe) {
@@ -59,6 +66,18 @@ export function compileRegex(pattern: string, flags: RegexFlags = {}): CompiledR
     throw new RegexError((err as Error).message);
   }
   return { test: (s) => re2.test(s), engine: "re2", literals, source: src, flags: jsFlags };
+}
+
+/** Length of the longest run without a line terminator (what `.` cannot cross). */
+function longestLine(s: string): number {
+  let best = 0;
+  let cur = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) cur = 0;
+    else if (++cur > best) best = cur;
+  }
+  return best;
 }
 
 interface Analysis {

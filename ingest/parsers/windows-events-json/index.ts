@@ -382,7 +382,9 @@ export function toEcs(r: WinRecord, raw: string, rec: RawRecord, ctx: ParseConte
   const prev = r.ecs ?? {};
   const ev: EcsEvent = {
     "@timestamp": isoTime(r.time, ctx.now()),
-    event: { id: eventId(dataset, raw, rec.origin), kind: "event", category: [...category], type: [...type], code, provider: r.provider, module, dataset, original: raw },
+    // No event.original: the record is structured and winlog.* keeps all of it verbatim (like Winlogbeat
+    // without preserve_original_event); event.id still derives from the raw bytes.
+    event: { id: eventId(dataset, raw, rec.origin), kind: "event", category: [...category], type: [...type], code, provider: r.provider, module, dataset },
   };
   const winlog: JsonObject = {
     channel: r.channel,
