@@ -426,3 +426,11 @@ describe("bounded state", () => {
     expect(Object.values(snap.correlations)[0].groups[0][4]).toHaveLength(50);
   });
 });
+
+describe("hit ids", () => {
+  it("hitId is schema's derivedId, computed faster", async () => {
+    const { hitId } = await import("./engine.ts");
+    const { derivedId } = await import("../../schema/event-id.ts");
+    for (const parts of [["a"], ["sigil.correlation", "id", "bob", "1", "2", "x", "y", "3"], ["ü\u0000", ""]]) expect(hitId(...parts)).toBe(derivedId(...parts));
+  });
+});

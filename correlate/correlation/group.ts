@@ -39,9 +39,7 @@ export function typeCode(c: CompiledCorrelation): number {
 export type RefSlot = string | HitEventRef[];
 
 export class Group {
-  // LRU links (per engine), for stalest-first eviction and idle expiry
-  prev: Group | null = null;
-  next: Group | null = null;
+  /** Stamp of the latest update (least-recently-updated order, for eviction and idle expiry). */
   touch = 0;
   /** Events earlier than this belong to an already reported hit (arrival mode). */
   floor = -Infinity;
@@ -73,16 +71,40 @@ export class Group {
   dead = false;
 
   constructor(
-    readonly key: string,
-    readonly corr: CompiledCorrelation,
-    readonly tc: number,
+    public key: string,
+    public corr: CompiledCorrelation,
+    public tc: number,
   ) {
-    this.v = tc === T_EVENT_COUNT ? null : [];
-    const r = corr.refIds.length;
-    if (tc === T_VALUE_COUNT) this.dm = new Map();
-    else if (tc === T_PERCENTILE) this.sv = [];
-    else if (tc === T_TEMPORAL) this.rc = new Array<number>(r).fill(0);
-    else if (tc === T_ORDERED) this.S = new Array<number>(r * r).fill(-Infinity);
+    this.v = null;
+    this.init();
+  }
+
+  private init(): void {
+    const tc = this.tc;
+    const r = this.corr.refIds.length;
+    if (tc !== T_EVENT_COUNT && this.v === null) this.v = [];
+    if (tc === T_VALUE_COUNT && this.dm === null) this.dm = new Map();
+    else if (tc === T_PERCENTILE && this.sv === null) this.sv = [];
+    else if (tc === T_TEMPORAL && (this.rc === null || this.rc.length !== r)) this.rc = new Array<number>(r).fill(0);
+    else if (tc === T_ORDERED && (this.S === null || this.S.length !== r * r)) this.S = new Array<number>(r * r).fill(-Infinity);
+  }
+
+  /** Re-initializes a removed group for a new key (the engine pools groups to spare the allocator). */
+  reuse(key: string, corr: CompiledCorrelation, tc: number): void {
+    this.key = key;
+    this.corr = corr;
+    this.tc = tc;
+    this.touch = 0;
+    this.floor = -Infinity;
+    this.newest = -Infinity;
+    this.closeAt = NaN;
+    this.entity = null;
+    this.dead = false;
+    this.ln = null;
+    this.fl = null;
+    this.init();
+    this.clearEntries();
+    this.resetAgg();
   }
 
   get size(): number {

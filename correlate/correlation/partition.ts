@@ -37,7 +37,7 @@ export function correlationStage(plan: CorrelationPlan, opts: CorrelationStageOp
             emit(signalFromHit(plan, h, opts.created?.()));
           },
         },
-        { ...opts, budget, isLocal: (_outer, outerKey, innerKey) => outerKey === innerKey },
+        { ...opts, budget, trackChanges: true, isLocal: (_outer, outerKey, innerKey) => outerKey === innerKey },
       );
       engine.forwardSink = {
         forward(outer, key, m) {

@@ -65,6 +65,23 @@ export function compileAccessor(candidates: string[]): Accessor {
   const readers = candidates.map((c): Accessor => {
     if (!c.includes("{")) {
       const p = splitPath(c);
+      // fast paths for the usual one- and two-level fields (own data properties of plain objects);
+      // anything else (literal dotted keys, deeper paths) goes through getField
+      if (p.length === 1) {
+        const k = p[0];
+        return (e) => (Object.prototype.hasOwnProperty.call(e, k) ? e[k] : getField(e, p));
+      }
+      if (p.length === 2) {
+        const [k0, k1] = p;
+        return (e) => {
+          const o = Object.prototype.hasOwnProperty.call(e, k0) ? e[k0] : undefined;
+          if (o !== null && typeof o === "object" && !Array.isArray(o) && Object.prototype.hasOwnProperty.call(o, k1)) {
+            const v = (o as JsonObject)[k1];
+            if (v !== undefined) return v;
+          }
+          return getField(e, p);
+        };
+      }
       return (e) => getField(e, p);
     }
     const parts = c.split(/(\{[^{}]+\})/).filter((x) => x !== "");
