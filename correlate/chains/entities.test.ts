@@ -111,23 +111,28 @@ describe("EntityModel", () => {
     expect(keys).toContain("user:alice");
   });
 
-  it("drops well-known identities and down-weights entities that are in most events (hubs)", () => {
+  it("drops well-known identities; weighs places by their share of activity and identifiers by their fan-out", () => {
     const m = new EntityModel({ minObservations: 50 });
-    for (let i = 0; i < 500; i++) {
-      m.observe({ "@timestamp": "x", event: { id: String(i), kind: "event", dataset: "d" }, host: { name: "acct01" }, source: { ip: "10.0.0.1" }, destination: { ip: i % 100 === 0 ? "10.0.5.13" : "10.0.0.53" }, user: { name: i % 2 ? "nora" : `user${i}` } });
-    }
+    const ev = (i: number, f: Record<string, unknown>) => m.observe({ "@timestamp": "x", event: { id: String(i), kind: "event", dataset: "d" }, host: { name: "acct01" }, ...f });
+    for (let i = 0; i < 500; i++) ev(i, { source: { ip: `10.0.1.${i % 200}` }, destination: { ip: i % 100 === 0 ? "10.0.5.13" : "10.0.0.53" }, user: { name: i % 2 ? "nora" : `user${i}` } });
+    // a loud scanner: many requests, one partner
+    for (let i = 0; i < 300; i++) ev(1000 + i, { source: { ip: "203.0.113.9" }, destination: { ip: "10.0.0.80" } });
     const ents = m.signalEntities(sig({ host: { name: "ACCT01" }, user: { name: "NT AUTHORITY\\SYSTEM" }, destination: { ip: "10.0.5.13" }, source: { ip: "127.0.0.1" } }));
     expect(ents.some((e) => e.type === "user")).toBe(false);
     expect(ents.some((e) => e.value === "127.0.0.1")).toBe(false);
     const host = ents.find((e) => e.type === "host")!;
     const rare = ents.find((e) => e.value === "10.0.5.13")!;
-    expect(m.weigh(host).weight).toBe(0); // in every event
+    expect(m.weigh(host).weight).toBe(0); // in every event: the place, not a clue
     expect(m.weigh(rare).weight).toBeGreaterThan(0.5);
-    const dns = m.signalEntities(sig({ destination: { ip: "10.0.0.53" } }))[0];
-    expect(m.weigh(dns).weight).toBeLessThan(m.weigh(rare).weight / 2);
+    const [dns] = m.signalEntities(sig({ destination: { ip: "10.0.0.53" } }));
+    expect(m.weigh(dns).weight).toBeLessThan(0.1); // everyone talks to it
+    const [loud] = m.signalEntities(sig({ source: { ip: "203.0.113.9" } }));
+    expect(m.weigh(loud).weight).toBeGreaterThan(0.5); // loud, but one conversation
+    const [nora] = m.signalEntities(sig({ user: { name: "nora" } }));
+    expect(m.weigh(nora).weight).toBeLessThan(0.3); // half of all activity
   });
 
-  it("treats an entity seen with many hosts as a hub", () => {
+  it("treats an address that many hosts talk to as a hub", () => {
     const m = new EntityModel({ minObservations: 1_000_000 });
     for (let i = 0; i < 40; i++) m.observe({ "@timestamp": "x", event: { id: String(i), kind: "event", dataset: "d" }, host: { name: `h${i}` }, destination: { ip: "10.0.0.10" } });
     const [dc] = m.signalEntities(sig({ destination: { ip: "10.0.0.10" } }));

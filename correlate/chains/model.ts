@@ -34,8 +34,13 @@ export interface EntityModelOptions {
    * above it the weight falls with the entity's inverse document frequency, to 0 for "in every event".
    */
   commonFraction: number;
-  /** Distinct hosts an IP, user or file may be seen with before it counts as a hub and loses weight. */
+  /**
+   * Distinct partners an identifier may have before it counts as a hub and loses weight: the hosts
+   * and addresses an IP talks with, the processes that run a file, the children of a process.
+   */
   peerSoftCap: number;
+  /** Children a process may have before it counts as a hub (explorer.exe, services.exe, init). */
+  childSoftCap: number;
   /** Counts are halved after this many observations (exponential forgetting, bounded memory). */
   decayEvery: number;
   /** Process ancestors followed from a signal's process. */
@@ -49,11 +54,12 @@ export const DEFAULT_MODEL_OPTIONS: EntityModelOptions = {
   minObservations: 200,
   commonFraction: 0.02,
   peerSoftCap: 8,
+  childSoftCap: 12,
   decayEvery: 2_000_000,
   ancestorDepth: 4,
 };
 
-const PEER_CAP = 64;
+const PEER_CAP = 48;
 
 interface Stat {
   n: number;
@@ -193,8 +199,9 @@ export class EntityModel {
     const dip = str(dst?.["ip"]);
     const s = sip ? this.ipMemo.get(sip) : null;
     const d = dip ? this.ipMemo.get(dip) : null;
-    if (s) this.count("ip", s, hostHash);
-    if (d) this.count("ip", d, hostHash);
+    // an address's partners: the address at the other end, else the host that logged it
+    if (s) this.count("ip", s, d ? fnv1a(d) : hostHash);
+    if (d) this.count("ip", d, s ? fnv1a(s) : hostHash);
 
     const proc = obj(e["process"]);
     if (proc) {
@@ -205,18 +212,26 @@ export class EntityModel {
       const ppid = str(parent?.["entity_id"]);
       const pp = ppid ? this.procMemo.get(ppid) : null;
       if (pp) {
-        this.count("process", pp, 0);
+        // a process's partners are its children: explorer.exe and services.exe collect many
+        this.count("process", pp, p && p !== pp ? fnv1a(p) : 0);
         if (p && p !== pp && this.parentOf.get(p) === undefined) this.parentOf.set(p, pp);
       }
+      // a file's partners are the processes that run or touch it (cmd.exe has many, a dropped tool few)
+      const procHash = p ? fnv1a(p) : hostHash;
       const exe = str(proc["executable"]);
       const x = exe ? this.pathMemo.get(exe) : null;
-      if (x) this.count("file", x, hostHash);
-    }
-    const file = obj(e["file"]);
-    const fpath = str(file?.["path"]);
-    if (fpath) {
-      const f = this.pathMemo.get(fpath);
-      if (f) this.count("file", f, hostHash);
+      if (x) this.count("file", x, procHash);
+      const fpath = str(obj(e["file"])?.["path"]);
+      if (fpath) {
+        const f = this.pathMemo.get(fpath);
+        if (f) this.count("file", f, procHash);
+      }
+    } else {
+      const fpath = str(obj(e["file"])?.["path"]);
+      if (fpath) {
+        const f = this.pathMemo.get(fpath);
+        if (f) this.count("file", f, hostHash);
+      }
     }
     const trace = str(obj(e["trace"])?.["id"]);
     if (trace) {
@@ -259,7 +274,7 @@ export class EntityModel {
     }
     st.n++;
     this.typeTotals.set(type, (this.typeTotals.get(type) ?? 0) + 1);
-    if (peer !== 0 && (type === "ip" || type === "user" || type === "file" || type === "service")) {
+    if (peer !== 0) {
       if (!st.peers) st.peers = [peer];
       else if (st.peers.length < PEER_CAP && !st.peers.includes(peer)) st.peers.push(peer);
     }
@@ -379,19 +394,36 @@ export class EntityModel {
 
   // ---- weights ----
 
-  /** How much sharing this entity says: type strength × relation factor × rarity × peer spread. */
+  /**
+   * How much sharing this entity says: type strength × relation factor × rarity. Rarity has two
+   * principled sources (docs/chains.md): places where activity happens (hosts, users, sessions,
+   * services, workloads) are weighted by the share of all activity they hold (inverse document
+   * frequency: the only host of a recording tells nothing); identifiers (addresses, files, keys) by
+   * their fan-out (how many distinct partners they have: a DNS server talks to everyone, an attacker's
+   * address to a few machines however loud it is); processes by both (their children and their volume).
+   */
   weigh(ref: EntityRef): EntityWeight {
     const strength = TYPE_STRENGTH[ref.type] * ref.factor;
     const st = this.stats.get(ref.key);
-    const total = this.typeTotals.get(ref.type) ?? 0;
+    const peers = st?.peers?.length ?? 0;
     let rarity = 1;
     let share = Number.NaN;
-    if (st && total >= this.opts.minObservations) {
-      share = Math.min(1, st.n / total);
-      if (share > this.opts.commonFraction) rarity = Math.max(0, Math.log(1 / share) / Math.log(1 / this.opts.commonFraction));
+    const container = ref.type === "host" || ref.type === "user" || ref.type === "session" || ref.type === "service" || ref.type === "workload";
+    if (container || ref.type === "process") {
+      const total = this.typeTotals.get(ref.type) ?? 0;
+      if (st && total >= this.opts.minObservations) {
+        share = Math.min(1, st.n / total);
+        if (share > this.opts.commonFraction) rarity = Math.max(0, Math.log(1 / share) / Math.log(1 / this.opts.commonFraction));
+      }
     }
-    const peers = st?.peers?.length ?? 0;
-    if (peers > this.opts.peerSoftCap) rarity *= this.opts.peerSoftCap / peers;
+    if (ref.type === "process") {
+      if (peers > this.opts.childSoftCap) rarity = Math.min(rarity, this.opts.childSoftCap / peers);
+    } else if (!container && ref.type !== "trace" && ref.type !== "span") {
+      if (peers > this.opts.peerSoftCap) rarity = Math.min(rarity, this.opts.peerSoftCap / peers);
+    } else if (container && ref.type !== "host" && peers > this.opts.peerSoftCap * 4) {
+      // a user seen on very many hosts (a service account) is a hub even if each host is quiet
+      rarity = Math.min(rarity, (this.opts.peerSoftCap * 4) / peers);
+    }
     return { weight: strength * rarity, strength, rarity, share, peers };
   }
 
