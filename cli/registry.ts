@@ -6,6 +6,7 @@ import type { Command } from "./command.ts";
 type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
+  start: () => import("./commands/start.ts"),
   replay: () => import("./commands/replay.ts"),
   demo: () => import("./commands/demo.ts"),
   correlate: () => import("./commands/correlate.ts"),
