@@ -6,11 +6,14 @@ import type { Command } from "./command.ts";
 type Loader = () => Promise<{ command: Command }>;
 
 export const COMMANDS: Record<string, Loader> = {
-  start: () => import("./commands/start.ts"),
   replay: () => import("./commands/replay.ts"),
   demo: () => import("./commands/demo.ts"),
   correlate: () => import("./commands/correlate.ts"),
+  start: () => import("./commands/start.ts"),
   "check-config": () => import("./commands/check-config.ts"),
+  detect: () => import("./commands/detect.ts"),
+  "rules lint": () => import("./commands/rules-lint.ts"),
+  "rules test": () => import("./commands/rules-test.ts"),
   agent: () => import("./commands/agent.ts"),
   "agent status": () => import("./commands/agent-status.ts"),
   "services up": () => import("./commands/services-up.ts"),
@@ -21,6 +24,7 @@ export const COMMANDS: Record<string, Loader> = {
   "tokens list": () => import("./commands/tokens-list.ts"),
   "tokens revoke": () => import("./commands/tokens-revoke.ts"),
   normalize: () => import("./commands/normalize.ts"),
+  ingest: () => import("./commands/ingest.ts"),
   console: () => import("./commands/console.ts"),
   "users add": () => import("./commands/users-add.ts"),
   "users list": () => import("./commands/users-list.ts"),

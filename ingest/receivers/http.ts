@@ -1,0 +1,187 @@
+// The HTTP NDJSON bulk receiver: POST /v1/ingest with one JSON object per line (the agent's records,
+// docs/decisions/0005-agent-wire-format.md, or raw JSON records such as CloudTrail or ECS events; plain
+// text lines are accepted too). Token required, gzip accepted, body and line limits, batch id and time
+// checked against replays, 429 with Retry-After when the bus pushes back. Answers only after the bus
+// accepted the events and dead letters of the batch.
+
+import type http from "node:http";
+import type { EcsEvent, JsonObject } from "../../schema/ecs.ts";
+import { safeJsonParse } from "../../schema/fields.ts";
+import type { TokenVerifier } from "../../platform/security/types.ts";
+import type { RateLimiter, ReplayGuard } from "../../platform/security/limits.ts";
+import type { Logger } from "../../platform/telemetry/log.ts";
+import type { IngestConfig } from "../../platform/config/sections/ingest.ts";
+import { SigilError } from "../../platform/errors.ts";
+import { recordOfEvent } from "../parsers/common/event.ts";
+import type { ParseContext, RawRecord, Rejection } from "../parsers/types.ts";
+import { deadLetter } from "../dead-letter.ts";
+import type { Publisher } from "../publisher.ts";
+import { FormatCache, addToGroup, normalizeGroups, type Group } from "./batch.ts";
+import { Gate, HttpError, authenticate, rateLimit, readBody, sendJson, startHttpListener, type Listener } from "./server.ts";
+
+export interface HttpReceiverDeps {
+  config: IngestConfig;
+  verifier: TokenVerifier;
+  replay: ReplayGuard;
+  limiter?: RateLimiter;
+  publisher: Publisher;
+  ctx: ParseContext;
+  log: Logger;
+}
+
+/** What the agent wraps each line in (decision 0005). */
+interface Envelope {
+  created?: string;
+  service?: string;
+  tags?: string[];
+  agent?: JsonObject;
+  truncated?: boolean;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v.length > 0 ? v : undefined;
+}
+
+function obj(v: unknown): JsonObject | undefined {
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as JsonObject) : undefined;
+}
+
+/** Adds the envelope's context to an event the record became. */
+function applyEnvelope(e: EcsEvent, env: Envelope): void {
+  if (env.created && !e.event.created) e.event.created = env.created;
+  if (env.service && !e.service?.name) e.service = { ...(e.service ?? {}), name: env.service };
+  if (env.agent) e.agent = { ...env.agent };
+  const tags = [...(env.tags ?? []), ...(env.truncated ? ["truncated"] : [])];
+  if (tags.length > 0) e.tags = [...(Array.isArray(e.tags) ? e.tags : []), ...tags.filter((t) => !(e.tags ?? []).includes(t))];
+}
+
+/** Splits an NDJSON body into records grouped by format, with the envelopes and the lines it rejects. */
+export function parseNdjson(body: Buffer, opts: { source: string; peer: string; maxLineBytes: number; format: string; sender: string }): { groups: Map<string, Group>; envelopes: Map<RawRecord, Envelope>; rejections: Rejection[]; lines: number } {
+  const groups = new Map<string, Group>();
+  const envelopes = new Map<RawRecord, Envelope>();
+  const rejections: Rejection[] = [];
+  let pos = 0;
+  let lineNo = 0;
+  while (pos < body.length) {
+    let nl = body.indexOf(10, pos);
+    if (nl < 0) nl = body.length;
+    let end = nl;
+    if (end > pos && body[end - 1] === 13) end--;
+    lineNo++;
+    const offset = pos;
+    pos = nl + 1;
+    if (end === offset) continue;
+    const bytes = body.subarray(offset, end);
+    const text = bytes.toString("utf8");
+    if (text.trim().length === 0) continue;
+    const base: RawRecord = { data: text, source: opts.source, line: lineNo, peer: opts.peer, origin: undefined };
+    if (bytes.length > opts.maxLineBytes) {
+      rejections.push({ code: "line_too_long", reason: `line is ${bytes.length} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base, data: text.slice(0, opts.maxLineBytes) } });
+      continue;
+    }
+    let parsed: unknown;
+    if (text.charCodeAt(0) === 123 /* { */) {
+      try {
+        parsed = safeJsonParse(text);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    const o = obj(parsed);
+    const sigil = obj(o?.sigil);
+    const agent = obj(o?.agent);
+    if (o && typeof o.message === "string" && (sigil || agent)) {
+      // an agent record: the raw line is in message
+      const log = obj(o.log);
+      const file = obj(log?.file);
+      const rec: RawRecord = { data: o.message, source: opts.source, line: lineNo, peer: opts.peer };
+      const path = str(file?.path);
+      if (path) rec.path = path;
+      if (typeof log?.offset === "number" && Number.isSafeInteger(log.offset)) rec.offset = log.offset;
+      const origin = str(sigil?.origin);
+      if (origin && origin.length <= 512) rec.origin = origin;
+      const host = str(obj(o.host)?.name);
+      if (host) rec.host = host;
+      const env: Envelope = {};
+      const created = str(obj(o.event)?.created);
+      if (created && !Number.isNaN(Date.parse(created))) env.created = new Date(Date.parse(created)).toISOString();
+      const service = str(obj(o.service)?.name);
+      if (service) env.service = service;
+      if (Array.isArray(o.tags)) env.tags = o.tags.filter((t): t is string => typeof t === "string").slice(0, 32);
+      if (agent) env.agent = { ...(str(agent.id) ? { id: str(agent.id) } : {}), ...(str(agent.type) ? { type: str(agent.type) } : {}), ...(str(agent.version) ? { version: str(agent.version) } : {}), name: opts.sender };
+      if (sigil?.truncated === true) env.truncated = true;
+      envelopes.set(rec, env);
+      const format = str(sigil?.format) ?? opts.format;
+      addToGroup(groups, rec, format, `${host ?? opts.peer}\u0000${path ?? ""}\u0000${str(obj(o.input)?.type) ?? ""}`);
+    } else {
+      // a raw record: a JSON document of a known shape, or a plain text line
+      addToGroup(groups, base, opts.format, `raw\u0000${opts.peer}`);
+    }
+  }
+  return { groups, envelopes, rejections, lines: lineNo };
+}
+
+export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listener> {
+  const cfg = deps.config;
+  const gate = new Gate(cfg.limits.max_inflight_requests);
+  const cache = new FormatCache();
+  return startHttpListener({ name: "http", host: cfg.http.host, port: cfg.http.port, tls: cfg.http.tls, log: deps.log }, async (req, res, path) => {
+    if (path !== "/v1/ingest") throw new HttpError(404, "not_found", "no such route; POST NDJSON to /v1/ingest");
+    if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST", { allow: "POST" });
+    if (!gate.enter()) {
+      req.resume();
+      throw new HttpError(429, "too_many_requests", `more than ${cfg.limits.max_inflight_requests} requests in progress; retry shortly`, { "retry-after": "1" });
+    }
+    try {
+      await handle(req, res);
+    } finally {
+      gate.leave();
+    }
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const token = await authenticate(req, deps.verifier, "ingest");
+    const batchId = req.headers["x-sigil-batch-id"];
+    const batchTime = req.headers["x-sigil-batch-time"];
+    const verdict = deps.replay.check(typeof batchId === "string" ? batchId : undefined, typeof batchTime === "string" ? batchTime : undefined);
+    if (!verdict.ok) {
+      req.resume();
+      if (verdict.code === "batch_duplicate") throw new HttpError(409, verdict.code, verdict.reason);
+      throw new HttpError(400, verdict.code === "batch_bad_header" ? "batch_bad_header" : "batch_time_out_of_window", `${verdict.reason} (send X-Sigil-Batch-Id and X-Sigil-Batch-Time: epoch milliseconds)`);
+    }
+    const query = new URL(req.url ?? "/", "http://x").searchParams;
+    const format = query.get("format") ?? "auto";
+    if (format !== "auto" && !/^[a-z0-9-]{1,64}$/.test(format)) throw new HttpError(400, "bad_format", "the format query parameter must be a format name or auto");
+    const body = await readBody(req, cfg.limits.max_body_bytes);
+    const peer = req.socket.remoteAddress ?? "unknown";
+    const parsed = parseNdjson(body, { source: `http ${peer}`, peer, maxLineBytes: cfg.limits.max_line_bytes, format, sender: token.name });
+    rateLimit(deps.limiter, token, parsed.lines);
+    if (!deps.publisher.tryReserve(parsed.lines)) {
+      throw new HttpError(429, "backpressure", "the bus is behind; retry later", { "retry-after": "1" });
+    }
+    try {
+      const result = normalizeGroups(parsed.groups.values(), deps.ctx, cache);
+      if (result.events.length > cfg.limits.max_events_per_batch) {
+        throw new HttpError(413, "too_many_events", `the batch became ${result.events.length} events, more than ${cfg.limits.max_events_per_batch} (ingest.limits.max_events_per_batch); send smaller batches`);
+      }
+      for (const e of result.events) {
+        const rec = recordOfEvent.get(e);
+        const env = rec ? parsed.envelopes.get(rec) : undefined;
+        if (env) applyEnvelope(e, env);
+      }
+      const rejections = [...parsed.rejections, ...result.rejections];
+      const dead = rejections.map((r) => deadLetter(r, "http", { sender: token.name, truncated: parsed.envelopes.get(r.record)?.truncated }));
+      try {
+        await deps.publisher.publish(result.events, dead, "http");
+      } catch (err) {
+        const code = err instanceof SigilError ? err.code : "bus_unavailable";
+        deps.log.warn({ err: (err as Error).message, code }, "publishing an HTTP batch failed; the client will retry");
+        throw new HttpError(code === "bus_full" ? 429 : 503, code, "the bus did not accept the batch; retry later", { "retry-after": "2" });
+      }
+      deps.replay.accept(String(batchId), Number(/^\d+$/.test(String(batchTime)) ? batchTime : Date.parse(String(batchTime))));
+      sendJson(res, 200, { accepted: parsed.lines, events: result.events.length, rejected: dead.length });
+    } finally {
+      deps.publisher.release(parsed.lines);
+    }
+  }
+}
