@@ -178,16 +178,21 @@ export class KafkaBus implements Bus {
 
   async health(): Promise<BusHealth> {
     if (this.closed) return { ok: false, detail: "closed" };
+    let timer: NodeJS.Timeout | undefined;
     try {
       const c = await Promise.race([
         this.admin.describeCluster(),
-        sleep(this.cfg.kafka.request_timeout_ms).then(() => {
-          throw new Error(`no answer within ${this.cfg.kafka.request_timeout_ms} ms`);
+        new Promise<never>((_, reject) => {
+          // unref'd and cleared: a health probe must not keep the process alive after shutdown
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.cfg.kafka.request_timeout_ms} ms`)), this.cfg.kafka.request_timeout_ms);
+          timer.unref();
         }),
       ]);
       return { ok: true, detail: `Kafka at ${this.cfg.kafka.brokers.join(",")}: ${c.brokers.length} broker(s), cluster ${c.clusterId}` };
     } catch (err) {
       return { ok: false, detail: kafkaError(err, "health check", this.cfg.kafka.brokers).message };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
