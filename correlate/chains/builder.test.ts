@@ -117,6 +117,17 @@ describe("ordering, risk, suppression, idempotency, bounds", () => {
     expect(single.score).toBeLessThan(50);
   });
 
+  it("matches the documented examples (docs/chains.md section 3)", () => {
+    const b = { tactics: 1, techniques: 1, hosts: 1, sources: 1 };
+    const s = (ruleId: string, level: Level, confidence = 0.85) => ({ ruleId, level, confidence, count: 1 });
+    expect([chainRisk([s("a", "low")], b).score, chainRisk([s("a", "medium")], b).score, chainRisk([s("a", "high")], b).score]).toEqual([14, 28, 40]);
+    expect(chainRisk([s("a", "critical")], b).score).toBe(50);
+    expect(chainRisk([s("a", "critical", 1)], b).score).toBe(56);
+    const two = { tactics: 2, techniques: 2, hosts: 1, sources: 1 };
+    expect(chainRisk([s("a", "low"), s("b", "medium")], two).score).toBe(47);
+    expect(chainRisk([s("a", "medium"), s("b", "medium")], two).score).toBe(58);
+  });
+
   it("counts the same rule on the same entity within the suppression window into one step", () => {
     const b = new ChainBuilder(new EntityModel(), { alertThreshold: 0 });
     b.add(sig(T(0), "brute", "medium", ["attack.credential-access"], { user: { name: "root" }, source: { ip: "198.51.100.4" } }));
