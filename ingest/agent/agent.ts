@@ -27,14 +27,19 @@ import { Shipper } from "./shipper.ts";
 import { StdinInput } from "./stdin.ts";
 import { writeStatus, type AgentStatus } from "./status.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-
+/** Sigil's version from the nearest package.json named "sigil" (works from the source and from bin/sigil-agent.js's bundle). */
 export function agentVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "0.0.0";
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    try {
+      const p = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+      if (p.name === "sigil" && p.version) return p.version;
+    } catch {
+      // keep looking upwards
+    }
+    dir = path.dirname(dir);
   }
+  return "0.0.0";
 }
 
 export interface RunOptions {

@@ -32,7 +32,8 @@ interface Tracked extends SealedBatch {
 /** One thing the drain loop can send: a batch held in memory (no buffer) or one read from the disk buffer. */
 type DrainItem = { kind: "memory"; batch: Tracked } | { kind: "disk"; item: QueueItem };
 
-export type LinkState = "up" | "down";
+/** unknown until the first answer from ingest. */
+export type LinkState = "unknown" | "up" | "down";
 
 export class Shipper {
   readonly breaker: CircuitBreaker;
@@ -49,7 +50,7 @@ export class Shipper {
   private wakeDrain: (() => void) | null = null;
   private wakeStop: (() => void) | null = null;
   private capWaiters: Array<() => void> = [];
-  private link: LinkState = "up";
+  private link: LinkState = "unknown";
   private buffering = false;
   private draining = false;
   lastError: LastError | null = null;
@@ -63,7 +64,7 @@ export class Shipper {
     private readonly log: Logger,
     private readonly metrics: AgentMetrics,
     /** Largest number of unsafe batches held in memory before readers pause. */
-    private readonly maxPending = cfg.output.max_in_flight + 4,
+    private readonly maxPending = cfg.output.max_in_flight + 2,
   ) {
     const b = cfg.output.breaker;
     this.breaker = new CircuitBreaker({
@@ -72,7 +73,7 @@ export class Shipper {
       maxOpenMs: b.max_open_ms,
       onChange: (from, to, info) => this.onBreaker(from, to, info),
     });
-    metrics.linkUp.set(1);
+    metrics.linkUp.set(0);
     metrics.breakerState.set(0);
   }
 
@@ -195,7 +196,7 @@ export class Shipper {
     this.metrics.bytesSent.inc(bytes);
     this.metrics.batchesSent.inc({ outcome: "ok" });
     this.breaker.success();
-    if (this.link === "down") {
+    if (this.link !== "up") {
       this.link = "up";
       this.metrics.linkUp.set(1);
       this.log.info({ endpoint: this.client.endpoint }, "link to ingest is up");
@@ -205,7 +206,7 @@ export class Shipper {
   private failed(r: Extract<SendOutcome, { ok: false }>): void {
     this.metrics.batchesSent.inc({ outcome: r.kind });
     this.lastError = { code: r.code, message: r.message, at: new Date().toISOString() };
-    const wasUp = this.link === "up";
+    const wasUp = this.link !== "down";
     this.link = "down";
     this.metrics.linkUp.set(0);
     if (wasUp) this.log.error({ endpoint: this.client.endpoint, code: r.code, status: r.status, err: r.message }, "link to ingest is down");

@@ -18,7 +18,7 @@ export interface AgentStatus {
   updated_at: string;
   /** "running", or "stopped" after a clean shutdown. */
   state: "running" | "stopped";
-  link: "up" | "down";
+  link: "unknown" | "up" | "down";
   breaker: "closed" | "open" | "half_open";
   endpoint: string;
   in_flight_batches: number;
