@@ -4,7 +4,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Problem } from "../../platform/errors.ts";
-import { DEFAULT_LIMITS, parseRuleText } from "./parse.ts";
+import { DEFAULT_LIMITS, parseRuleText, registerDocKind } from "./parse.ts";
+
+// Pipeline files (rules/pipelines/*.yml) may sit among rule folders; they are kept, not rejected.
+registerDocKind({ kind: "pipeline", matches: (keys) => keys.includes("name") && (keys.includes("routes") || keys.includes("fields")) });
 import type { LoadedRules, LoadOptions } from "./types.ts";
 
 /** Sample events beside a rule: `<rule-stem>.tests.yml` (docs/decisions/0003). */

@@ -300,9 +300,6 @@ function usable(r: { slot: number; lit: string }[]): Req {
   return r;
 }
 
-function bestClause(cnf: Cnf): Req {
-  return reqBest(cnf);
-}
 
 /**
  * OR of conjunctions, distributed: (A∧B) ∨ C = (A∨C) ∧ (B∨C), keeping the most selective clauses
@@ -311,6 +308,7 @@ function bestClause(cnf: Cnf): Req {
 function cnfOr(cnfs: Cnf[]): Cnf {
   if (cnfs.length === 0) return [];
   let acc: Cnf = cnfCap(cnfs[0], 3);
+  // (distribution keeps at most 3 clauses per side, so the product stays at most 9 before capping)
   for (let i = 1; i < cnfs.length; i++) {
     const next = cnfCap(cnfs[i], 3);
     if (acc.length === 0 || next.length === 0) return [];

@@ -6,6 +6,7 @@ import type { EcsEvent, EventCategory, EventType, JsonObject, JsonValue } from "
 import { eventId } from "../../../schema/event-id.ts";
 import { isUnsafeKey, safeJsonParse, safeKeyName } from "../../../schema/fields.ts";
 import type { Emit, ParseContext, Parser, ParserSession, RawRecord } from "../types.ts";
+import { recordOfEvent } from "../common/event.ts";
 
 const MAX_RECORD = 1024 * 1024;
 const MAX_FIELDS = 4096;
@@ -542,6 +543,7 @@ export const parser: Parser = {
         const r = normalizeWindowsObject(o, rec.data, rec, ctx);
         if ("event" in r) {
           if (rec.host && !r.event.host?.name) r.event.host = { name: rec.host };
+          recordOfEvent.set(r.event, rec);
           emit.event(r.event);
         } else emit.reject({ code: r.code, reason: r.reason, record: rec });
       },

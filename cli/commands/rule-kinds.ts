@@ -1,0 +1,18 @@
+// Rule kinds beyond Sigma detection rules that `sigil detect`, `sigil rules lint` and `sigil rules test`
+// run (correlation rules, anomaly baselines). Adding one: export a RuleKind from its part and add one
+// loader line here; it registers itself with correlate/sigma/kinds.ts.
+
+import { registerRuleKind, type RuleKind } from "../../correlate/sigma/kinds.ts";
+
+type KindLoader = () => Promise<RuleKind>;
+
+export const RULE_KINDS: KindLoader[] = [];
+
+let loaded = false;
+
+/** Registers every listed rule kind once. */
+export async function loadRuleKinds(): Promise<void> {
+  if (loaded) return;
+  loaded = true;
+  for (const load of RULE_KINDS) registerRuleKind(await load());
+}
