@@ -136,6 +136,9 @@ class EventHeap {
   get size(): number {
     return this.a.length;
   }
+  peek(): TimedEvent | undefined {
+    return this.a[0];
+  }
   push(x: TimedEvent): void {
     const a = this.a;
     a.push(x);
@@ -193,11 +196,13 @@ export async function* mergeInputs(files: string[], opts: MergeOptions): AsyncGe
       heap.push(ev);
       if (ev.t > next.lastT) next.lastT = ev.t;
     }
-    if (heap.size > window) {
-      const out: TimedEvent[] = [];
-      while (heap.size > window) out.push(heap.pop()!);
-      yield out;
-    }
+    // k-way merge: every file has read past `upTo`, so events up to it are in order; the window bounds
+    // memory when a file is far out of order (events then leave in arrival order, slightly late)
+    let upTo = Infinity;
+    for (const st of states) if (!st.done && st.lastT < upTo) upTo = st.lastT;
+    const out: TimedEvent[] = [];
+    while (heap.size > 0 && (heap.peek()!.t <= upTo || heap.size > window)) out.push(heap.pop()!);
+    if (out.length) yield out;
   }
   const out: TimedEvent[] = [];
   while (heap.size) {
