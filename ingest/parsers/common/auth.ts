@@ -72,7 +72,11 @@ function kv(s: string): Record<string, string> {
   return out;
 }
 
-type Rule = [RegExp, (m: RegExpExecArray, ev: EcsEvent) => void];
+/**
+ * [needle, pattern, apply]: the needle is a literal the pattern cannot match without ("^x" = starts with
+ * x), checked first so most lines are ruled out by a string search instead of a regex.
+ */
+type Rule = [string, RegExp, (m: RegExpExecArray, ev: EcsEvent) => void];
 
 const SSH_LOGIN = /^(Accepted|Failed|Partial) (\S+) for (invalid user )?(.*?) from (\S+) port (\d+)(?: (ssh\d?))?(?:: (.*))?$/;
 
@@ -106,7 +110,7 @@ function session(ev: EcsEvent, opened: boolean, user: string, targetUid: string 
 
 /** Rules tried in order on every auth program's message (after "message repeated N times: [ ... ]" unwrapping). */
 const RULES: Rule[] = [
-  [SSH_LOGIN, (m, ev) => {
+  [" from ", SSH_LOGIN, (m, ev) => {
     const ok = m[1] === "Accepted";
     classify(ev, ok ? ["authentication", "session"] : ["authentication"], ["info"], "ssh_login", ok ? "success" : "failure");
     setUser(ev, m[4]);
@@ -116,85 +120,85 @@ const RULES: Rule[] = [
     if (m[8]) ssh.signature = m[8];
     auth(ev).ssh = ssh;
   }],
-  [/^Invalid user (.*?) from (\S+)(?: port (\d+))?$/, (m, ev) => {
+  ["^Invalid user ", /^Invalid user (.*?) from (\S+)(?: port (\d+))?$/, (m, ev) => {
     classify(ev, ["authentication"], ["info"], "ssh_login", "failure");
     setUser(ev, m[1]);
     setSource(ev, m[2], m[3]);
     auth(ev).ssh = { event: "Invalid", invalid_user: true };
   }],
-  [/^input_userauth_request: invalid user (.*?)(?: \[preauth\])?$/, (m, ev) => {
+  ["^input_userauth_request: ", /^input_userauth_request: invalid user (.*?)(?: \[preauth\])?$/, (m, ev) => {
     classify(ev, ["authentication"], ["info"], "ssh_login", "failure");
     setUser(ev, m[1]);
     auth(ev).ssh = { event: "Invalid", invalid_user: true };
   }],
-  [/^(?:error: )?maximum authentication attempts exceeded for (invalid user )?(\S+) from (\S+) port (\d+)/, (m, ev) => {
+  ["maximum authentication attempts", /^(?:error: )?maximum authentication attempts exceeded for (invalid user )?(\S+) from (\S+) port (\d+)/, (m, ev) => {
     classify(ev, ["authentication"], ["info"], "ssh_login", "failure");
     setUser(ev, m[2]);
     setSource(ev, m[3], m[4]);
     auth(ev).ssh = { event: "MaxAuthTries" };
   }],
-  [/^Disconnecting(?: (?:authenticating|invalid) user (\S+) (\S+) port (\d+))?: Too many authentication failures(?: for (?:invalid user )?(\S+))?/, (m, ev) => {
+  ["Too many authentication failures", /^Disconnecting(?: (?:authenticating|invalid) user (\S+) (\S+) port (\d+))?: Too many authentication failures(?: for (?:invalid user )?(\S+))?/, (m, ev) => {
     classify(ev, ["authentication"], ["info"], "ssh_login", "failure");
     setUser(ev, m[1] ?? m[4]);
     setSource(ev, m[2], m[3]);
     auth(ev).ssh = { event: "TooManyFailures" };
   }],
-  [/^Did not receive identification string from (\S+)(?: port (\d+))?/, (m, ev) => {
+  ["^Did not receive identification", /^Did not receive identification string from (\S+)(?: port (\d+))?/, (m, ev) => {
     classify(ev, ["network"], ["connection", "end"], "ssh_dropped_connection");
     setSource(ev, m[1], m[2]);
     auth(ev).ssh = { dropped_ip: m[1] };
   }],
-  [/^Connection (?:closed|reset) by (?:(?:authenticating|invalid) user (\S+) )?(\S+)(?: port (\d+))?/, (m, ev) => {
+  ["^Connection ", /^Connection (?:closed|reset) by (?:(?:authenticating|invalid) user (\S+) )?(\S+)(?: port (\d+))?/, (m, ev) => {
     classify(ev, ["network"], ["connection", "end"], "ssh_connection_closed");
     setUser(ev, m[1]);
     setSource(ev, m[2], m[3]);
   }],
-  [/^(?:error: )?Received disconnect from (\S+?)(?: port (\d+))?:\s*(\d+): (.*)$/, (m, ev) => {
+  ["Received disconnect from ", /^(?:error: )?Received disconnect from (\S+?)(?: port (\d+))?:\s*(\d+): (.*)$/, (m, ev) => {
     classify(ev, ["network"], ["connection", "end"], "ssh_disconnect");
     setSource(ev, m[1], m[2]);
   }],
-  [/^Disconnected from (?:(?:authenticating |invalid )?user (\S+) )?(\S+) port (\d+)/, (m, ev) => {
+  ["^Disconnected from ", /^Disconnected from (?:(?:authenticating |invalid )?user (\S+) )?(\S+) port (\d+)/, (m, ev) => {
     classify(ev, ["network"], ["connection", "end"], "ssh_disconnect");
     setUser(ev, m[1]);
     setSource(ev, m[2], m[3]);
   }],
-  [/^Connection from (\S+) port (\d+)/, (m, ev) => {
+  ["^Connection from ", /^Connection from (\S+) port (\d+)/, (m, ev) => {
     classify(ev, ["network"], ["connection", "start"], "ssh_connection");
     setSource(ev, m[1], m[2]);
   }],
-  [/^reverse mapping checking getaddrinfo for (\S+) \[(\S+)\] failed/, (m, ev) => {
+  ["^reverse mapping", /^reverse mapping checking getaddrinfo for (\S+) \[(\S+)\] failed/, (m, ev) => {
     classify(ev, ["network"], ["info"], "ssh_reverse_mapping_failed");
     setSource(ev, m[2]);
     if (ev.source) ev.source.domain = m[1];
     relate(ev, "hosts", m[1]);
   }],
-  [/^Address (\S+) maps to (\S+), but this does not map back to the address/, (m, ev) => {
+  ["^Address ", /^Address (\S+) maps to (\S+), but this does not map back to the address/, (m, ev) => {
     classify(ev, ["network"], ["info"], "ssh_reverse_mapping_failed");
     setSource(ev, m[1]);
     if (ev.source) ev.source.domain = m[2];
   }],
-  [/^Bad protocol version identification '(.*)' from (\S+)(?: port (\d+))?/, (m, ev) => {
+  ["^Bad protocol", /^Bad protocol version identification '(.*)' from (\S+)(?: port (\d+))?/, (m, ev) => {
     classify(ev, ["network"], ["connection", "denied"], "ssh_bad_protocol", "failure");
     setSource(ev, m[2], m[3]);
   }],
-  [/^subsystem request for (\S+) by user (\S+)/, (m, ev) => {
+  ["^subsystem request", /^subsystem request for (\S+) by user (\S+)/, (m, ev) => {
     classify(ev, ["session"], ["info"], "ssh_subsystem_request");
     setUser(ev, m[2]);
     auth(ev).ssh = { subsystem: m[1] };
   }],
-  [/^Server listening on (\S+) port (\d+)/, (_m, ev) => classify(ev, ["host"], ["start"], "ssh_server_listening")],
-  [/^PAM (\d+) more authentication failures?; (.*)$/, (m, ev) => pamFailure(ev, m[2])],
-  [/^PAM service\((\S+)\) ignoring max retries; (\d+) > (\d+)/, (_m, ev) => classify(ev, ["authentication"], ["info"], "authentication_failure", "failure")],
-  [/^(?:pam_\w+\((\S+?):auth\): )?authentication failure; (.*)$/, (m, ev) => pamFailure(ev, m[2])],
-  [/^(?:pam_\w+\((\S+?):auth\): )?check pass; user unknown/, (_m, ev) => classify(ev, ["authentication"], ["info"], "authentication_failure", "failure")],
-  [/^(?:pam_\w+\((\S+?):auth\): )?conversation failed/, (_m, ev) => classify(ev, ["authentication"], ["info"], "authentication_failure", "failure")],
-  [/^(?:pam_\w+\((\S+?):session\): )?session (opened|closed) for user (\S+?)(?:\(uid=(\d+)\))?(?: by (\S*?)\(uid=(\d+)\))?$/, (m, ev) => session(ev, m[2] === "opened", m[3], m[4], m[5], m[6])],
-  [/^(?:pam_\w+\((\S+?):chauthtok\): )?password changed for (\S+)/, (m, ev) => {
+  ["^Server listening", /^Server listening on (\S+) port (\d+)/, (_m, ev) => classify(ev, ["host"], ["start"], "ssh_server_listening")],
+  ["^PAM ", /^PAM (\d+) more authentication failures?; (.*)$/, (m, ev) => pamFailure(ev, m[2])],
+  ["^PAM service", /^PAM service\((\S+)\) ignoring max retries; (\d+) > (\d+)/, (_m, ev) => classify(ev, ["authentication"], ["info"], "authentication_failure", "failure")],
+  ["authentication failure; ", /^(?:pam_\w+\((\S+?):auth\): )?authentication failure; (.*)$/, (m, ev) => pamFailure(ev, m[2])],
+  ["check pass; user unknown", /^(?:pam_\w+\((\S+?):auth\): )?check pass; user unknown/, (_m, ev) => classify(ev, ["authentication"], ["info"], "authentication_failure", "failure")],
+  ["conversation failed", /^(?:pam_\w+\((\S+?):auth\): )?conversation failed/, (_m, ev) => classify(ev, ["authentication"], ["info"], "authentication_failure", "failure")],
+  ["session ", /^(?:pam_\w+\((\S+?):session\): )?session (opened|closed) for user (\S+?)(?:\(uid=(\d+)\))?(?: by (\S*?)\(uid=(\d+)\))?$/, (m, ev) => session(ev, m[2] === "opened", m[3], m[4], m[5], m[6])],
+  ["password changed for ", /^(?:pam_\w+\((\S+?):chauthtok\): )?password changed for (\S+)/, (m, ev) => {
     classify(ev, ["iam"], ["user", "change"], "password-changed", "success");
     setUser(ev, m[2]);
   }],
   // sudo: "  user : [error ; ]TTY=pts/0 ; PWD=/ ; USER=root ; [GROUP=x ; ]COMMAND=/bin/ls"
-  [/^\s*(\S+) : (?:(.*?) ; )?TTY=(\S*) ; PWD=(.*?) ; USER=(\S+) ;(?: GROUP=(\S+) ;)?(?: ENV=.*? ;)? COMMAND=(.*)$/, (m, ev) => {
+  ["TTY=", /^\s*(\S+) : (?:(.*?) ; )?TTY=(\S*) ; PWD=(.*?) ; USER=(\S+) ;(?: GROUP=(\S+) ;)?(?: ENV=.*? ;)? COMMAND=(.*)$/, (m, ev) => {
     const denied = m[2] !== undefined;
     classify(ev, ["process"], denied ? ["start", "denied"] : ["start"], "sudo", denied ? "failure" : "success");
     setUser(ev, m[1]);
@@ -204,75 +208,75 @@ const RULES: Rule[] = [
     if (denied) sudo.error = m[2];
     auth(ev).sudo = sudo;
   }],
-  [/^\s*(\S+) : (.*?) ; TTY=(\S*) ; PWD=(.*?) ; USER=(\S+)/, (m, ev) => {
+  ["TTY=", /^\s*(\S+) : (.*?) ; TTY=(\S*) ; PWD=(.*?) ; USER=(\S+)/, (m, ev) => {
     classify(ev, ["process"], ["start", "denied"], "sudo", "failure");
     setUser(ev, m[1]);
     setEffectiveUser(ev, m[5]);
     auth(ev).sudo = { tty: m[3], pwd: m[4], user: m[5], error: m[2] };
   }],
   // su
-  [/^\(to (\S+)\) (\S+) on (\S+)/, (m, ev) => {
+  ["^(to ", /^\(to (\S+)\) (\S+) on (\S+)/, (m, ev) => {
     classify(ev, ["authentication", "session"], ["start"], "su", "success");
     setUser(ev, m[2]);
     setEffectiveUser(ev, m[1]);
   }],
-  [/^(FAILED|Successful) su for (\S+) by (\S+)/, (m, ev) => {
+  [" su for ", /^(FAILED|Successful) su for (\S+) by (\S+)/, (m, ev) => {
     const ok = m[1] === "Successful";
     classify(ev, ["authentication"], ["start"], "su", ok ? "success" : "failure");
     setUser(ev, m[3]);
     setEffectiveUser(ev, m[2]);
   }],
   // login
-  [/^FAILED LOGIN (?:\(\d+\) )?on '?(\S+?)'? (?:from '?(\S*?)'? )?FOR '?(\S+?)'?, (.*)$/, (m, ev) => {
+  ["^FAILED LOGIN", /^FAILED LOGIN (?:\(\d+\) )?on '?(\S+?)'? (?:from '?(\S*?)'? )?FOR '?(\S+?)'?, (.*)$/, (m, ev) => {
     classify(ev, ["authentication"], ["start"], "login", "failure");
     setUser(ev, m[3]);
     setSource(ev, m[2]);
   }],
-  [/^ROOT LOGIN\s+on '?(\S+?)'?(?: from '?(\S+?)'?)?$/, (m, ev) => {
+  ["^ROOT LOGIN", /^ROOT LOGIN\s+on '?(\S+?)'?(?: from '?(\S+?)'?)?$/, (m, ev) => {
     classify(ev, ["authentication", "session"], ["start"], "login", "success");
     setUser(ev, "root");
     setSource(ev, m[2]);
   }],
   // systemd-logind
-  [/^New session (\S+) of user (\S+?)\.?$/, (m, ev) => {
+  ["^New session ", /^New session (\S+) of user (\S+?)\.?$/, (m, ev) => {
     classify(ev, ["session"], ["start"], "logged-on", "success");
     setUser(ev, m[2]);
     auth(ev).session = { id: m[1] };
   }],
-  [/^Removed session (\S+?)\.?$/, (m, ev) => {
+  ["^Removed session ", /^Removed session (\S+?)\.?$/, (m, ev) => {
     classify(ev, ["session"], ["end"], "logged-off", "success");
     auth(ev).session = { id: m[1] };
   }],
-  [/^Session (\S+) logged out\./, (m, ev) => {
+  [" logged out.", /^Session (\S+) logged out\./, (m, ev) => {
     classify(ev, ["session"], ["end"], "logged-off", "success");
     auth(ev).session = { id: m[1] };
   }],
   // user and group management
-  [/^new user: name=([^,]+), UID=(\d+), GID=(\d+), home=([^,]*), shell=([^,]*)(?:, from=(\S+))?/, (m, ev) => {
+  ["^new user: ", /^new user: name=([^,]+), UID=(\d+), GID=(\d+), home=([^,]*), shell=([^,]*)(?:, from=(\S+))?/, (m, ev) => {
     classify(ev, ["iam"], ["user", "creation"], "user-created", "success");
     setUser(ev, m[1]);
     (ev.user ??= {}).id = m[2];
     ev.group = { id: m[3] };
     auth(ev).useradd = { home: m[4], shell: m[5] };
   }],
-  [/^new group: name=([^,]+), GID=(\d+)/, (m, ev) => {
+  ["^new group: ", /^new group: name=([^,]+), GID=(\d+)/, (m, ev) => {
     classify(ev, ["iam"], ["group", "creation"], "group-created", "success");
     ev.group = { name: m[1], id: m[2] };
   }],
-  [/^(?:delete user|deleting user) '?([^']+?)'?$/, (m, ev) => {
+  ["delet", /^(?:delete user|deleting user) '?([^']+?)'?$/, (m, ev) => {
     classify(ev, ["iam"], ["user", "deletion"], "user-deleted", "success");
     setUser(ev, m[1]);
   }],
-  [/^(?:group '([^']+)' removed|removed group '([^']+)')/, (m, ev) => {
+  [" group '", /^(?:group '([^']+)' removed|removed group '([^']+)')/, (m, ev) => {
     classify(ev, ["iam"], ["group", "deletion"], "group-deleted", "success");
     ev.group = { name: m[1] ?? m[2] };
   }],
-  [/^(?:add|delete) '([^']+)' (?:to|from) (?:shadow )?group '([^']+)'/, (m, ev) => {
+  [" group '", /^(?:add|delete) '([^']+)' (?:to|from) (?:shadow )?group '([^']+)'/, (m, ev) => {
     classify(ev, ["iam"], ["group", "change"], "group-membership-changed", "success");
     setUser(ev, m[1]);
     ev.group = { name: m[2] };
   }],
-  [/^change user '([^']+)' (password|shell|home|name)/, (m, ev) => {
+  ["^change user '", /^change user '([^']+)' (password|shell|home|name)/, (m, ev) => {
     classify(ev, ["iam"], ["user", "change"], m[2] === "password" ? "password-changed" : "user-modified", "success");
     setUser(ev, m[1]);
   }],
@@ -294,7 +298,8 @@ export function enrichAuth(ev: EcsEvent, program: string | undefined, msg: strin
     auth(ev).repeated = Number(rep[1]);
   }
   if (text.length > 2048) return true; // bounded: the patterns below backtrack on hostile text
-  for (const [re, apply] of RULES) {
+  for (const [needle, re, apply] of RULES) {
+    if (needle.charCodeAt(0) === 94 /* ^ */ ? !text.startsWith(needle.slice(1)) : !text.includes(needle)) continue;
     const m = re.exec(text);
     if (m) {
       apply(m, ev);
