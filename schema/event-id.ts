@@ -9,6 +9,8 @@ import { createHash } from "node:crypto";
  * offsets stay two events) and the raw bytes, as 32 lowercase hex characters.
  */
 export function eventId(dataset: string, raw: string | Uint8Array, origin?: string): string {
+  // one update with the same bytes: a third of the native calls (this runs once per event)
+  if (typeof raw === "string") return createHash("sha256").update(`${dataset}\u0000${origin ?? ""}\u0000${raw}`).digest("hex").slice(0, 32);
   const h = createHash("sha256");
   h.update(dataset);
   h.update("\u0000");
