@@ -132,7 +132,8 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 function startAgent(config: string): ChildProcess {
   const pin = os.cpus().length > 1 && spawnSync("taskset", ["--version"]).status === 0;
   const argv = [process.execPath, ...NODE_FLAGS, ...(ENTRY === "tsx" ? [path.join(ROOT, "bin", "sigil.js"), "agent"] : [path.join(ROOT, "bin", "sigil-agent.js")]), "--config", config];
-  return spawn(pin ? "taskset" : argv[0], pin ? ["-c", "0", ...argv] : argv.slice(1), { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, SIGIL_LOG_LEVEL: "warn" } });
+  // The same environment as deploy/systemd/sigil-agent.service.
+  return spawn(pin ? "taskset" : argv[0], pin ? ["-c", "0", ...argv] : argv.slice(1), { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? "2", SIGIL_LOG_LEVEL: "warn" } });
 }
 
 async function main(): Promise<void> {
@@ -210,6 +211,7 @@ async function main(): Promise<void> {
     bench: "agent",
     entry: ENTRY === "tsx" ? "sigil agent (tsx)" : "bin/sigil-agent.js",
     node_flags: NODE_FLAGS.join(" "),
+    malloc_arena_max: process.env.MALLOC_ARENA_MAX ?? "2",
     node: process.version,
     cpus: os.cpus().length,
     load_avg: os.loadavg().map((x) => Math.round(x * 100) / 100),

@@ -217,25 +217,35 @@ export class Batcher {
     const seq = this.seq++;
     const lines = this.lines;
     const sources = this.sources;
-    const raw = Buffer.from(this.buf.subarray(0, this.pos));
+    // gzip reads the reusable buffer in place (synchronously, before it is written again); only
+    // an uncompressed batch needs its own copy.
+    const view = this.buf.subarray(0, this.pos);
+    const rawBytes = this.pos;
     this.pos = 0;
     this.lines = 0;
     this.sources = [];
-    if (this.buf.length > this.opts.maxBytes) this.buf = Buffer.allocUnsafe(this.opts.maxBytes);
+    const oversized = this.buf.length > this.opts.maxBytes;
     const id = randomBytes(16).toString("hex");
     const createdMs = Date.now();
-    const finish = (body: Buffer, encoding: SealedBatch["encoding"]) => this.out({ seq, id, lines, rawBytes: raw.length, body, encoding, sources, createdMs });
+    const finish = (body: Buffer, encoding: SealedBatch["encoding"]) => this.out({ seq, id, lines, rawBytes, body, encoding, sources, createdMs });
     if (this.opts.compression === "none") {
-      finish(raw, "identity");
+      const copy = Buffer.from(view);
+      if (oversized) this.buf = Buffer.allocUnsafe(this.opts.maxBytes);
+      finish(copy, "identity");
       return;
     }
     let body: Buffer;
     try {
-      body = zlib.gzipSync(raw, { level: this.opts.compressionLevel });
+      body = zlib.gzipSync(view, { level: this.opts.compressionLevel });
     } catch (err) {
+      // Never lose a batch to a compression failure: send it uncompressed.
       this.onError(err);
+      const copy = Buffer.from(view);
+      if (oversized) this.buf = Buffer.allocUnsafe(this.opts.maxBytes);
+      finish(copy, "identity");
       return;
     }
+    if (oversized) this.buf = Buffer.allocUnsafe(this.opts.maxBytes);
     finish(body, "gzip");
   }
 

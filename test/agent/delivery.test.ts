@@ -121,6 +121,25 @@ describe("agent delivery", () => {
     expect(await a.stop()).toBe(0);
   });
 
+  it("the buffer survives kill -9: batches buffered before the crash arrive after restart", async () => {
+    const s = await server();
+    const port = s.port;
+    await s.stop();
+    const setup = agentSetup(s.url, TOKEN, () => ({ output: { url: `https://127.0.0.1:${port}/v1/ingest`, tls: tls() } }));
+    const file = path.join(setup.logs, "app.log");
+    let a = agent(setup.config);
+    const N = 10_000;
+    await writeLines(file, 0, N);
+    await until(() => (readStatusFile(setup.statusFile)?.buffer?.lines ?? 0) >= N, 30_000, "lines buffered");
+    await a.kill9();
+    await s.start();
+    a = agent(setup.config);
+    await until(() => s.byOrigin.size >= N, 30_000, `all lines after the restart (have ${s.byOrigin.size})`);
+    expectExactlyOnce(s, N);
+    expect(a.messages()).toContain("buffer holds batches from an earlier run; they will be sent first");
+    expect(await a.stop()).toBe(0);
+  });
+
   it("wrong server certificate: refuses with a clear error and keeps buffering", async () => {
     const s = await server();
     const setup = agentSetup(s.url, TOKEN, () => ({ output: { url: s.url, tls: { ...tls(), ca_file: otherCa.caCert } } }));
