@@ -7,17 +7,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { EcsEvent } from "../schema/ecs.ts";
 import { derivedId } from "../schema/event-id.ts";
-import { LEVEL_RISK, LEVEL_SEVERITY, LEVELS, type Level, type Signal, type SignalRule } from "../schema/signal.ts";
 import { UsageError, formatProblem, type Problem } from "../platform/errors.ts";
 import type { CorrelateConfig } from "../platform/config/schema.ts";
 import { loadRules } from "./sigma/loader.ts";
 import { loadPipelines } from "./sigma/pipeline.ts";
 import { buildPlan, type Plan } from "./sigma/plan.ts";
 import { buildCorrelationPlan } from "./correlation/load.ts";
-import { CorrelationEngine, GroupBudget } from "./correlation/engine.ts";
+import { GroupBudget } from "./correlation/engine.ts";
 import type { CorrelationPlan } from "./correlation/plan.ts";
-import type { CorrelationHit, RuleInfo } from "./correlation/types.ts";
-import { threatFromTags, type CorrelationStage, type DetectionStage, type MatchedRule, type Origin, type Pipeline } from "./pipeline.ts";
+import { LocalCorrelationStage } from "./correlation/stage.ts";
+import type { CorrelationStage, DetectionStage, MatchedRule, Pipeline } from "./pipeline.ts";
 
 /** The project's own rules (rules/sigma, rules/correlation, rules/anomaly), next to this package. */
 export const PROJECT_RULE_DIRS = ["sigma", "correlation", "anomaly"].map((d) => path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../rules", d));
@@ -41,47 +40,6 @@ export interface Engine {
   problems: Problem[];
   /** Connects a pipeline: correlation hits and anomalies are emitted through it. */
   attach(p: Pipeline): CorrelationStage;
-}
-
-function levelOf(s: string | undefined): Level {
-  return s && (LEVELS as readonly string[]).includes(s) ? (s as Level) : "medium";
-}
-
-/** A Signal for a correlation hit; its id is the engine's deterministic hit id. */
-export function signalFromHit(hit: CorrelationHit, rule: RuleInfo | undefined): Signal {
-  const level = levelOf(rule?.level);
-  const r: SignalRule = { id: hit.ruleId, title: rule?.title ?? hit.ruleId, level, tags: rule?.tags ?? [] };
-  if (rule?.name) r.name = rule.name;
-  if (rule?.author) r.author = rule.author;
-  if (rule?.status) r.status = rule.status;
-  if (rule?.description) r.description = rule.description;
-  const s: Signal = {
-    ...hit.entity,
-    "@timestamp": new Date(hit.lastSeen).toISOString(),
-    event: { id: hit.id, kind: "signal", dataset: "sigil.signal", severity: LEVEL_SEVERITY[level], risk_score: LEVEL_RISK[level] },
-    rule: r,
-    signal: {
-      type: "correlation",
-      key: hit.key,
-      events: hit.events.map((e) => {
-        const ref: Signal["signal"]["events"][number] = { id: e.id, "@timestamp": new Date(e.time).toISOString() };
-        if (e.file !== undefined) ref.file = e.file;
-        if (e.line !== undefined) ref.line = e.line;
-        return ref;
-      }),
-      correlation: {
-        type: hit.type,
-        group: hit.group,
-        value: hit.value,
-        first_seen: new Date(hit.firstSeen).toISOString(),
-        last_seen: new Date(hit.lastSeen).toISOString(),
-        timespan_ms: hit.timespanMs,
-      },
-    },
-  };
-  const threat = threatFromTags(rule?.tags ?? []);
-  if (threat) s.threat = threat;
-  return s;
 }
 
 /** Loads and compiles every rule under `rules`; throws a UsageError naming the first broken rule. */
@@ -119,24 +77,8 @@ export async function buildEngine(o: EngineOptions): Promise<Engine> {
     anomalyRules,
     problems,
     attach(p: Pipeline): CorrelationStage {
-      const budget = new GroupBudget(o.config.max_groups);
-      const engine = new CorrelationEngine(corrPlan, { hit: (hit) => p.emit(signalFromHit(hit, corrPlan.rules.get(hit.ruleId))) }, { allowedLatenessMs: o.config.allowed_lateness_ms, budget });
-      const stage: CorrelationStage = {
-        ruleCount: corrPlan.correlations.length,
-        match(rule: MatchedRule, e: EcsEvent, origin: Origin | undefined) {
-          if (!engine.wants(rule.id)) return;
-          engine.onMatch({ ruleId: rule.id, ruleName: rule.name, event: e, time: Date.parse(e["@timestamp"]), eventId: e.event.id, file: origin?.file, line: origin?.line });
-        },
-        advance(watermarkMs: number) {
-          engine.advance(watermarkMs - o.config.allowed_lateness_ms);
-        },
-        finish() {
-          engine.flush();
-        },
-        isSilent(ruleId: string) {
-          return corrPlan.silent.has(ruleId);
-        },
-      };
+      // every correlation evaluated in this process (replay, tests); the role routes instead
+      const stage = new LocalCorrelationStage(corrPlan, p.emit, { allowedLatenessMs: o.config.allowed_lateness_ms, budget: new GroupBudget(o.config.max_groups) });
       p.setCorrelation(stage);
       return stage;
     },

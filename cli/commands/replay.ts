@@ -1,5 +1,6 @@
 // `sigil replay --input <file>... [--rules <dir>...]`: the whole pipeline (normalize, detect,
 // correlate, baselines, chains) over files in event time, printing every chain as one JSON line.
+import path from "node:path";
 import { loadConfig } from "../../platform/config/load.ts";
 import { PROJECT_RULE_DIRS } from "../../correlate/engine.ts";
 import { EXIT, configOption, writeLine, type Command } from "../command.ts";
@@ -35,7 +36,7 @@ Exit 0 on success (chains or not), 2 for bad usage or unreadable input or rules.
   },
   async run(args, ctx) {
     const v = args.values;
-    const inputs = [...((v.input as string[] | undefined) ?? []), ...args.positionals];
+    const inputs = [...((v.input as string[] | undefined) ?? []), ...args.positionals].map((f) => path.resolve(ctx.cwd, f));
     if (inputs.length === 0) {
       ctx.stderr.write("sigil replay: give at least one --input file\nusage: sigil " + command.usage + "\n");
       return EXIT.usage;
@@ -53,7 +54,7 @@ Exit 0 on success (chains or not), 2 for bad usage or unreadable input or rules.
       format: v.format as string | undefined,
       timezone: v.timezone as string | undefined,
       includeCandidates: Boolean(v.all),
-      deadLetter: v["dead-letter"] as string | undefined,
+      deadLetter: v["dead-letter"] ? path.resolve(ctx.cwd, v["dead-letter"] as string) : undefined,
       progress: v.progress ? true : "auto",
       cwd: ctx.cwd,
       stderr: ctx.stderr,
