@@ -313,7 +313,8 @@ function parseDetection(detP: Pair, col: Collector, ctx: ParseContext, missing: 
     return null;
   }
   const conditions: CondNode[] = [];
-  const names = [...identifiers.keys()];
+  // Identifiers that failed to parse still count as names, so one bad value is one error, not two.
+  const names = detP.value.entries.map((e) => e.key).filter((k) => !excluded.has(k));
   for (const c of conds) {
     try {
       conditions.push(parseCondition(c.text, names));
@@ -326,7 +327,7 @@ function parseDetection(detP: Pair, col: Collector, ctx: ParseContext, missing: 
       } else throw err;
     }
   }
-  if (conditions.length !== conds.length) return null;
+  if (conditions.length !== conds.length || names.length !== identifiers.size) return null;
   return { identifiers, conditions };
 }
 

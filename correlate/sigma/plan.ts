@@ -280,18 +280,6 @@ function reqUnion(rs: Req[]): Req {
   return usable(out);
 }
 
-function reqBest(rs: Req[]): Req {
-  let best: Req = null;
-  let bestCost = Infinity;
-  for (const r of rs) {
-    const c = reqCost(r);
-    if (c < bestCost) {
-      best = r;
-      bestCost = c;
-    }
-  }
-  return best;
-}
 
 /** Requirements with literals shorter than 3 characters (or too costly) are not worth indexing. */
 function usable(r: { slot: number; lit: string }[]): Req {
@@ -877,6 +865,21 @@ export class Plan {
     if (matched.length > 1) matched.sort((x, y) => x - y);
     for (const i of matched) onMatch(rules[i].info, event);
     return matched.length;
+  }
+
+  /** Every rule routed to the event evaluated without the prefilter (tests prove the prefilter loses nothing). */
+  matchExhaustive(event: Record<string, unknown>, onMatch: MatchCallback): number {
+    const b = this.bucketFor(event);
+    this.ctx.reset(event);
+    let n = 0;
+    for (const r of b.rules) {
+      if (r.inactive) continue;
+      if (r.match(this.ctx)) {
+        n++;
+        onMatch(r.info, event);
+      }
+    }
+    return n;
   }
 
   /** How many rules an event of this shape is routed to and how many the prefilter leaves (for explain/bench). */
