@@ -17,7 +17,7 @@ ${SERVICES_ENV_HELP}`,
     purge: { type: "boolean", description: "also delete the services' data and logs (keeps the downloads)" },
   },
   async run(args, ctx) {
-    const { settings, only } = settingsFrom(args, ctx);
+    const { settings, only } = settingsFrom(args, ctx, "inspect");
     const reports = await servicesDown(settings, { only, purge: args.values.purge === true, progress: (line) => ctx.stderr.write(`services: ${line}\n`) });
     if (args.values.json) ctx.stdout.write(JSON.stringify({ services: reports }) + "\n");
     else for (const r of reports) ctx.stdout.write(formatReport(r) + "\n");

@@ -18,9 +18,9 @@ export const SERVICES_ENV_HELP = `Environment: SIGIL_SERVICES_DIR, SIGIL_SERVICE
 SIGIL_SERVICES_ES_PORT, SIGIL_SERVICES_ES_TRANSPORT_PORT, SIGIL_SERVICES_KAFKA_HEAP and SIGIL_SERVICES_ES_HEAP
 (e.g. 512m), SIGIL_SERVICES_ES_USER (the unprivileged user Elasticsearch runs as when started by root;
 default sigil-es), SIGIL_SERVICES_READY_TIMEOUT (seconds, default 240). Ports given to \`up\` are
-remembered, so \`status\` and \`down\` find the services without repeating them.`;
+remembered, so \`status\` and \`down\` find the services where they run without repeating them.`;
 
-export function settingsFrom(args: ParsedArgs, ctx: CommandContext): { settings: ServicesSettings; only: ServiceName[] } {
+export function settingsFrom(args: ParsedArgs, ctx: CommandContext, intent: "start" | "inspect"): { settings: ServicesSettings; only: ServiceName[] } {
   const str = (k: string) => (typeof args.values[k] === "string" ? (args.values[k] as string) : undefined);
   const only = ((args.values.only as string[] | undefined) ?? []).map((o) => {
     if (!(SERVICE_NAMES as readonly string[]).includes(o)) {
@@ -31,6 +31,7 @@ export function settingsFrom(args: ParsedArgs, ctx: CommandContext): { settings:
   const settings = resolveSettings({
     env: ctx.env,
     cwd: ctx.cwd,
+    intent,
     dir: str("dir"),
     ports: { kafka: str("kafka-port"), controller: str("controller-port"), kafkaTls: str("kafka-tls-port"), elasticsearch: str("es-port"), transport: str("es-transport-port") },
   });

@@ -13,7 +13,7 @@ Elasticsearch: cluster health yellow or green). Exit 0 when every service asked 
 ${SERVICES_ENV_HELP}`,
   options: servicesOptions,
   async run(args, ctx) {
-    const { settings, only } = settingsFrom(args, ctx);
+    const { settings, only } = settingsFrom(args, ctx, "inspect");
     const reports = await servicesStatus(settings, { only });
     const healthy = reports.every((r) => r.healthy);
     if (args.values.json) ctx.stdout.write(JSON.stringify({ healthy, services: reports }) + "\n");

@@ -15,7 +15,7 @@ folder (git-ignored).
 ${SERVICES_ENV_HELP}`,
   options: servicesOptions,
   async run(args, ctx) {
-    const { settings, only } = settingsFrom(args, ctx);
+    const { settings, only } = settingsFrom(args, ctx, "start");
     const reports = await servicesUp(settings, { only, progress: (line) => ctx.stderr.write(`services: ${line}\n`) });
     if (args.values.json) {
       ctx.stdout.write(JSON.stringify({ services: reports }) + "\n");

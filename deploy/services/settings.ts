@@ -93,6 +93,11 @@ export interface SettingsInput {
   /** Explicit values (from command-line flags); win over the environment. */
   dir?: string;
   ports?: Partial<Record<PortName, number | string>>;
+  /**
+   * start (`up`): the ports wanted win over where the services ran last (flags, environment, recorded, defaults).
+   * inspect (`status`, `down`): where they run wins over the environment (flags, recorded, environment, defaults).
+   */
+  intent?: "start" | "inspect";
 }
 
 /** The recorded ports of the last `up`, so `status` and `down` find services started with other ports. */
@@ -130,7 +135,7 @@ function parsePort(value: number | string, what: string): number {
   return n;
 }
 
-/** Resolves folders, ports and versions: flags, then SIGIL_SERVICES_* variables, then the last run, then defaults. */
+/** Resolves folders, ports and versions from flags, SIGIL_SERVICES_* variables, the last run and defaults (see `intent`). */
 export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
   const env = input.env ?? process.env;
   const cwd = input.cwd ?? process.cwd();
@@ -140,9 +145,10 @@ export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
   for (const name of Object.keys(DEFAULT_PORTS) as PortName[]) {
     const flag = input.ports?.[name];
     const fromEnv = env[PORT_ENV[name]];
+    const envPort = fromEnv !== undefined && fromEnv !== "" ? parsePort(fromEnv, PORT_ENV[name]) : undefined;
     if (flag !== undefined) ports[name] = parsePort(flag, `--${PORT_FLAG[name]}`);
-    else if (fromEnv !== undefined && fromEnv !== "") ports[name] = parsePort(fromEnv, PORT_ENV[name]);
-    else ports[name] = recorded[name] ?? DEFAULT_PORTS[name];
+    else if (input.intent === "inspect") ports[name] = recorded[name] ?? envPort ?? DEFAULT_PORTS[name];
+    else ports[name] = envPort ?? recorded[name] ?? DEFAULT_PORTS[name];
   }
   const seen = new Map<number, PortName>();
   for (const [name, port] of Object.entries(ports) as [PortName, number][]) {

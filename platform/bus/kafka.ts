@@ -146,20 +146,27 @@ export class KafkaBus implements Bus {
       const existing = new Set(await this.admin.listTopics());
       const missing = names.filter((n) => !existing.has(n));
       if (missing.length) {
-        await this.admin.createTopics({
-          waitForLeaders: true,
-          timeout: k.request_timeout_ms,
-          topics: missing.map((topic) => ({
-            topic,
-            numPartitions: partitions,
-            replicationFactor: k.replication_factor,
-            configEntries: [{ name: "min.insync.replicas", value: String(k.replication_factor >= 3 ? 2 : 1) }],
-          })),
-        });
-        this.log.info({ topics: missing.join(","), partitions, replication_factor: k.replication_factor }, "created topics");
+        try {
+          await this.admin.createTopics({
+            // kafkajs' own wait gives up on "unknown topic", which a loaded KRaft broker answers until its
+            // metadata cache caught up; topicsWithLeaders below waits for that instead.
+            waitForLeaders: false,
+            timeout: k.request_timeout_ms,
+            topics: missing.map((topic) => ({
+              topic,
+              numPartitions: partitions,
+              replicationFactor: k.replication_factor,
+              configEntries: [{ name: "min.insync.replicas", value: String(k.replication_factor >= 3 ? 2 : 1) }],
+            })),
+          });
+          this.log.info({ topics: missing.join(","), partitions, replication_factor: k.replication_factor }, "created topics");
+        } catch (err) {
+          // Another instance of a role may have created them at the same moment: that is fine.
+          if (!/already exists|TOPIC_ALREADY_EXISTS/i.test(describeError(err))) throw err;
+        }
       }
-      const meta = await this.admin.fetchTopicMetadata({ topics: names });
-      for (const t of meta.topics) {
+      const meta = await this.topicsWithLeaders(names);
+      for (const t of meta) {
         if (t.partitions.length !== partitions) {
           this.log.warn({ topic: t.name, partitions: t.partitions.length, configured: partitions }, "topic exists with a different partition count; keys map to partitions by the existing count");
         }
@@ -173,6 +180,30 @@ export class KafkaBus implements Bus {
         });
       }
       throw kafkaError(err, "cannot create the bus topics", k.brokers, "bus_topic_create_failed");
+    }
+  }
+
+  /**
+   * Metadata of the topics once every partition has a leader. A just-created topic reaches the
+   * brokers' metadata asynchronously (KRaft), so "unknown topic" and "no leader" are retried, with
+   * backoff, up to the request timeout.
+   */
+  private async topicsWithLeaders(names: string[]): Promise<{ name: string; partitions: { partitionId: number; leader: number }[] }[]> {
+    const deadline = Date.now() + this.cfg.kafka.request_timeout_ms;
+    for (let attempt = 1; ; attempt++) {
+      let pending: string;
+      try {
+        const meta = await this.admin.fetchTopicMetadata({ topics: names });
+        const leaderless = meta.topics.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
+        if (!leaderless.length) return meta.topics;
+        pending = `no leader yet for ${leaderless.map((t) => t.name).join(", ")}`;
+      } catch (err) {
+        const text = describeError(err);
+        if (!/does not host this topic-partition|UNKNOWN_TOPIC_OR_PARTITION|LEADER_NOT_AVAILABLE|leader is not available|There is no leader/i.test(text)) throw err;
+        pending = text;
+      }
+      if (Date.now() > deadline) throw new Error(`the topics did not become available within ${this.cfg.kafka.request_timeout_ms} ms: ${pending}`);
+      await sleep(backoffMs(attempt, 100, 2000));
     }
   }
 
