@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { isUtf8 } from "node:buffer";
 import { createGunzip } from "node:zlib";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { RawRecord } from "./parsers/types.ts";
 import type { JsonValue } from "../schema/ecs.ts";
 import { safeJsonParse } from "../schema/fields.ts";
@@ -49,43 +49,24 @@ export async function openInput(file: string, stdin: Readable): Promise<Readable
 
 /** Passes the stream through gunzip when its first two bytes are 1f 8b. */
 export async function maybeGunzip(raw: Readable): Promise<Readable> {
-  const first = await readFirstChunk(raw);
-  if (first === null) return raw;
-  raw.unshift(first);
-  if (first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b) {
-    const gz = createGunzip();
-    raw.on("error", (err) => gz.destroy(err));
-    return raw.pipe(gz);
+  const it = (raw as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head = first.done ? null : typeof first.value === "string" ? Buffer.from(first.value) : first.value;
+  async function* all(): AsyncGenerator<Buffer> {
+    if (head) yield head;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      yield typeof n.value === "string" ? Buffer.from(n.value) : n.value;
+    }
   }
-  return raw;
-}
-
-function readFirstChunk(s: Readable): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const onReadable = () => {
-      const chunk = s.read() as Buffer | null;
-      if (chunk !== null) {
-        cleanup();
-        resolve(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(null);
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = () => {
-      s.off("readable", onReadable);
-      s.off("end", onEnd);
-      s.off("error", onError);
-    };
-    s.on("readable", onReadable);
-    s.once("end", onEnd);
-    s.once("error", onError);
-  });
+  const joined = Readable.from(all(), { objectMode: false });
+  if (head && head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    const gz = createGunzip();
+    joined.on("error", (err) => gz.destroy(err));
+    return joined.pipe(gz);
+  }
+  return joined;
 }
 
 /**

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { MemoryBus } from "../platform/bus/memory.ts";
+import type { Batch } from "../platform/bus/types.ts";
+import { registry } from "../platform/telemetry/metrics.ts";
+import type { EcsEvent } from "../schema/ecs.ts";
+import { deadLetter, MAX_DEAD_LETTER_RAW_BYTES } from "./dead-letter.ts";
+import { Publisher, eventKey } from "./publisher.ts";
+
+const ev = (host?: string, service?: string): EcsEvent => ({ "@timestamp": "2024-10-31T10:00:00.000Z", event: { id: "0".repeat(32), kind: "event", category: [], type: ["info"], dataset: "x.y", module: "x" }, ...(host ? { host: { name: host } } : {}), ...(service ? { service: { name: service } } : {}) });
+
+describe("publisher", () => {
+  it("keys events by host, else service, stamps event.ingested and counts what it publishes", async () => {
+    expect([eventKey(ev("h", "s")), eventKey(ev(undefined, "s")), eventKey(ev())]).toEqual(["h", "s", null]);
+    const bus = new MemoryBus({ partitions: 1 });
+    const p = new Publisher(await bus.producer(), { maxPending: 100, maxBatchEvents: 2 });
+    await p.publish([ev("a"), ev("b"), ev(undefined, "svc")], [deadLetter({ code: "x_bad", reason: "bad", record: { data: "raw", source: "syslog-udp 1.2.3.4:5" } }, "syslog-udp")], "test");
+    const got: Record<string, Array<{ key: string | null; value: Record<string, any> }>> = { events: [], dlq: [] };
+    const c = await bus.consumer({ groupId: "g", topics: ["events", "dlq"] });
+    void c.run(async (b: Batch) => {
+      for (const m of b.messages) got[b.topic].push({ key: m.key, value: JSON.parse(m.value.toString()) });
+    });
+    for (let i = 0; i < 100 && got.events.length + got.dlq.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got.events.map((m) => m.key)).toEqual(["a", "b", "svc"]);
+    expect(got.events[0].value.event.ingested).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(got.dlq[0]).toMatchObject({ key: "syslog-udp 1.2.3.4:5", value: { reason: { code: "x_bad" }, raw: "raw", raw_encoding: "utf8" } });
+    const metrics = await registry.getSingleMetricAsString("sigil_ingest_rejected_total");
+    expect(metrics).toContain('sigil_ingest_rejected_total{reason="x_bad",receiver="syslog-udp"} 1');
+    await c.close();
+    await bus.close();
+  });
+
+  it("bounds pending work: refuses beyond the bound, wakes waiters when room comes back", async () => {
+    const bus = new MemoryBus();
+    const p = new Publisher(await bus.producer(), { maxPending: 10, maxBatchEvents: 10 });
+    expect(p.tryReserve(8)).toBe(true);
+    expect(p.tryReserve(5)).toBe(false);
+    p.reserve(5);
+    let woke = false;
+    const w = p.waitForRoom().then(() => (woke = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(woke).toBe(false);
+    p.release(13);
+    await w;
+    expect(woke).toBe(true);
+    expect(p.tryReserve(50)).toBe(true); // a single batch larger than the bound passes when nothing is pending
+    await bus.close();
+  });
+});
+
+describe("dead letters", () => {
+  it("keep bytes that are not UTF-8 as base64 and cut very large records", () => {
+    const bin = deadLetter({ code: "c", reason: "r", record: { data: "é", source: "s", bytes: Uint8Array.from([0xe9]), line: 3, offset: 10, origin: "o", peer: "p" } }, "http", { sender: "t" });
+    expect(bin).toMatchObject({ raw: "6Q==", raw_encoding: "base64", raw_bytes: 1, line: 3, offset: 10, origin: "o", peer: "p", sender: "t" });
+    const big = deadLetter({ code: "c", reason: "r", record: { data: "x".repeat(MAX_DEAD_LETTER_RAW_BYTES + 10), source: "s" } }, "http");
+    expect(big.raw).toHaveLength(MAX_DEAD_LETTER_RAW_BYTES);
+    expect(big).toMatchObject({ truncated: true, raw_bytes: MAX_DEAD_LETTER_RAW_BYTES + 10 });
+  });
+});
