@@ -171,7 +171,7 @@ export class Agent {
       .add({
         name: "inputs",
         start: async () => {
-          const capacity = () => this.shipper.waitCapacity(() => this.batcher.compressing);
+          const capacity = () => this.shipper.waitCapacity();
           this.tailer = new FileTailer({
             config: c,
             checkpoints: this.checkpoints,

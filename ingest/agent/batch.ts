@@ -164,8 +164,6 @@ export class Batcher {
   private sources: AckTracker[] = [];
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
-  private sealing = 0;
-  private idle: Array<() => void> = [];
 
   constructor(
     private readonly opts: BatcherOptions,
@@ -177,11 +175,6 @@ export class Batcher {
 
   get currentSeq(): number {
     return this.seq;
-  }
-
-  /** Sealed batches still being compressed (they count against the pipeline's capacity). */
-  get compressing(): number {
-    return this.sealing;
   }
 
   get bufferedLines(): number {
@@ -249,11 +242,9 @@ export class Batcher {
     finish(body, "gzip");
   }
 
-  /** Resolves when every sealed batch has been compressed and handed on. */
+  /** Seals what is collected and hands it on (compression is synchronous, so it is done on return). */
   async drained(): Promise<void> {
     this.seal();
-    if (this.sealing === 0) return;
-    await new Promise<void>((r) => this.idle.push(r));
   }
 
   close(): void {

@@ -90,13 +90,13 @@ export class Shipper {
   }
 
   /** True when readers may hand over more records. */
-  hasCapacity(extra = 0): boolean {
-    return this.pending + extra < this.maxPending;
+  hasCapacity(): boolean {
+    return this.pending < this.maxPending;
   }
 
   /** Resolves when there is room for another batch. */
-  async waitCapacity(extra: () => number = () => 0): Promise<void> {
-    while (!this.stopping && !this.hasCapacity(extra())) await new Promise<void>((r) => this.capWaiters.push(r));
+  async waitCapacity(): Promise<void> {
+    while (!this.stopping && !this.hasCapacity()) await new Promise<void>((r) => this.capWaiters.push(r));
   }
 
   private freed(): void {
@@ -239,6 +239,12 @@ export class Shipper {
       const partBody = encoding === "gzip" ? await gzip(partRaw, { level: this.cfg.output.compression_level }) : partRaw;
       const partId = createHash("sha256").update(`${id}/${i}`).digest("hex").slice(0, 32);
       const pr = await this.sendSplitting(partBody, partId, part.length, encoding, depth + 1);
+      if (!pr.ok && pr.kind === "too_large" && part.length === 1) {
+        // One record ingest will never take: keep it aside (counted) and deliver the others.
+        await this.deadLetter.keep(partId, partBody, encoding, 1, { code: pr.code, message: pr.message, status: pr.status }).catch((err) => this.log.error({ err: String(err) }, "cannot write the dead-letter folder"));
+        this.metrics.deadLettered.inc(1);
+        continue;
+      }
       if (!pr.ok) return pr;
     }
     return { ok: true, status: 200, duplicate: false };
