@@ -20,7 +20,7 @@ import { HealthReader } from "./health/reader.ts";
 import { LiveHub } from "./live/hub.ts";
 import { StorePoller, startTopicFeed } from "./live/feed.ts";
 import { OriginPolicy } from "./origin.ts";
-import { queueCounts, queueSnapshot } from "./queue.ts";
+import { queueCounts, queueSnapshotPages } from "./queue.ts";
 import { isLoopback, startConsoleServer, type ConsoleServer } from "./server.ts";
 import { StaticFiles } from "./static.ts";
 import { ensureWebBuild, WEB_DIST } from "./web-build.ts";
@@ -55,7 +55,7 @@ export function consoleRole(opts: ConsoleRoleOptions): ConsoleRole {
 
   const hub = new LiveHub(
     {
-      snapshot: (filter, me) => queueSnapshot(store, filter, me, cfg.live.max_snapshot_alerts),
+      snapshot: (filter, me) => queueSnapshotPages(store, filter, me, cfg.live.max_snapshot_alerts),
       counts: (filter, me) => queueCounts(store, filter, me),
       sessionAlive: async (client) => (await sessions.lookup(client.token, { touch: false })) !== null,
     },

@@ -31,12 +31,18 @@ export interface Snapshot {
   counts: Record<string, number>;
 }
 
+/** One part of a queue snapshot, as the store returns it page by page. */
+export interface SnapshotPage {
+  alerts: AlertSummary[];
+  total: number;
+  truncated: boolean;
+  last: boolean;
+}
+
 export interface HubOptions {
   replayBuffer: number;
   maxClientBufferBytes: number;
   heartbeatMs: number;
-  /** Alerts per snapshot message. */
-  snapshotChunk?: number;
   /** How often counts are recomputed for consoles whose view changed. */
   countsEveryMs?: number;
   /** Re-checks each console's session this often; an ended session closes the socket. */
@@ -47,7 +53,8 @@ export interface HubOptions {
 }
 
 export interface HubDeps {
-  snapshot(filter: AlertFilter, user: string): Promise<Snapshot>;
+  /** The alerts the filter selects, page by page (the first page small, so the queue shows at once). */
+  snapshot(filter: AlertFilter, user: string): AsyncIterable<SnapshotPage>;
   counts(filter: AlertFilter, user: string): Promise<Record<string, number>>;
   /** Whether the client's session is still valid (not expired, user not disabled). */
   sessionAlive(client: LiveClient): Promise<boolean>;
@@ -74,6 +81,10 @@ export class LiveClient {
   syncing = false;
   countsDirty = false;
   alive = true;
+  /** The client's number for its latest subscription, echoed on snapshot messages so stale ones are ignored. */
+  sub = 0;
+  /** Bumped per subscription: a snapshot still being sent for an older one stops. */
+  generation = 0;
   closed = false;
   private messages = 0;
   private windowStart = Date.now();
@@ -248,13 +259,14 @@ export class LiveHub {
       this.drop(c, CLOSE.badMessage, "bad_message", "messages are JSON text");
       return;
     }
-    const m = msg as { type?: unknown; filter?: unknown; resume?: { epoch?: unknown; seq?: unknown } | null };
+    const m = msg as { type?: unknown; filter?: unknown; sub?: unknown; resume?: { epoch?: unknown; seq?: unknown } | null };
     if (m?.type !== "subscribe" || (m.filter !== undefined && typeof m.filter !== "string")) {
       this.drop(c, CLOSE.badMessage, "bad_message", 'expected {"type":"subscribe","filter":"<query string>"}');
       return;
     }
     const filter = parseFilter(new URLSearchParams(typeof m.filter === "string" ? m.filter.slice(0, 4096) : ""));
     const resume = m.resume && typeof m.resume === "object" && m.resume.epoch === this.epoch && typeof m.resume.seq === "number" ? m.resume.seq : null;
+    c.sub = typeof m.sub === "number" && Number.isSafeInteger(m.sub) ? m.sub : 0;
     await this.subscribe(c, filter, resume);
   }
 
@@ -263,11 +275,12 @@ export class LiveHub {
     // every update goes to every console (the browser applies its filter), so a resume is valid for any
     // filter; the browser asks for a snapshot (no resume) when its filter changed
     c.filter = filter;
+    c.generation++;
     if (resumeSeq !== null) {
       const missed = this.buffer.since(resumeSeq, this.seq);
       if (missed) {
         c.syncing = false;
-        this.send(c, JSON.stringify({ type: "resumed", epoch: this.epoch, from: resumeSeq, to: this.seq, count: missed.length }));
+        this.send(c, JSON.stringify({ type: "resumed", sub: c.sub, epoch: this.epoch, from: resumeSeq, to: this.seq, count: missed.length }));
         for (const b of missed) if (!this.send(c, b.data)) return;
         c.countsDirty = true;
         return;
@@ -277,12 +290,19 @@ export class LiveHub {
   }
 
   private async sendSnapshot(c: LiveClient): Promise<void> {
-    for (let attempt = 0; attempt < 3 && !c.closed; attempt++) {
+    const gen = c.generation;
+    const stale = () => c.closed || c.generation !== gen; // a newer subscription took over
+    for (let attempt = 0; attempt < 3 && !stale(); attempt++) {
       c.syncing = true;
       const from = this.seq;
-      let snap: Snapshot;
+      const counts = this.deps.counts(c.filter!, c.user).catch(() => null);
       try {
-        snap = await this.deps.snapshot(c.filter!, c.user);
+        let part = 0;
+        for await (const page of this.deps.snapshot(c.filter!, c.user)) {
+          if (stale()) return;
+          const msg = { type: "snapshot", sub: c.sub, epoch: this.epoch, seq: from, part: part++, last: page.last, alerts: page.alerts, total: page.total, truncated: page.truncated };
+          if (!(await this.sendAsync(c, JSON.stringify(msg)))) return;
+        }
       } catch (err) {
         this.opts.log?.error({ err: (err as Error).message }, "queue snapshot failed");
         c.syncing = false;
@@ -290,14 +310,10 @@ export class LiveHub {
         this.drop(c, 1011, "snapshot_failed", "store unavailable");
         return;
       }
-      const chunk = this.opts.snapshotChunk ?? 1000;
-      const parts = Math.max(1, Math.ceil(snap.alerts.length / chunk));
-      for (let i = 0; i < parts && !c.closed; i++) {
-        const msg = { type: "snapshot", epoch: this.epoch, seq: from, part: i, parts, alerts: snap.alerts.slice(i * chunk, (i + 1) * chunk), total: snap.total, truncated: snap.truncated };
-        if (!(await this.sendAsync(c, JSON.stringify(msg)))) return;
-      }
-      if (c.closed) return;
-      this.send(c, JSON.stringify({ type: "counts", counts: snap.counts }));
+      if (stale()) return;
+      const n = await counts;
+      if (stale()) return;
+      if (n) this.send(c, JSON.stringify({ type: "counts", counts: n }));
       const missed = this.buffer.since(from, this.seq);
       if (!missed) continue; // the buffer turned over while we sent: take a newer snapshot
       c.syncing = false;

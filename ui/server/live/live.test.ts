@@ -24,7 +24,7 @@ interface Msg {
   chain?: { id: string; version: number };
   counts?: Record<string, number>;
   part?: number;
-  parts?: number;
+  last?: boolean;
   total?: number;
   count?: number;
 }
@@ -122,11 +122,24 @@ describe("live queue", () => {
     await h.store.put("alerts", many);
     const live = await connect(viewer);
     live.ws.send(JSON.stringify({ type: "subscribe", filter: "tactic=bulk" }));
-    await live.next((m) => m.type === "snapshot" && m.part === m.parts! - 1, 10_000);
+    await live.next((m) => m.type === "snapshot" && m.last === true, 10_000);
     const parts = live.msgs.filter((m) => m.type === "snapshot");
-    expect(parts).toHaveLength(3);
-    expect(parts.reduce((s, p) => s + p.alerts!.length, 0)).toBe(2500);
+    // a small first part the queue can show at once, then large ones
+    expect(parts.map((p) => p.alerts!.length)).toEqual([100, 2000, 400]);
+    expect(new Set(parts.flatMap((p) => p.alerts!.map((a) => a.id))).size).toBe(2500);
     expect(parts[0].total).toBe(2500);
+    live.ws.close();
+  });
+
+  it("stops sending a snapshot when the console subscribes again with another filter", async () => {
+    const live = await connect(viewer);
+    live.ws.send(JSON.stringify({ type: "subscribe", filter: "", sub: 1 }));
+    live.ws.send(JSON.stringify({ type: "subscribe", filter: "tactic=bulk", sub: 2 }));
+    await live.next((m) => m.type === "snapshot" && (m as { sub?: number }).sub === 2 && m.last === true, 10_000);
+    const last1 = live.msgs.filter((m) => m.type === "snapshot" && (m as { sub?: number }).sub === 1 && m.last);
+    expect(last1).toHaveLength(0); // the first snapshot was abandoned
+    const parts2 = live.msgs.filter((m) => m.type === "snapshot" && (m as { sub?: number }).sub === 2);
+    expect(new Set(parts2.flatMap((p) => p.alerts!.map((a) => a.id))).size).toBe(2500);
     live.ws.close();
   });
 

@@ -3,11 +3,37 @@
 // strings. The browser reads the columns it shows without parsing every document.
 
 import { makeData, makeVector, Table, tableToIPC, TimestampMillisecond, Uint32, Utf8, type Vector } from "apache-arrow";
-import { getField } from "../../../schema/fields.ts";
+import { getField, splitPath, type FieldPath } from "../../../schema/fields.ts";
 import type { Doc, HistogramBucket } from "../../../platform/store/types.ts";
 
-/** Columns of a result page, in order. `_source` holds the whole document as JSON. */
-export const RESULT_COLUMNS = ["@timestamp", "event.id", "event.dataset", "host.name", "user.name", "source.ip", "message", "_source"] as const;
+/**
+ * Columns of a result page, in order: what the results table shows. The whole event travels only when a
+ * row is opened (GET /api/events/:id), so a page carries no copy of every document.
+ */
+export const RESULT_COLUMNS = ["@timestamp", "event.id", "event.dataset", "host.name", "user.name", "source.ip", "message"] as const;
+
+const PATHS = {
+  id: splitPath("event.id"),
+  dataset: splitPath("event.dataset"),
+  host: splitPath("host.name"),
+  user: splitPath("user.name"),
+  sourceIp: splitPath("source.ip"),
+  original: splitPath("event.original"),
+  ruleTitle: splitPath("rule.title"),
+};
+
+/** Nested lookup on pre-split paths; falls back to getField for documents with literal dotted keys. */
+function at(doc: Doc, path: FieldPath): unknown {
+  let cur: unknown = doc;
+  for (let i = 0; i < path.length; i++) {
+    if (cur === null || typeof cur !== "object") {
+      cur = undefined;
+      break;
+    }
+    cur = (cur as Record<string, unknown>)[path[i]];
+  }
+  return cur === undefined ? getField(doc, path) : cur;
+}
 
 const MESSAGE_CHARS = 1000;
 
@@ -62,7 +88,7 @@ function str(v: unknown): string | null {
 
 /** The one-line text the results table shows for an event. */
 export function summaryOf(doc: Doc): string | null {
-  const m = getField(doc, "message") ?? getField(doc, "event.original") ?? getField(doc, "rule.title");
+  const m = doc["message"] ?? at(doc, PATHS.original) ?? at(doc, PATHS.ruleTitle);
   const s = str(m);
   return s === null ? null : s.length > MESSAGE_CHARS ? s.slice(0, MESSAGE_CHARS) + "…" : s;
 }
@@ -76,13 +102,12 @@ export function hitsToArrow(hits: Doc[]): Uint8Array {
     const d = hits[i];
     const t = Date.parse(String(d["@timestamp"] ?? ""));
     ts[i] = Number.isFinite(t) ? t : 0;
-    cols[0][i] = str(getField(d, "event.id"));
-    cols[1][i] = str(getField(d, "event.dataset"));
-    cols[2][i] = str(getField(d, "host.name"));
-    cols[3][i] = str(getField(d, "user.name"));
-    cols[4][i] = str(getField(d, "source.ip"));
+    cols[0][i] = str(at(d, PATHS.id));
+    cols[1][i] = str(at(d, PATHS.dataset));
+    cols[2][i] = str(at(d, PATHS.host));
+    cols[3][i] = str(at(d, PATHS.user));
+    cols[4][i] = str(at(d, PATHS.sourceIp));
     cols[5][i] = summaryOf(d);
-    cols[6][i] = JSON.stringify(d);
   }
   const table = new Table({
     "@timestamp": timestampColumn(ts),
@@ -92,7 +117,6 @@ export function hitsToArrow(hits: Doc[]): Uint8Array {
     "user.name": utf8Column(cols[3]),
     "source.ip": utf8Column(cols[4]),
     message: utf8Column(cols[5]),
-    _source: utf8Column(cols[6]),
   });
   return tableToIPC(table, "stream");
 }

@@ -14,7 +14,7 @@ import type { ConsoleDeps } from "../deps.ts";
 import { HealthReader } from "../health/reader.ts";
 import { LiveHub } from "../live/hub.ts";
 import { OriginPolicy } from "../origin.ts";
-import { queueCounts, queueSnapshot } from "../queue.ts";
+import { queueCounts, queueSnapshotPages } from "../queue.ts";
 import { startConsoleServer, type ConsoleServer } from "../server.ts";
 import { MemoryStore } from "./memory-store.ts";
 
@@ -38,7 +38,7 @@ export async function startHarness(overrides: Record<string, unknown> = {}): Pro
   const published: OutgoingMessage[] = [];
   const hub = new LiveHub(
     {
-      snapshot: (f, me) => queueSnapshot(store, f, me, config.live.max_snapshot_alerts),
+      snapshot: (f, me) => queueSnapshotPages(store, f, me, config.live.max_snapshot_alerts),
       counts: (f, me) => queueCounts(store, f, me),
       sessionAlive: async (c) => (await sessions.lookup(c.token, { touch: false })) !== null,
     },

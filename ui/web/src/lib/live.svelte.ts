@@ -21,7 +21,7 @@ interface ServerMsg {
   seq?: number;
   epoch?: string;
   part?: number;
-  parts?: number;
+  last?: boolean;
   alerts?: AlertSummary[];
   alert?: AlertSummary;
   chain?: ChainSummary;
@@ -30,6 +30,7 @@ interface ServerMsg {
   truncated?: boolean;
   code?: string;
   message?: string;
+  sub?: number;
 }
 
 export const CLOSE_SESSION_ENDED = 4001;
@@ -53,6 +54,8 @@ class LiveState {
   private me = "";
   private subscribedFilter: string | null = null;
   private staging: Map<string, AlertSummary> | null = null;
+  /** Number of the latest subscription; snapshot parts for an older one are ignored. */
+  private sub = 0;
   private retry = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private frame = 0;
@@ -61,8 +64,15 @@ class LiveState {
   private readonly alertListeners = new Set<(a: AlertSummary) => void>();
   private onSessionEnded: (() => void) | null = null;
 
+  /**
+   * Opens the channel (idempotent). Called once at boot, before the session check answers, so the
+   * snapshot is on its way in parallel; called again with the user's name once it is known.
+   */
   start(me: string, onSessionEnded: () => void): void {
-    this.me = me;
+    if (me && me !== this.me) {
+      this.me = me;
+      if (this.filter !== null) this.parsed = parseFilter(new URLSearchParams(this.filter));
+    }
     this.onSessionEnded = onSessionEnded;
     if (!this.stopped) return;
     this.stopped = false;
@@ -166,7 +176,8 @@ class LiveState {
     const resume = mayResume && this.epoch && this.seq >= 0 && this.subscribedFilter === filter ? { epoch: this.epoch, seq: this.seq } : null;
     this.subscribedFilter = filter;
     this.status = "syncing";
-    this.ws?.send(JSON.stringify({ type: "subscribe", filter, resume }));
+    this.staging = null;
+    this.ws?.send(JSON.stringify({ type: "subscribe", filter, resume, sub: ++this.sub }));
   }
 
   private handle(m: ServerMsg): void {
@@ -174,27 +185,27 @@ class LiveState {
       case "hello":
         return;
       case "snapshot": {
-        if (m.part === 0 || !this.staging) this.staging = new Map();
-        for (const a of m.alerts ?? []) this.staging.set(a.id, a);
-        if ((m.part ?? 0) >= (m.parts ?? 1) - 1) {
-          // keep confirmed newer versions we already hold (e.g. our own triage answer)
-          for (const [id, a] of this.alerts) {
-            const s = this.staging.get(id);
-            if (s && a.version > s.version) this.staging.set(id, a);
-          }
+        if (m.sub !== undefined && m.sub !== this.sub) return; // for a filter no longer shown
+        // parts are shown as they arrive: the first, small one fills the screen at once
+        if (m.part === 0 || !this.staging) {
+          this.staging = new Map();
           this.alerts = this.staging;
+          this.total = m.total ?? 0;
+        }
+        for (const a of m.alerts ?? []) this.staging.set(a.id, a);
+        if (m.last) {
           this.staging = null;
           this.epoch = m.epoch ?? null;
           this.seq = m.seq ?? -1;
-          this.total = m.total ?? this.alerts.size;
           this.truncated = !!m.truncated;
           this.status = "live";
           this.retry = 0;
-          this.changed();
         }
+        this.changed();
         return;
       }
       case "resumed":
+        if (m.sub !== undefined && m.sub !== this.sub) return;
         this.status = "live";
         this.retry = 0;
         return;

@@ -63,15 +63,16 @@ function flush() {
 }
 
 describe("live channel", () => {
-  it("assembles a snapshot from its parts, then applies updates by version", () => {
+  it("shows a snapshot part by part, then applies updates by version", () => {
     live.setFilter("status=new");
     live.start("alice", () => {});
     const ws = FakeSocket.all[0];
     ws.open();
-    expect(ws.sent[0]).toEqual({ type: "subscribe", filter: "status=new", resume: null });
-    ws.msg({ type: "snapshot", epoch: "e1", seq: 10, part: 0, parts: 2, alerts: [alert("a"), alert("b")], total: 3 });
-    expect(live.alerts.size).toBe(0); // not until the last part
-    ws.msg({ type: "snapshot", epoch: "e1", seq: 10, part: 1, parts: 2, alerts: [alert("c")], total: 3 });
+    expect(ws.sent[0]).toEqual({ type: "subscribe", filter: "status=new", resume: null, sub: 1 });
+    ws.msg({ type: "snapshot", epoch: "e1", seq: 10, part: 0, last: false, alerts: [alert("a"), alert("b")], total: 3 });
+    expect(live.alerts.size).toBe(2); // the first part shows at once
+    expect(live.status).toBe("syncing");
+    ws.msg({ type: "snapshot", epoch: "e1", seq: 10, part: 1, last: true, alerts: [alert("c")], total: 3 });
     expect([...live.alerts.keys()]).toEqual(["a", "b", "c"]);
     expect(live.status).toBe("live");
     ws.msg({ type: "alert", seq: 11, alert: alert("a", { version: 3, title: "newer" }) });
@@ -90,7 +91,7 @@ describe("live channel", () => {
     live.start("alice", () => {});
     const first = FakeSocket.all[0];
     first.open();
-    first.msg({ type: "snapshot", epoch: "e1", seq: 5, part: 0, parts: 1, alerts: [alert("a")], total: 1 });
+    first.msg({ type: "snapshot", epoch: "e1", seq: 5, part: 0, last: true, alerts: [alert("a")], total: 1 });
     first.msg({ type: "alert", seq: 6, alert: alert("b") });
     first.msg({ type: "chain", seq: 7, chain: { id: "c", version: 2, score: 1, last_seen: "t", steps: 2, tactics: [] } });
     first.drop(1006);
@@ -99,7 +100,7 @@ describe("live channel", () => {
     const second = FakeSocket.all[1];
     expect(second).toBeDefined();
     second.open();
-    expect(second.sent[0]).toEqual({ type: "subscribe", filter: "", resume: { epoch: "e1", seq: 7 } });
+    expect(second.sent[0]).toEqual({ type: "subscribe", filter: "", resume: { epoch: "e1", seq: 7 }, sub: 2 });
     second.msg({ type: "resumed", epoch: "e1", from: 7, to: 8, count: 1 });
     second.msg({ type: "alert", seq: 8, alert: alert("missed") });
     flush();
@@ -112,9 +113,23 @@ describe("live channel", () => {
     live.start("alice", () => {});
     const ws = FakeSocket.all[0];
     ws.open();
-    ws.msg({ type: "snapshot", epoch: "e1", seq: 5, part: 0, parts: 1, alerts: [], total: 0 });
+    ws.msg({ type: "snapshot", epoch: "e1", seq: 5, part: 0, last: true, alerts: [], total: 0 });
     live.setFilter("severity=critical");
-    expect(ws.sent[1]).toEqual({ type: "subscribe", filter: "severity=critical", resume: null });
+    expect(ws.sent[1]).toEqual({ type: "subscribe", filter: "severity=critical", resume: null, sub: 2 });
+  });
+
+  it("ignores snapshot parts of a subscription it replaced", () => {
+    live.setFilter("");
+    live.start("alice", () => {});
+    const ws = FakeSocket.all[0];
+    ws.open();
+    live.setFilter("tactic=collection");
+    ws.msg({ type: "snapshot", sub: 1, epoch: "e1", seq: 5, part: 0, last: false, alerts: [alert("old-1")], total: 9 });
+    ws.msg({ type: "snapshot", sub: 2, epoch: "e1", seq: 5, part: 0, last: false, alerts: [alert("new-1", { tactics: ["collection"] })], total: 2 });
+    ws.msg({ type: "snapshot", sub: 1, epoch: "e1", seq: 5, part: 1, last: true, alerts: [alert("old-2")], total: 9 });
+    ws.msg({ type: "snapshot", sub: 2, epoch: "e1", seq: 5, part: 1, last: true, alerts: [alert("new-2", { tactics: ["collection"] })], total: 2 });
+    expect([...live.alerts.keys()]).toEqual(["new-1", "new-2"]);
+    expect(live.status).toBe("live");
   });
 
   it("stops and reports when the server ends the session", () => {

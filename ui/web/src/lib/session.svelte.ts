@@ -11,6 +11,8 @@ export interface SessionInfo {
   idle_timeout_ms: number;
 }
 
+const HINT = "sigil.signed-in";
+
 class SessionState {
   info = $state<SessionInfo | null>(null);
   loaded = $state(false);
@@ -28,6 +30,21 @@ class SessionState {
   set(info: SessionInfo | null): void {
     this.info = info;
     setCsrfToken(info?.csrf ?? null);
+    try {
+      if (info) localStorage.setItem(HINT, "1");
+      else localStorage.removeItem(HINT);
+    } catch {
+      // storage disabled: no hint, the console just connects after the session check
+    }
+  }
+
+  /** Whether this browser had a session last time (a hint only: the server decides). */
+  likelySignedIn(): boolean {
+    try {
+      return localStorage.getItem(HINT) === "1";
+    } catch {
+      return false;
+    }
   }
 
   async load(): Promise<void> {

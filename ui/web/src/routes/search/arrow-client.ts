@@ -76,14 +76,4 @@ export class Results {
     const [t, j] = this.locate(i);
     return t.getChild(column)?.get(j) ?? null;
   }
-
-  /** The whole event of row i (parsed from its `_source` column). */
-  source(i: number): unknown {
-    const s = this.value(i, "_source");
-    try {
-      return typeof s === "string" ? JSON.parse(s) : null;
-    } catch {
-      return null;
-    }
-  }
 }
