@@ -53,3 +53,38 @@ export interface RuleCatalogEntry extends JsonObject {
   enabled: boolean;
   problems: CatalogProblem[];
 }
+
+/** One loaded rule as the writer describes it (what `catalogDocs` needs). */
+export interface CatalogRuleInput {
+  id: string;
+  title: string;
+  type: RuleCatalogEntry["type"];
+  level?: string;
+  status?: string;
+  file?: string;
+  tags?: string[];
+  author?: string;
+  enabled: boolean;
+  problems?: CatalogProblem[];
+}
+
+/**
+ * The `state` documents for a rule set: the header and one entry per rule, all stamped with the plan
+ * version. The correlate role writes them with `store.put("state", docs)` whenever it builds a plan;
+ * readers take the entries whose plan_version equals the header's, so stale entries never show.
+ */
+export function catalogDocs(opts: { planVersion: string; builtAt: Date; node?: string; rules: CatalogRuleInput[]; problems?: CatalogProblem[] }): [RuleCatalogHeader, ...RuleCatalogEntry[]] {
+  const at = opts.builtAt.toISOString();
+  const header: RuleCatalogHeader = { id: RULE_CATALOG_ID, kind: "rule_catalog", "@timestamp": at, plan_version: opts.planVersion, rule_count: opts.rules.length, problems: opts.problems ?? [] };
+  if (opts.node) header.node = opts.node;
+  const entries = opts.rules.map((r): RuleCatalogEntry => {
+    const e: RuleCatalogEntry = { id: ruleCatalogEntryId(r.id), kind: RULE_CATALOG_ENTRY_KIND, "@timestamp": at, plan_version: opts.planVersion, rule_id: r.id, title: r.title, type: r.type, enabled: r.enabled, problems: r.problems ?? [] };
+    if (r.level !== undefined) e.level = r.level;
+    if (r.status !== undefined) e.status = r.status;
+    if (r.file !== undefined) e.file = r.file;
+    if (r.tags !== undefined) e.tags = r.tags;
+    if (r.author !== undefined) e.author = r.author;
+    return e;
+  });
+  return [header, ...entries];
+}

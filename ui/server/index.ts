@@ -68,6 +68,7 @@ export function consoleRole(opts: ConsoleRoleOptions): ConsoleRole {
     store,
     bus,
     liveStats: () => ({ clients: hub.clients.size, sequence: hub.sequence }),
+    ownLag: async () => (consumer ? await consumer.lag() : []),
     log,
   });
   let sweepTimer: NodeJS.Timeout | null = null;

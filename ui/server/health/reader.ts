@@ -2,11 +2,15 @@
 // run here) every few seconds, and turns the samples into events per second per stage, consumer lag,
 // dead letters by reason and the rule-plan version; plus the store's and bus's own health.
 //
-// Metric names it reads (each role registers them in platform/telemetry/metrics.ts):
-//   sigil_<stage>_<events|signals|alerts|records>_total  counters → rate per stage (labels summed)
-//   sigil_*lag*                                           gauges   → consumer lag per label set
-//   sigil_*dlq*_total, sigil_*dead_letter*_total          counters → by `reason` (or `code`) label
-//   sigil_*rule_plan_version                              gauge    → plan version (else the rule catalog)
+// Metrics it reads (each role registers them in platform/telemetry/metrics.ts):
+//   sigil_bus_messages_produced_total / _consumed_total {topic}  → messages per second per topic
+//   sigil_ingest_events_total                                   → events per second published by ingest
+//   sigil_correlate_messages_total {stage}                      → messages per second per correlate stage
+//   sigil_stateful_signals_total {stage}                        → correlation hits and anomalies per second
+//   sigil_<stage>_<events|signals|alerts|records>_total         → any other stage counter
+//   sigil_*lag*                                  gauges         → consumer lag per label set
+//   sigil_ingest_rejected_total, sigil_*dlq*_total, sigil_*dead_letter*_total {reason|code} → dead letters
+//   sigil_*rule_plan_version                     gauge          → plan version (else the rule catalog)
 
 import type { Store } from "../../../platform/store/types.ts";
 import type { Bus } from "../../../platform/bus/types.ts";
@@ -35,7 +39,16 @@ export interface HealthReport {
 }
 
 const STAGE_RE = /^sigil_([a-z0-9]+)_(events|signals|alerts|records)_total$/;
-const DLQ_RE = /^sigil_\w*(dlq|dead_letter)\w*_total$/;
+const DLQ_RE = /^sigil_(\w*(dlq|dead_letter)\w*|ingest_rejected)_total$/;
+
+/** How a counter becomes stage rows: which stage and what it counts, per label set. */
+const STAGE_COUNTERS: { name: string; row: (labels: Record<string, string>) => { stage: string; what: string } }[] = [
+  { name: "sigil_ingest_events_total", row: () => ({ stage: "ingest", what: "events published" }) },
+  { name: "sigil_correlate_messages_total", row: (l) => ({ stage: `correlate${l["stage"] ? ` ${l["stage"]}` : ""}`, what: "messages" }) },
+  { name: "sigil_stateful_signals_total", row: (l) => ({ stage: `${l["stage"] ?? "stateful"}`, what: "signals" }) },
+  { name: "sigil_bus_messages_produced_total", row: (l) => ({ stage: `bus ${l["topic"] ?? ""}`.trim(), what: "produced" }) },
+  { name: "sigil_bus_messages_consumed_total", row: (l) => ({ stage: `bus ${l["topic"] ?? ""}`.trim(), what: "consumed" }) },
+];
 const LAG_RE = /^sigil_\w*lag\w*$/;
 const PLAN_RE = /^sigil_\w*rule_plan_version$/;
 const MAX_BODY = 8 * 1024 * 1024;
@@ -58,6 +71,8 @@ export class HealthReader {
       store: Store;
       bus: Bus | null;
       liveStats: () => { clients: number; sequence: number };
+      /** Lag of this console's own alerts consumer. */
+      ownLag?: () => Promise<{ topic: string; partition: number; lag: number }[]>;
       intervalMs?: number;
       log?: Logger;
     },
@@ -116,22 +131,35 @@ export class HealthReader {
     if (!this.last) await this.sample();
     const cur = this.last!;
     const prev = this.prev;
-    const totals = (s: Scrape | null) => {
-      const m = new Map<string, number>();
-      if (!s) return m;
-      for (const x of s.samples) if (STAGE_RE.test(x.name)) m.set(x.name, (m.get(x.name) ?? 0) + x.value);
+    const totals = (sc: Scrape | null) => {
+      const m = new Map<string, { stage: string; what: string; total: number }>();
+      if (!sc) return m;
+      for (const x of sc.samples) {
+        const known = STAGE_COUNTERS.find((k) => k.name === x.name);
+        let row: { stage: string; what: string } | null = null;
+        if (known) row = known.row(x.labels);
+        else if (!DLQ_RE.test(x.name)) {
+          const g = STAGE_RE.exec(x.name);
+          if (g && g[1] !== "console" && g[1] !== "agent") row = { stage: g[1], what: g[2] };
+        }
+        if (!row) continue;
+        const key = `${row.stage}\u0000${row.what}`;
+        const cur = m.get(key);
+        if (cur) cur.total += x.value;
+        else m.set(key, { ...row, total: x.value });
+      }
       return m;
     };
     const now = totals(cur);
     const before = totals(prev);
     const dt = prev ? (cur.at - prev.at) / 1000 : 0;
-    const stages: StageRate[] = [...now].map(([name, total]) => {
-      const [, stage, what] = STAGE_RE.exec(name)!;
-      const p = before.get(name);
-      return { stage, what, total, per_second: dt > 0 && p !== undefined ? Math.max(0, (total - p) / dt) : null };
+    const stages: StageRate[] = [...now].map(([key, r]) => {
+      const p = before.get(key);
+      return { stage: r.stage, what: r.what, total: r.total, per_second: dt > 0 && p !== undefined ? Math.max(0, (r.total - p.total) / dt) : null };
     });
     stages.sort((a, b) => (a.stage + a.what < b.stage + b.what ? -1 : 1));
-    const lag = cur.samples.filter((s) => LAG_RE.test(s.name)).slice(0, 200).map((s) => ({ metric: s.name, labels: { ...s.labels }, value: s.value }));
+    const lag = cur.samples.filter((x) => LAG_RE.test(x.name)).slice(0, 200).map((x) => ({ metric: x.name, labels: { ...x.labels }, value: x.value }));
+    for (const l of (await this.opts.ownLag?.().catch(() => [])) ?? []) lag.push({ metric: "console alerts consumer", labels: { topic: l.topic, partition: String(l.partition) }, value: l.lag });
     const dlq = new Map<string, number>();
     for (const s of cur.samples) {
       if (!DLQ_RE.test(s.name)) continue;

@@ -3,7 +3,7 @@ import { tableFromIPC } from "apache-arrow";
 import { addRoleUsers, makeAlert, makeChain, signIn, startHarness, type Client, type Harness } from "../test-support/harness.ts";
 import { decodeAlertsMessage } from "../../../platform/alerts/messages.ts";
 import type { Alert, ChainStep, Signal } from "../../../schema/signal.ts";
-import { RULE_CATALOG_ID, ruleCatalogEntryId } from "../../../schema/rule-catalog.ts";
+import { catalogDocs } from "../../../schema/rule-catalog.ts";
 import { baselineHistoryId } from "../../../schema/baseline-history.ts";
 import { prom, registry } from "../../../platform/telemetry/metrics.ts";
 
@@ -217,12 +217,19 @@ describe("event search", () => {
 
 describe("rules, baselines, health, admin", () => {
   it("lists catalog rules with hits, last hit and lint problems, and rules only known from signals", async () => {
-    await h.store.put("state", [
-      { id: RULE_CATALOG_ID, kind: "rule_catalog", "@timestamp": "2026-11-21T00:00:00.000Z", plan_version: "v7", rule_count: 2, problems: [] },
-      { id: ruleCatalogEntryId("r-lsass"), kind: "rule_catalog_entry", "@timestamp": "x", plan_version: "v7", rule_id: "r-lsass", title: "LSASS access", type: "detection", level: "high", enabled: true, problems: [] },
-      { id: ruleCatalogEntryId("r-quiet"), kind: "rule_catalog_entry", "@timestamp": "x", plan_version: "v7", rule_id: "r-quiet", title: "Quiet rule", type: "detection", enabled: true, problems: [{ code: "sigma_unknown_modifier", message: "unknown modifier", severity: "warning", line: 12 }] },
-      { id: ruleCatalogEntryId("r-stale"), kind: "rule_catalog_entry", "@timestamp": "x", plan_version: "v6", rule_id: "r-stale", title: "Removed rule", type: "detection", enabled: true, problems: [] },
-    ]);
+    // an older plan's entry stays in the store; only the current plan's entries show
+    await h.store.put("state", catalogDocs({ planVersion: "v6", builtAt: new Date("2026-11-20T00:00:00Z"), rules: [{ id: "r-stale", title: "Removed rule", type: "detection", enabled: true }] }));
+    await h.store.put(
+      "state",
+      catalogDocs({
+        planVersion: "v7",
+        builtAt: new Date("2026-11-21T00:00:00Z"),
+        rules: [
+          { id: "r-lsass", title: "LSASS access", type: "detection", level: "high", enabled: true },
+          { id: "r-quiet", title: "Quiet rule", type: "detection", enabled: true, problems: [{ code: "sigma_unknown_modifier", message: "unknown modifier", severity: "warning", line: 12 }] },
+        ],
+      }),
+    );
     const now = Date.now();
     const lsass = { rule: { id: "r-lsass", title: "LSASS access", level: "high" as const } };
     await h.store.put("signals", [signal("hit-1", new Date(now - 3600_000).toISOString(), lsass), signal("hit-2", new Date(now - 60_000).toISOString(), lsass), signal("hit-old", new Date(now - 3 * 86_400_000).toISOString(), lsass), signal("hit-3", new Date(now - 120_000).toISOString(), { rule: { id: "r-orphan", title: "Not in catalog", level: "low" } })]);
@@ -258,30 +265,35 @@ describe("rules, baselines, health, admin", () => {
   });
 
   it("reports pipeline health from metrics: rates per stage, lag, dead letters by reason, plan version", async () => {
-    const events = new prom.Counter({ name: "sigil_ingest_events_total", help: "t", labelNames: ["source"], registers: [registry] });
-    const dlq = new prom.Counter({ name: "sigil_ingest_dlq_records_total", help: "t", labelNames: ["reason"], registers: [registry] });
+    const events = new prom.Counter({ name: "sigil_ingest_events_total", help: "t", labelNames: ["receiver"], registers: [registry] });
+    const dlq = new prom.Counter({ name: "sigil_ingest_rejected_total", help: "t", labelNames: ["reason", "receiver"], registers: [registry] });
+    const produced = new prom.Counter({ name: "sigil_bus_messages_produced_total", help: "t", labelNames: ["bus", "topic"], registers: [registry] });
     const lag = new prom.Gauge({ name: "sigil_bus_consumer_lag_messages", help: "t", labelNames: ["group", "topic"], registers: [registry] });
     try {
-      events.inc({ source: "syslog" }, 100);
-      dlq.inc({ reason: "json_invalid" }, 3);
-      dlq.inc({ reason: "line_too_long" }, 1);
+      events.inc({ receiver: "syslog" }, 100);
+      dlq.inc({ reason: "json_invalid", receiver: "http" }, 2);
+      dlq.inc({ reason: "json_invalid", receiver: "syslog" }, 1);
+      dlq.inc({ reason: "line_too_long", receiver: "syslog" }, 1);
+      produced.inc({ bus: "memory", topic: "sigil.signals" }, 7);
       lag.set({ group: "correlate", topic: "sigil.events" }, 42);
       await h.deps.health.sample();
-      events.inc({ source: "http" }, 50);
+      events.inc({ receiver: "http" }, 50);
       await new Promise((r) => setTimeout(r, 20));
       await h.deps.health.sample();
       const engineer = await signIn(h, "engineer");
       const r = await json<{ stages: { stage: string; what: string; total: number; per_second: number }[]; dead_letters: { reason: string; count: number }[]; lag: { value: number }[]; plan: { version: string }; store: { ok: boolean } }>(await engineer.fetch("/api/health"));
-      const ingest = r.stages.find((s) => s.stage === "ingest" && s.what === "events")!;
+      const ingest = r.stages.find((s) => s.stage === "ingest" && s.what === "events published")!;
       expect(ingest.total).toBe(150);
       expect(ingest.per_second).toBeGreaterThan(0);
+      expect(r.stages.find((s) => s.stage === "bus sigil.signals" && s.what === "produced")).toMatchObject({ total: 7, per_second: 0 });
       expect(r.dead_letters).toEqual([{ reason: "json_invalid", count: 3 }, { reason: "line_too_long", count: 1 }]);
       expect(r.lag).toEqual([expect.objectContaining({ value: 42 })]);
       expect(r.plan.version).toBe("v7");
       expect(r.store.ok).toBe(true);
     } finally {
       registry.removeSingleMetric("sigil_ingest_events_total");
-      registry.removeSingleMetric("sigil_ingest_dlq_records_total");
+      registry.removeSingleMetric("sigil_ingest_rejected_total");
+      registry.removeSingleMetric("sigil_bus_messages_produced_total");
       registry.removeSingleMetric("sigil_bus_consumer_lag_messages");
     }
   });
