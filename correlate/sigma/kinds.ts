@@ -3,7 +3,9 @@
 // registered kind, so the correlation engine plugs in without changing those commands.
 
 import type { Problem } from "../../platform/errors.ts";
+import type { SigilConfig } from "../../platform/config/schema.ts";
 import type { Compiled, SigmaMatch } from "./engine.ts";
+import type { SampleNormalizer } from "./rule-tests.ts";
 import type { LoadedRules } from "./types.ts";
 
 /** One run of `sigil detect`, as a rule kind sees it. */
@@ -11,6 +13,14 @@ export interface DetectRun {
   compiled: Compiled;
   /** Writes one output object (one JSON line on stdout), e.g. a correlation hit. */
   emit(obj: Record<string, unknown>): void;
+  /** The effective config (correlate.allowed_lateness_ms, max_groups ...). */
+  config?: SigilConfig;
+}
+
+/** What `sigil rules test` hands a rule kind's test besides the compiled rules. */
+export interface RuleTestContext {
+  /** Turns a sample (JSON object or raw line with its format) into normalized events, as ingest would. */
+  normalize?: SampleNormalizer;
 }
 
 export interface DetectProcessor {
@@ -38,7 +48,7 @@ export interface RuleKind {
   /** Detect: a processor for one run. */
   detect?(run: DetectRun): DetectProcessor;
   /** Test: run the samples of this kind's documents. */
-  test?(compiled: Compiled): Promise<RuleTestResult[]> | RuleTestResult[];
+  test?(compiled: Compiled, ctx?: RuleTestContext): Promise<RuleTestResult[]> | RuleTestResult[];
 }
 
 const kinds: RuleKind[] = [];

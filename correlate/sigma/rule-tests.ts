@@ -54,9 +54,10 @@ export function readSamples(file: string, ruleId: string): { cases: SampleCase[]
   for (const e of doc.errors) problems.push({ code: "yaml_syntax", message: e.message.split("\n")[0], severity: "error", location: at(e.pos[0]) });
   if (doc.errors.length) return { cases: [], problems };
   const root = doc.contents;
+  if (isMap(root) && !root.has("tests") && (root.has("match") || root.has("no_match"))) return readMatchLists(root, file, ruleId, at, problems);
   const testsNode = isMap(root) ? root.get("tests", true) : null;
   if (!isMap(root) || !isSeq(testsNode)) {
-    problems.push({ code: "samples_bad_shape", message: "a samples file is a mapping with a `tests:` list", severity: "error", location: at(root?.range?.[0]) });
+    problems.push({ code: "samples_bad_shape", message: "a samples file has a `tests:` list, or `match:` / `no_match:` lists", severity: "error", location: at(root?.range?.[0]) });
     return { cases: [], problems };
   }
   for (const k of root.items) {
@@ -99,6 +100,39 @@ export function readSamples(file: string, ruleId: string): { cases: SampleCase[]
       line: at(pos).line,
     });
   });
+  return { cases, problems };
+}
+
+/**
+ * The list layout: `match:` and `no_match:` lists whose items are `{raw, format}` (a raw record and the
+ * parser that reads it), `{event}`, or an event object itself.
+ */
+function readMatchLists(root: import("yaml").YAMLMap, file: string, ruleId: string, at: (pos: number | undefined) => { file: string; line: number; column: number }, problems: Problem[]): { cases: SampleCase[]; problems: Problem[] } {
+  const cases: SampleCase[] = [];
+  for (const k of root.items) {
+    const key = String((k.key as { value?: unknown })?.value ?? k.key);
+    const keyPos = (k.key as unknown as { range?: [number] })?.range?.[0];
+    if (key !== "match" && key !== "no_match") {
+      problems.push({ code: "samples_unknown_key", message: `unknown key "${key}" (allowed: match, no_match)`, severity: "error", location: at(keyPos) });
+      continue;
+    }
+    if (!isSeq(k.value)) {
+      problems.push({ code: "samples_bad_shape", message: `${key} must be a list of samples`, severity: "error", location: at(keyPos) });
+      continue;
+    }
+    k.value.items.forEach((item, i) => {
+      const pos = (item as { range?: [number] }).range?.[0];
+      const js = isMap(item) ? (item.toJSON() as Record<string, unknown>) : null;
+      if (!js) {
+        problems.push({ code: "samples_bad_shape", message: "a sample is a mapping: {raw, format}, {event} or an event object", severity: "error", location: at(pos) });
+        return;
+      }
+      const base = { name: `${key} #${i + 1}`, expect: key as "match" | "no_match", ruleId, file, line: at(pos).line };
+      if (typeof js.raw === "string") cases.push({ ...base, raw: js.raw, format: typeof js.format === "string" ? js.format : undefined });
+      else if (js.event !== undefined && Object.keys(js).every((x) => x === "event" || x === "format")) cases.push({ ...base, object: js.event, format: typeof js.format === "string" ? js.format : undefined });
+      else cases.push({ ...base, object: js });
+    });
+  }
   return { cases, problems };
 }
 
