@@ -192,6 +192,7 @@ export class Normalizer {
       this.sessions.set(p.name, s);
     }
     this.stats.formats[p.name] = (this.stats.formats[p.name] ?? 0) + 1;
+    this.current = rec;
     try {
       s.push(rec, this.counting(emit));
     } catch (err) {
@@ -217,6 +218,8 @@ export class Normalizer {
     return best;
   }
 
+  /** The record being pushed: events a parser emits without a position get its file and offset. */
+  private current: RawRecord | null = null;
   private emitWrapper: Emit | null = null;
   private wrappedFor: Emit | null = null;
 
@@ -225,9 +228,16 @@ export class Normalizer {
     if (this.wrappedFor === emit && this.emitWrapper) return this.emitWrapper;
     const st = this.stats;
     this.wrappedFor = emit;
+    const currentRecord = () => this.current;
     this.emitWrapper = {
       event(e: EcsEvent) {
         st.events++;
+        const rec = recordOfEvent.get(e) ?? currentRecord();
+        if (rec && (rec.path !== undefined || rec.offset !== undefined) && e.log?.offset === undefined && (e.log?.file as { path?: string } | undefined)?.path === undefined) {
+          const log = (e.log ??= {});
+          if (rec.path !== undefined) log.file = { path: rec.path };
+          if (rec.offset !== undefined) log.offset = rec.offset;
+        }
         emit.event(e);
       },
       reject(r: Rejection) {
