@@ -172,6 +172,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       }
     }
     for (const [from, into] of merged) {
+      await o.store.update("chains", from, (cur) => (cur && cur["merged_into"] !== into ? { ...cur, merged_into: into } : null));
       let update: ReturnType<typeof alertMergedInto> = null;
       await o.store.update("alerts", from, (cur) => {
         if (!cur) return null;
@@ -187,6 +188,21 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     if (audits.length) await o.store.put("audit", audits);
     if (messages.length) await producer!.send("alerts", messages);
     stats.chainsWritten += chains.length;
+  };
+
+  /** After a restart: the stored chains still inside the window come back with their signals. */
+  const restoreChains = async () => {
+    const recent = await o.store.search("chains", { sort: [{ field: "@timestamp", order: "desc" }], size: 1_000 });
+    const newest = recent.hits.length ? Date.parse(String(recent.hits[0]["@timestamp"])) : NaN;
+    if (!Number.isFinite(newest)) return;
+    let restored = 0;
+    for (const doc of recent.hits as Chain[]) {
+      if (newest - Date.parse(String(doc["@timestamp"])) > cfg.chains.window_ms || doc["merged_into"] !== undefined) continue;
+      const signals = (await o.store.getMany("signals", doc.steps.map((s) => s.signal_id))) as Signal[];
+      if (builder.restore(doc, signals)) restored++;
+    }
+    watermark = newest;
+    if (restored) log.info({ restored }, "chains restored from the store");
   };
 
   const handleSignals = async (batch: Batch): Promise<void> => {
@@ -268,6 +284,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           log.info("chain building is disabled on this instance (correlate.chains.enabled: false)");
           return;
         }
+        await restoreChains();
         chainsConsumer = await o.bus.consumer({ groupId: "sigil-chains", topics: ["signals"], fromBeginning: true, maxBatchSize: 2_000 });
         await chainsConsumer.run(handleSignals);
         expireTimer = setInterval(() => {

@@ -202,3 +202,21 @@ describe("alert lifecycle for chains", () => {
     expect(m.alert).toMatchObject({ status: "closed", close_reason: "duplicate", merged_into: "other-chain" });
   });
 });
+
+describe("restoring chains after a restart", () => {
+  it("brings a stored chain back with its id, steps and reasons; new signals join it, redeliveries stay duplicates", () => {
+    const signals = [0, 1, 2].map((i) => sig(T(i), `rr${i}`, "high", ["attack.execution"], { user: { name: "quinn" } }, `restore-${i}`));
+    const first = new ChainBuilder(new EntityModel(), { alertThreshold: 0 });
+    for (const x of signals) first.add(x);
+    const stored = first.chains()[0];
+    const second = new ChainBuilder(new EntityModel(), { alertThreshold: 0 });
+    expect(second.restore(stored, signals)).toBe(true);
+    expect(second.restore(stored, signals)).toBe(false);
+    const back = second.chain(stored.id)!;
+    expect(back.steps.map((s) => s.why)).toEqual(stored.steps.map((s) => s.why));
+    expect(second.add(signals[1]).duplicate).toBe(true);
+    const grown = second.add(sig(T(5), "rr9", "high", ["attack.exfiltration"], { user: { name: "quinn" } }, "restore-9"));
+    expect(grown.chainId).toBe(stored.id);
+    expect(second.chain(stored.id)!.steps).toHaveLength(4);
+  });
+});

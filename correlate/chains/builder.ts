@@ -337,6 +337,38 @@ export class ChainBuilder {
   }
 
   /**
+   * Rebuilds a stored chain (after a restart) from its document and its signals, keeping its id,
+   * steps, reasons and counts, so new signals keep joining it and redeliveries stay duplicates.
+   */
+  restore(chain: Chain, signals: Signal[]): boolean {
+    if (this.groups.has(chain.id)) return false;
+    const byId = new Map(signals.map((x) => [x.event.id, x]));
+    const members: Member[] = [];
+    for (const step of chain.steps) {
+      const sig = byId.get(step.signal_id);
+      if (!sig || this.signalGroup.has(sig.event.id)) continue;
+      const m = this.toMember(sig);
+      m.why = [...step.why];
+      m.count = typeof step["count"] === "number" ? (step["count"] as number) : 1;
+      m.risk.count = m.count;
+      m.events = step.events.slice(0, this.opts.maxEventsPerStep);
+      members.push(m);
+    }
+    if (members.length === 0) return false;
+    const g = this.newGroup(members[0]);
+    this.groups.delete(g.id);
+    g.id = chain.id;
+    this.groups.set(g.id, g);
+    for (const m of members) this.attach(g, m);
+    g.links = [...chain.links].slice(0, MAX_LINKS_PER_CHAIN);
+    g.duplicates = typeof chain["duplicate_count"] === "number" ? (chain["duplicate_count"] as number) : 0;
+    g.version = chain.version;
+    g.risk = this.score(g);
+    g.promoted = true;
+    return true;
+  }
+
+  /**
    * Finalizes chains whose last signal is older than the window at this event-time watermark: they
    * can no longer grow. Returns the promoted ones among them (their last state).
    */

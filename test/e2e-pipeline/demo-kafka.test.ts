@@ -1,6 +1,6 @@
 // The demo through the distributed pipeline: the demo's logs, normalized as ingest does, go onto a
 // real Kafka `events` topic; the correlate role (Sigma plan, correlation runner, chain builder) runs
-// against Kafka and the store; the intrusion's chain must appear in the store (chains, alerts, audit)
+// against Kafka and Elasticsearch; the intrusion's chain must appear in the store (chains, alerts, audit)
 // and on the `alerts` topic, exactly one, with every intrusion step; redelivery changes nothing.
 import fs from "node:fs";
 import os from "node:os";
@@ -77,6 +77,9 @@ beforeAll(async () => {
       SIGIL_BUS__TYPE: "kafka",
       SIGIL_BUS__KAFKA__BROKERS: iso.kafkaBrokers.join(","),
       SIGIL_BUS__TOPIC_PREFIX: iso.topicPrefix,
+      SIGIL_STORE__TYPE: "elasticsearch",
+      SIGIL_STORE__ELASTICSEARCH__NODE: iso.esUrl,
+      SIGIL_STORE__ELASTICSEARCH__INDEX_PREFIX: iso.indexPrefix,
       SIGIL_DATA_DIR: dataDir,
     },
   });
@@ -141,8 +144,10 @@ describe("the demo through Kafka and the store", () => {
 
     // in the store: the chain, one alert for it (updated in place), audit records, the events and signals
     await store.refresh();
+    const latest = [...seen].reverse().find((m) => m.kind === "chain" && m.chain.id === chain.id) as { chain: Chain };
     const stored = (await store.get("chains", chain.id)) as Chain | null;
-    expect(stored?.steps.length).toBe(chain.steps.length);
+    expect(stored?.steps.length).toBe(latest.chain.steps.length);
+    expect(stored?.version).toBe(latest.chain.version);
     const alerts = (await store.search("alerts", { size: 100 })).hits as Alert[];
     const open = alerts.filter((a) => a["merged_into"] === undefined);
     expect(open.map((a) => a.id), "exactly one chain is left for the analyst").toEqual([chain.id]);
@@ -171,4 +176,30 @@ describe("the demo through Kafka and the store", () => {
     expect(after.map((a) => [a.id, a.version, a.signal_count])).toEqual(before.map((a) => [a.id, a.version, a.signal_count]));
     expect(await store.count("events", {})).toBe(events.length);
   });
+
+  it("after a restart, the role restores the chain and a new step of the intrusion updates the same alert", async () => {
+    await role.lifecycle.stop();
+    const open = ((await store.search("alerts", { size: 100 })).hits as Alert[]).find((a) => a["merged_into"] === undefined)!;
+    role = correlateRole({ config, bus, store, log: logger("e2e"), rules: PROJECT_RULE_DIRS, cwd: dataDir });
+    await role.lifecycle.start();
+    const at = new Date(Date.parse(open.last_seen) + 60_000).toISOString();
+    const line = `<86>1 ${at} db-1 sudo 31337 - -   deploy : TTY=pts/1 ; PWD=/root ; USER=root ; COMMAND=/usr/bin/crontab -e`;
+    const n = new Normalizer({ format: "sshd-auth", ctx: defaultParseContext() });
+    const fresh: EcsEvent[] = [];
+    n.push({ data: line, source: "auth.log", line: 1 }, { event: (e) => fresh.push(e), reject: (r) => { throw new Error(r.reason); } });
+    n.flush({ event: (e) => fresh.push(e), reject: (r) => { throw new Error(r.reason); } });
+    expect(fresh).toHaveLength(1);
+    const producer = await bus.producer();
+    await producer.send("events", fresh.map((e) => ({ key: "db-1", value: JSON.stringify(e) })));
+    const grown = await waitFor("the alert to grow", async () => {
+      await store.refresh();
+      const a = (await store.get("alerts", open.id)) as Alert | null;
+      return a && (a["step_count"] as number) > (open["step_count"] as number) ? a : null;
+    });
+    expect(grown.version).toBeGreaterThan(open.version);
+    expect(grown.tactics).toContain("persistence");
+    const alerts = ((await store.search("alerts", { size: 100 })).hits as Alert[]).filter((a) => a["merged_into"] === undefined);
+    expect(alerts.map((a) => a.id)).toEqual([open.id]);
+  });
 });
+
