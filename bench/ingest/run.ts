@@ -56,7 +56,7 @@ function corpus(): Record<string, string[]> {
 }
 
 /** Lines per second of one parser over `lines`, repeated for `seconds` after a warm-up. */
-function measure(name: string, lines: string[], seconds: number, serialize: boolean): { lines_per_s: number; events_per_s: number; rejected_share: number } {
+function measure(name: string, lines: string[], seconds: number, serialize: boolean): { lines_per_s: number; lines_per_cpu_s: number; events_per_s: number; rejected_share: number } {
   const parser = PARSERS[name];
   const ctx = defaultParseContext({ now: () => new Date("2024-11-01T00:00:00Z") });
   let events = 0;
@@ -85,11 +85,14 @@ function measure(name: string, lines: string[], seconds: number, serialize: bool
   run(process.hrtime.bigint() + 300_000_000n); // warm-up: let V8 optimize
   events = 0;
   rejected = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const n = run(t0 + BigInt(Math.round(seconds * 1e9)));
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
   void bytes;
-  return { lines_per_s: Math.round(n / dt), events_per_s: Math.round(events / dt), rejected_share: Math.round((rejected / Math.max(1, n)) * 1000) / 1000 };
+  return { lines_per_s: Math.round(n / dt), lines_per_cpu_s: Math.round(n / cpuS), events_per_s: Math.round(events / dt), rejected_share: Math.round((rejected / Math.max(1, n)) * 1000) / 1000 };
 }
 
 async function endToEnd(seconds: number, concurrency: number, batch: number): Promise<Record<string, unknown>> {
@@ -157,10 +160,20 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
       await new Promise((r) => setTimeout(r, 50));
     }
   };
+  /** CPU seconds the ingest process used so far (Linux /proc; NaN elsewhere). */
+  const cpuOf = (pid: number | undefined): number => {
+    try {
+      const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return NaN;
+    }
+  };
   // warm-up
   await Promise.all(Array.from({ length: concurrency }, () => send()));
   latencies.length = 0;
   events = 0;
+  const cpu0 = cpuOf(proc.pid);
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
   await Promise.all(
@@ -169,6 +182,7 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
     }),
   );
   const dt = (performance.now() - t0) / 1000;
+  const ingestCpu = cpuOf(proc.pid) - cpu0;
   proc.kill("SIGTERM");
   await new Promise((r) => proc.once("exit", r));
   fs.rmSync(dir, { recursive: true, force: true });
@@ -176,6 +190,7 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
   const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 10) / 10;
   return {
     events_per_s: Math.round(events / dt),
+    events_per_ingest_cpu_s: Number.isFinite(ingestCpu) && ingestCpu > 0 ? Math.round(events / ingestCpu) : null,
     batches: latencies.length,
     batch_lines: batch,
     concurrency,
