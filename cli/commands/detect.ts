@@ -44,6 +44,8 @@ Exit 0 (also with bad records), 1 with --strict and bad records, 2 for bad rules
     if (rules.length === 0 || !input) throw new UsageError("detect_usage", "detect needs --rules <dir> and --input <file|->", { hint: "e.g. sigil detect --rules rules/sigma --input events.jsonl" });
     const config = loadConfig({ file: configPathFrom(args.values.config as string | undefined, ctx.env), env: ctx.env });
     const pipelines = (args.values.pipeline as string[] | undefined) ?? (config.correlate.pipelines.length ? config.correlate.pipelines : "all");
+    // rule kinds first: they tell the rule loader about their document kinds (anomaly baselines)
+    await loadRuleKinds();
     const t0 = performance.now();
     const compiled = compileRuleDirs(rules.map((r) => path.resolve(ctx.cwd, r)), { pipelines, placeholders: config.correlate.placeholders });
     const quiet = args.values.quiet === true;
@@ -65,8 +67,7 @@ Exit 0 (also with bad records), 1 with --strict and bad records, 2 for bad rules
     let matches = 0;
     let rejected = 0;
     const processors: DetectProcessor[] = [];
-    await loadRuleKinds();
-    for (const k of ruleKinds()) if (k.detect) processors.push(k.detect({ compiled, emit: (o) => out.push(JSON.stringify(o)) }));
+    for (const k of ruleKinds()) if (k.detect) processors.push(k.detect({ compiled, config, emit: (o) => out.push(JSON.stringify(o)) }));
     const plan = compiled.plan;
     const normalizer = createDetectNormalizer({
       format: args.values.format as string | undefined,

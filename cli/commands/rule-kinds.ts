@@ -6,7 +6,10 @@ import { registerRuleKind, type RuleKind } from "../../correlate/sigma/kinds.ts"
 
 type KindLoader = () => Promise<RuleKind>;
 
-export const RULE_KINDS: KindLoader[] = [];
+export const RULE_KINDS: KindLoader[] = [
+  async () => (await import("../../correlate/correlation/kind.ts")).correlationKind,
+  async () => (await import("../../correlate/baselines/kind.ts")).anomalyKind,
+];
 
 let loaded = false;
 

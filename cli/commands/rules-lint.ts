@@ -30,6 +30,8 @@ Exit 0 when no rule has an error, 1 otherwise, 2 for bad usage.`,
   async run(args, ctx) {
     const config = loadConfig({ file: configPathFrom(args.values.config as string | undefined, ctx.env), env: ctx.env });
     const dirs = (args.positionals.length ? args.positionals : [...config.correlate.rules, path.relative(ctx.cwd, BUILTIN_PIPELINE_DIR)]).map((d) => path.resolve(ctx.cwd, d));
+    // rule kinds first: they tell the rule loader about their document kinds (anomaly baselines)
+    await loadRuleKinds();
     const loaded = loadRules(dirs, { placeholders: config.correlate.placeholders });
     const problems: Problem[] = [...loaded.problems];
     // Pipeline files among the inputs are validated as pipelines, not as rules.
@@ -51,7 +53,6 @@ Exit 0 when no rule has an error, 1 otherwise, 2 for bad usage.`,
     problems.push(...routingProblems(loaded, pipelines));
     // Compiling catches what only the plan sees (it never fails for rules that loaded).
     if (pipelines.length) buildPlan(loaded, pipelines);
-    await loadRuleKinds();
     for (const k of ruleKinds()) if (k.lint) problems.push(...k.lint(loaded));
     const errors = problems.filter((p) => p.severity === "error");
     const warnings = problems.filter((p) => p.severity === "warning");

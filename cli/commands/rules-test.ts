@@ -40,6 +40,8 @@ next to the rules (../sigma-regression) or given with --regression. Exit 1 when 
     const dirs = (args.positionals.length ? args.positionals : config.correlate.rules).map((d) => path.resolve(ctx.cwd, d)).filter((d) => args.positionals.length > 0 || fs.existsSync(d));
     if (dirs.length === 0) throw new UsageError("rules_test_usage", "no rule directories to test", { hint: "give directories, or set correlate.rules in the config" });
     const pipelines = (args.values.pipeline as string[] | undefined) ?? (config.correlate.pipelines.length ? config.correlate.pipelines : "all");
+    // rule kinds first: they tell the rule loader about their document kinds (anomaly baselines)
+    await loadRuleKinds();
     const compiled = compileRuleDirs(dirs, { pipelines, placeholders: config.correlate.placeholders });
     const plan = compiled.plan;
     const outcomes: TestOutcome[] = [];
@@ -64,8 +66,7 @@ next to the rules (../sigma-regression) or given with --regression. Exit 1 when 
         regressionSkipped = r.skipped;
       }
     }
-    await loadRuleKinds();
-    for (const k of ruleKinds()) if (k.test) for (const t of await k.test(compiled)) outcomes.push({ name: t.name, file: t.file, ok: t.ok, message: t.message });
+    for (const k of ruleKinds()) if (k.test) for (const t of await k.test(compiled, { normalize: normalizeSample })) outcomes.push({ name: t.name, file: t.file, ok: t.ok, message: t.message });
     for (const p of problems) if (p.severity === "error") outcomes.push({ name: `samples file ${p.code}`, file: p.location?.file ?? "", line: p.location?.line, ok: false, message: p.message });
     const failed = outcomes.filter((o) => !o.ok);
     const passed = outcomes.length - failed.length;

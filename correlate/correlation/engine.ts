@@ -58,21 +58,28 @@ export interface EngineDelta {
   deletes: Record<string, string[]>;
 }
 
+/** An engine whose state units (groups, entities) a budget can evict. */
+export interface Evictable {
+  /** Update stamp of the stalest unit (Infinity when none). */
+  stalestTouch(): number;
+  evictStalest(): void;
+}
+
 /**
- * The cap on live groups, shared by the engines of one process. When full, the stalest group
- * (least recently updated, across engines) is evicted.
+ * The cap on live groups (or baseline entities), shared by the engines of one process. When full,
+ * the stalest unit (least recently updated, across engines) is evicted.
  */
 export class GroupBudget {
   live = 0;
   seq = 0;
   evicted = 0;
-  readonly engines = new Set<CorrelationEngine>();
+  readonly engines = new Set<Evictable>();
   constructor(readonly max: number) {}
 
   /** Makes room for one group. */
   reserve(): void {
     while (this.live >= this.max) {
-      let victim: CorrelationEngine | null = null;
+      let victim: Evictable | null = null;
       let oldest = Infinity;
       for (const e of this.engines) {
         const t = e.stalestTouch();
@@ -388,6 +395,8 @@ export class CorrelationEngine {
       if (k < headKeep || k >= tailFrom) events.push(r);
       k++;
     };
+    // the first event may sit inside an inner hit (chained correlations)
+    let first = g.t[a];
     for (let i = a; i <= b; i++) {
       const slot = g.ids[i];
       if (typeof slot === "string") {
@@ -397,9 +406,12 @@ export class CorrelationEngine {
         if (file >= 0) r.file = this.files[file];
         if (line > 0) r.line = line;
         add(r);
-      } else for (const r of slot) add(r);
+      } else
+        for (const r of slot) {
+          if (r.time < first) first = r.time;
+          add(r);
+        }
     }
-    const first = g.t[a];
     const last = g.t[b];
     const fr = events[0];
     const lr = events[events.length - 1];
