@@ -14,6 +14,7 @@ import { EmbeddedStore } from "../../platform/store/embedded.ts";
 import { parseQuery } from "../../platform/store/query.ts";
 import type { Doc, SearchRequest, Store } from "../../platform/store/types.ts";
 import { getField } from "../../schema/fields.ts";
+import { makeEvent, SPAN_MS, T_END, T_START } from "./events.ts";
 
 process.env.SIGIL_LOG_LEVEL ??= "warn";
 const args = process.argv.slice(2);
@@ -27,62 +28,6 @@ const ES = arg("es", "http://127.0.0.1:19200");
 const ES_N = Number(arg("es-events", "200000"));
 const JSONL_N = Number(arg("jsonl-events", String(N)));
 const REPS = Number(arg("reps", "5"));
-const SPAN_MS = 7 * 86_400_000;
-const T_END = Date.UTC(2026, 10, 1);
-const T_START = T_END - SPAN_MS;
-
-// ---------------------------------------------------------------------------------------------
-// Deterministic realistic events
-
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu".split(" ");
-const PROCS = Array.from({ length: 200 }, (_, i) => (i === 0 ? "powershell.exe" : i === 1 ? "cmd.exe" : `proc${i}.exe`));
-const DATASETS = ["windows.sysmon", "system.auth", "nginx.access", "zeek.conn", "aws.cloudtrail"];
-
-function makeEvent(i: number, n: number): Doc {
-  const r = rng(i * 2654435761);
-  const ts = T_START + Math.floor((i / n) * SPAN_MS);
-  const host = `host-${Math.floor(r() * 500)}`;
-  const user = `user${Math.floor(r() * 5000)}`;
-  const proc = PROCS[Math.floor(r() * r() * PROCS.length)];
-  const ds = DATASETS[i % DATASETS.length];
-  const w = () => WORDS[Math.floor(r() * WORDS.length)];
-  const rare = i % 1000 === 7 ? " mimikatz" : "";
-  const cmd = `${proc} /c ${w()} ${w()} --id ${Math.floor(r() * 1e6)}${i % 50 === 3 ? " whoami" : ""}${rare}`;
-  const src = `10.${Math.floor(r() * 4)}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}`;
-  const dst = `192.168.${Math.floor(r() * 16)}.${Math.floor(r() * 256)}`;
-  const port = [22, 80, 443, 445, 3389, 8080][Math.floor(r() * 6)];
-  const outcome = r() < 0.1 ? "failure" : "success";
-  return {
-    "@timestamp": new Date(ts).toISOString(),
-    event: {
-      id: `ev-${i.toString(36)}-${Math.floor(r() * 1e9).toString(36)}`,
-      kind: "event",
-      category: [i % 3 === 0 ? "process" : i % 3 === 1 ? "network" : "authentication"],
-      type: ["start"],
-      action: i % 3 === 0 ? "process-created" : i % 3 === 1 ? "connection" : "logon",
-      dataset: ds,
-      code: String(4600 + (i % 90)),
-      outcome,
-      original: `${new Date(ts).toISOString()} ${host} ${ds}: user=${user} src=${src} dst=${dst}:${port} cmd="${cmd}" outcome=${outcome}`,
-    },
-    host: { name: host, os: { family: i % 2 ? "windows" : "linux" } },
-    user: { name: user, domain: "CORP" },
-    source: { ip: src, port: 1024 + Math.floor(r() * 60000) },
-    destination: { ip: dst, port },
-    process: { name: proc, pid: Math.floor(r() * 65535), command_line: cmd, executable: `C:\\Windows\\System32\\${proc}`, parent: { name: PROCS[Math.floor(r() * 10)] } },
-    message: `${w()} ${w()} ${w()} by ${user} on ${host}${rare}`,
-    tags: i % 7 === 0 ? ["prod", "pci"] : ["prod"],
-    ecs: { version: "8.11.0" },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The naive alternative: one JSONL file, fsync per batch, full scans to query
