@@ -16,6 +16,8 @@ import { buildCorrelationPlan } from "./correlation/load.ts";
 import { GroupBudget } from "./correlation/engine.ts";
 import type { CorrelationPlan } from "./correlation/plan.ts";
 import { LocalCorrelationStage } from "./correlation/stage.ts";
+import { buildBaselines, type Selection } from "./baselines/load.ts";
+import { LocalBaselineStage } from "./baselines/stage.ts";
 import type { CorrelationStage, DetectionStage, MatchedRule, Pipeline } from "./pipeline.ts";
 
 /** The project's own rules (rules/sigma, rules/correlation, rules/anomaly), next to this package. */
@@ -36,6 +38,8 @@ export interface Engine {
   correlationPlan: CorrelationPlan;
   correlationRules: number;
   anomalyRules: number;
+  /** Anomaly baselines: which events each rule observes. */
+  baselines: Selection;
   /** Warnings (and, when lenient, errors) found while loading. */
   problems: Problem[];
   /** Connects a pipeline: correlation hits and anomalies are emitted through it. */
@@ -51,7 +55,8 @@ export async function buildEngine(o: EngineOptions): Promise<Engine> {
   const loaded = loadRules(dirs, { placeholders: o.config.placeholders });
   const pipelines = loadPipelines(o.config.pipelines.length ? o.config.pipelines : "all");
   const corr = buildCorrelationPlan(loaded, pipelines);
-  const problems = [...loaded.problems, ...corr.problems];
+  const base = buildBaselines(loaded, pipelines);
+  const problems = [...loaded.problems, ...corr.problems, ...base.problems];
   const errors = problems.filter((p) => p.severity === "error");
   if (errors.length && !o.lenient) {
     throw new UsageError(errors[0].code, `${errors.length} rule problem(s); first: ${formatProblem(errors[0])}`, {
@@ -68,18 +73,23 @@ export async function buildEngine(o: EngineOptions): Promise<Engine> {
     },
   };
   const corrPlan = corr.plan;
-  const anomalyRules = loaded.others.filter((d) => d.docKind === "anomaly").length;
+  const anomalyRules = base.anomalies.length;
   return {
     detection,
     sigma,
     correlationPlan: corrPlan,
     correlationRules: corrPlan.correlations.length,
     anomalyRules,
+    baselines: base.selection,
     problems,
     attach(p: Pipeline): CorrelationStage {
       // every correlation evaluated in this process (replay, tests); the role routes instead
       const stage = new LocalCorrelationStage(corrPlan, p.emit, { allowedLatenessMs: o.config.allowed_lateness_ms, budget: new GroupBudget(o.config.max_groups) });
       p.setCorrelation(stage);
+      const b = o.config.baselines;
+      if (base.anomalies.length) {
+        p.setBaselines(new LocalBaselineStage(base.selection, p.emit, { allowedLatenessMs: o.config.allowed_lateness_ms, budget: new GroupBudget(b.max_entities), maxDistinctValues: b.max_distinct_values, maxSeenValues: b.max_seen_values }));
+      }
       return stage;
     },
   };

@@ -24,6 +24,7 @@ import { Pipeline } from "./pipeline.ts";
 import { RoutingCorrelationStage } from "./correlation/stage.ts";
 import { StatefulRunner } from "./correlation/runner.ts";
 import { correlationStage } from "./correlation/partition.ts";
+import { RoutingBaselineStage, baselineStage } from "./baselines/stage.ts";
 
 export interface CorrelateRoleOptions {
   config: SigilConfig;
@@ -98,6 +99,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   const makePipeline = (e: Engine): Pipeline => {
     const p = new Pipeline({ detection: e.detection, model, onSignal: (s) => out.push(s), now: () => now().toISOString() });
     p.setCorrelation(new RoutingCorrelationStage(e.correlationPlan, p.emit));
+    if (e.anomalyRules) p.setBaselines(new RoutingBaselineStage(e.baselines, p.emit));
     return p;
   };
 
@@ -265,7 +267,16 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         runner = new StatefulRunner({
           bus: o.bus,
           store: o.store,
-          stages: [correlationStage(engine!.correlationPlan, { allowedLatenessMs: cfg.allowed_lateness_ms, maxGroups: cfg.max_groups, created: () => now().toISOString() })],
+          stages: [
+            correlationStage(engine!.correlationPlan, { allowedLatenessMs: cfg.allowed_lateness_ms, maxGroups: cfg.max_groups, created: () => now().toISOString() }),
+            baselineStage(engine!.baselines.anomalies, {
+              allowedLatenessMs: cfg.allowed_lateness_ms,
+              maxEntities: cfg.baselines.max_entities,
+              maxDistinctValues: cfg.baselines.max_distinct_values,
+              maxSeenValues: cfg.baselines.max_seen_values,
+              created: () => now().toISOString(),
+            }),
+          ],
           checkpointIntervalMs: cfg.checkpoint_interval_ms,
           idleAdvanceMs: cfg.allowed_lateness_ms,
           log,

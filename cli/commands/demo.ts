@@ -60,7 +60,7 @@ the database host → sudo root shell and a planted SSH key → 1.8 GB upload to
       const files = demoFiles(records);
       for (const [stream, text] of files) fs.writeFileSync(path.join(dir, DEMO_STREAMS[stream].file), text);
       const steps = INTRUSION_STEPS.filter((s) => records.some((r) => r.step === s.id));
-      fs.writeFileSync(path.join(dir, "intrusion.json"), JSON.stringify({ steps, facts: "see cli/demo/generate.ts DEMO_FACTS" }, null, 2) + "\n");
+      fs.writeFileSync(path.join(dir, ".intrusion.json"), JSON.stringify({ steps, facts: "see cli/demo/generate.ts DEMO_FACTS" }, null, 2) + "\n");
       ctx.stderr.write(`demo: wrote ${records.length.toLocaleString("en-US")} records in ${files.size} files to ${dir}${steps.length ? `, intrusion of ${steps.length} steps` : ", benign only"}\n`);
       ctx.stdout.write([...files.keys()].map((k) => path.join(dir, DEMO_STREAMS[k].file)).join("\n") + "\n");
       return EXIT.ok;
