@@ -1,7 +1,7 @@
 // The agent role: inputs → batcher → shipper (direct or via the encrypted disk buffer) → ingest,
 // wired as named start-up steps with matching teardown, plus the status file and metrics listener.
 
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import fs from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -40,6 +40,12 @@ export function agentVersion(): string {
     dir = path.dirname(dir);
   }
   return "0.0.0";
+}
+
+/** Constant-time comparison of a presented credential with the expected one. */
+function sameSecret(given: string, expected: string): boolean {
+  const h = (s: string) => createHash("sha256").update(s).digest();
+  return timingSafeEqual(h(given), h(expected));
 }
 
 export interface RunOptions {
@@ -257,7 +263,7 @@ export class Agent {
     collectProcessMetrics();
     const token = readSecret(m.token, "metrics.token", this.env());
     const handler: http.RequestListener = (req, res) => {
-      if (token !== null && req.headers.authorization !== `Bearer ${token}`) {
+      if (token !== null && !sameSecret(req.headers.authorization ?? "", `Bearer ${token}`)) {
         res.writeHead(401, { "content-type": "application/json", "www-authenticate": "Bearer" }).end('{"error":{"code":"unauthorized","message":"a bearer token is required"}}');
         return;
       }

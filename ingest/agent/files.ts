@@ -5,6 +5,7 @@
 // is taken from the rotated copy; deleted files are read to their end before they are closed.
 
 import { createHash, randomBytes } from "node:crypto";
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../../platform/telemetry/log.ts";
@@ -143,8 +144,12 @@ class FileStream {
     this.t.deps.checkpoints.update(this.fid, { path: p });
   }
 
-  run(): void {
-    this.loop = this.readLoop().catch((err) => {
+  /** Starts reading, after `gate` (the durable registration of a new stream) when given. */
+  run(gate?: Promise<void>): void {
+    this.loop = (async () => {
+      if (gate) await gate;
+      await this.readLoop();
+    })().catch((err) => {
       this.t.deps.log.error({ path: this.path, fid: this.fid, err: String(err) }, "file reader failed; it will be reopened on the next scan");
       void this.close("error");
     });
@@ -302,6 +307,9 @@ export class FileTailer {
   private readonly quiet = new Map<string, number>();
   private scanTimer: NodeJS.Timeout | null = null;
   private scanning: Promise<void> | null = null;
+  private rescanTimer: NodeJS.Timeout | null = null;
+  private rescanPending = false;
+  private watchers: fsSync.FSWatcher[] = [];
   private stopped = false;
   private warnedLimit = false;
   private initial = true;
@@ -324,13 +332,66 @@ export class FileTailer {
     await this.scan();
     this.initial = false;
     this.scanTimer = setInterval(() => {
-      if (!this.scanning) this.scanning = this.scan().catch((err) => this.deps.log.error({ err: String(err) }, "file scan failed")).finally(() => (this.scanning = null));
+      if (!this.scanning) this.runScan();
     }, this.deps.config.files.scan_interval_ms);
+    this.watch();
+  }
+
+  private runScan(): void {
+    this.scanning = this.scan()
+      .catch((err) => this.deps.log.error({ err: String(err) }, "file scan failed"))
+      .finally(() => {
+        this.scanning = null;
+        if (this.rescanPending) {
+          this.rescanPending = false;
+          this.rescanSoon();
+        }
+      });
+  }
+
+  /** A change in a watched folder (inotify): scan soon, so short-lived rotated names are not missed. */
+  private rescanSoon(): void {
+    if (this.stopped) return;
+    if (this.scanning) {
+      this.rescanPending = true;
+      return;
+    }
+    if (this.rescanTimer) return;
+    this.rescanTimer = setTimeout(() => {
+      this.rescanTimer = null;
+      if (this.stopped) return;
+      if (this.scanning) this.rescanPending = true;
+      else this.runScan();
+    }, 20);
+  }
+
+  /**
+   * Watches the folders the globs start in, as a hint only: events trigger an early scan and wake
+   * the readers there; the periodic scan and polling stay the source of truth (events can be lost,
+   * and watching is not possible everywhere).
+   */
+  private watch(): void {
+    const dirs = new Set<string>();
+    for (const p of this.plans) for (const g of p.globs) dirs.add(g.base);
+    for (const dir of [...dirs].slice(0, 256)) {
+      try {
+        const w = fsSync.watch(dir, { persistent: false }, () => {
+          this.rescanSoon();
+          for (const s of this.open.values()) if (path.dirname(s.path) === dir) s.poke();
+        });
+        w.on("error", () => w.close());
+        this.watchers.push(w);
+      } catch {
+        // Folder missing or no watch available: the periodic scan finds its files.
+      }
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.scanTimer) clearInterval(this.scanTimer);
+    if (this.rescanTimer) clearTimeout(this.rescanTimer);
+    for (const w of this.watchers.splice(0)) w.close();
     await this.scanning;
     await Promise.all([...this.open.values()].map((s) => s.stop()));
     this.open.clear();
@@ -485,21 +546,21 @@ export class FileTailer {
       const pos = atEnd ? size : 0;
       const fid = randomBytes(12).toString("hex");
       checkpoints.put({ fid, path: f.path, dev: f.dev, ino: f.ino, offset: pos, fp_len: head.length, fp: sha256(head), state: "active", updated: Date.now() });
-      // Persist the stream before its first record leaves, so its id survives a crash.
-      await checkpoints.flush();
-      this.startStream(f.plan, fid, { fh, dev: f.dev, ino: f.ino, path: f.path, pos, fp: head, size }, atEnd ? "new file; starting at its end" : "new file");
+      // Persist the stream before its first record leaves, so its id survives a crash. The scan
+      // does not wait for that write: the descriptor is already held, so a rename meanwhile is harmless.
+      this.startStream(f.plan, fid, { fh, dev: f.dev, ino: f.ino, path: f.path, pos, fp: head, size }, atEnd ? "new file; starting at its end" : "new file", checkpoints.flush());
     } catch (err) {
       await fh.close().catch(() => {});
       throw err;
     }
   }
 
-  private startStream(plan: InputPlan, fid: string, init: ConstructorParameters<typeof FileStream>[3], why: string): FileStream {
+  private startStream(plan: InputPlan, fid: string, init: ConstructorParameters<typeof FileStream>[3], why: string, registered?: Promise<void>): FileStream {
     const s = new FileStream(this, plan, fid, init);
     this.open.set(key(init.dev, init.ino), s);
     this.deps.log.info({ path: init.path, fid, offset: init.pos, size: init.size }, why);
     if (init.fp.length < FP_MAX) void s.refreshFp().catch(() => {});
-    s.run();
+    s.run(registered);
     return s;
   }
 
@@ -615,7 +676,7 @@ export class FileTailer {
     }
     await oldFh.close().catch(() => {});
     // The truncated file itself is new content: the next scan picks it up as a new stream from offset 0.
-    if (!this.stopped && !this.scanning) this.scanning = this.scan().catch((err) => log.error({ err: String(err) }, "file scan failed")).finally(() => (this.scanning = null));
+    this.rescanSoon();
   }
 
   private async headEquals(p: string, fp: Buffer): Promise<boolean> {
