@@ -60,22 +60,3 @@ export function checkLimits(value: JsonValue, limits: JsonLimits): { code: strin
 export function asObject(v: unknown): JsonObject | undefined {
   return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as JsonObject) : undefined;
 }
-
-/** The string at `o[k]` when it is one. */
-export function str(o: JsonObject | undefined, k: string): string | undefined {
-  const v = o?.[k];
-  return typeof v === "string" ? v : undefined;
-}
-
-/** Removes undefined members so events serialize compactly and compare cleanly. */
-export function compact<T extends JsonObject>(o: T): T {
-  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
-/** Quick structural sniff: the trimmed text looks like one JSON object. */
-export function looksLikeJsonObject(sample: string): boolean {
-  let i = 0;
-  while (i < sample.length && (sample.charCodeAt(i) <= 32 || sample.charCodeAt(i) === 0xfeff)) i++;
-  return sample.charCodeAt(i) === 123 /* { */;
-}

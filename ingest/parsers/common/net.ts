@@ -20,23 +20,10 @@ export function asPort(v: unknown): number | undefined {
   return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : undefined;
 }
 
-/** A finite integer from a number or decimal string, else undefined. */
-export function asInt(v: unknown): number | undefined {
-  const n = typeof v === "number" ? v : typeof v === "string" && /^-?\d{1,16}$/.test(v) ? Number(v) : NaN;
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
 /** A finite number from a number or numeric string, else undefined. */
 export function asNumber(v: unknown): number | undefined {
   const n = typeof v === "number" ? v : typeof v === "string" && v.length > 0 && v.length < 40 ? Number(v) : NaN;
   return Number.isFinite(n) ? n : undefined;
-}
-
-/** A non-empty string (trimmed length > 0, "-" counts as empty), else undefined. */
-export function asText(v: unknown, max = 65_536): string | undefined {
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  if (typeof v !== "string" || v.length === 0 || v === "-" || v.length > max) return undefined;
-  return v;
 }
 
 /** 4 or 16 bytes of an address, or null. */
@@ -93,17 +80,6 @@ function v4Bytes(s: string): Uint8Array | null {
     out[i] = n;
   }
   return out;
-}
-
-/** True for RFC 1918 / loopback / link-local / ULA addresses. */
-export function isPrivateIp(ip: string): boolean {
-  const b = ipBytes(ip);
-  if (!b) return false;
-  if (b.length === 4) {
-    return b[0] === 10 || b[0] === 127 || (b[0] === 172 && b[1] >= 16 && b[1] <= 31) || (b[0] === 192 && b[1] === 168) || (b[0] === 169 && b[1] === 254);
-  }
-  const loop = b.every((x, i) => (i === 15 ? x === 1 : x === 0));
-  return loop || (b[0] & 0xfe) === 0xfc || (b[0] === 0xfe && (b[1] & 0xc0) === 0x80);
 }
 
 const PROTO_NUMBERS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, ipv6_icmp: 58, "ipv6-icmp": 58, icmp6: 58, icmpv6: 58, sctp: 132 };
