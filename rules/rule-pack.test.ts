@@ -18,7 +18,7 @@ import type { EcsEvent } from "../schema/ecs.ts";
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SIGMA = path.join(HERE, "sigma");
 const CORRELATION = path.join(HERE, "correlation");
-const PLATFORMS = new Set(["web", "opentelemetry", "linux", "kubernetes", "aws", "network", "windows"]);
+const PLATFORMS = new Set(["web", "opentelemetry", "linux", "kubernetes", "aws", "network", "windows", "sigil"]);
 const TACTIC_NAMES = new Set<string>(TACTICS.map((t) => t.name));
 
 function ruleFiles(dir: string): string[] {
