@@ -14,7 +14,7 @@ import { EmbeddedStore } from "../../platform/store/embedded.ts";
 import { parseQuery } from "../../platform/store/query.ts";
 import type { Doc, SearchRequest, Store } from "../../platform/store/types.ts";
 import { getField } from "../../schema/fields.ts";
-import { makeEvent, SPAN_MS, T_END, T_START } from "./events.ts";
+import { makeEvent, T_END, T_START } from "./events.ts";
 
 process.env.SIGIL_LOG_LEVEL ??= "warn";
 const args = process.argv.slice(2);
