@@ -73,7 +73,7 @@ async function rig(script: Script, opts: { buffer?: boolean; maxLines?: number }
   return { shipper, sent, src, add, dl, dir };
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
+async function until(cond: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error("timed out");
