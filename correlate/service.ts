@@ -60,6 +60,10 @@ const stageSeconds = () =>
 const counted = () =>
   metric("sigil_correlate_messages_total", () => new prom.Counter({ name: "sigil_correlate_messages_total", help: "Messages handled by the correlate role, by stage and outcome", labelNames: ["stage", "outcome"] }));
 
+const chainGauge = () => metric("sigil_chains_live", () => new prom.Gauge({ name: "sigil_chains_live", help: "Chains (and candidates below the alert threshold) held by the chain builder" }));
+const chainSignals = () =>
+  metric("sigil_chains_signals_total", () => new prom.Counter({ name: "sigil_chains_signals_total", help: "Signals seen by the chain builder, by outcome", labelNames: ["outcome"] }));
+
 function decode(buf: Buffer): JsonObject | null {
   try {
     const v = safeJsonParse(buf.toString("utf8"));
@@ -95,6 +99,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   let swapTimer: NodeJS.Timeout | null = null;
   let expireTimer: NodeJS.Timeout | null = null;
   let watermark = 0;
+  const lastStats: Partial<Record<keyof ChainBuilder["stats"], number>> = {};
 
   const makePipeline = (e: Engine): Pipeline => {
     const p = new Pipeline({ detection: e.detection, model, onSignal: (s) => out.push(s), now: () => now().toISOString() });
@@ -233,6 +238,14 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     }
     if (derived.length) await o.store.put("signals", derived);
     await writeChains(changed, merged);
+    // per batch: counters move by the builder's deltas (bounded label values)
+    const st = builder.stats;
+    for (const k of ["signals", "duplicates", "suppressed", "merges", "evicted", "expired", "overflow"] as const) {
+      const d = st[k] - (lastStats[k] ?? 0);
+      if (d > 0) chainSignals().inc({ outcome: k }, d);
+      lastStats[k] = st[k];
+    }
+    chainGauge().set(builder.size);
     counted().inc({ stage: "chains", outcome: "ok" }, batch.messages.length);
     end();
   };
