@@ -1,4 +1,5 @@
 import dgram from "node:dgram";
+import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { MemoryBus } from "../platform/bus/memory.ts";
 import type { Batch } from "../platform/bus/types.ts";
@@ -28,7 +29,7 @@ describe("ingest role", () => {
   });
 
   it("starts its listeners as named steps, reports readiness, publishes syslog and stops cleanly", async () => {
-    const config = configSchema.parse({ ingest: { http: { port: 0 }, otlp: { port: 0 }, syslog: { udp: { port: 0 }, tcp: { port: 0 } }, publish: { linger_ms: 1 } } });
+    const config = configSchema.parse({ ingest: { http: { port: 0 }, otlp: { port: 0 }, syslog: { udp: { port: 0 }, tcp: { port: 0 } }, publish: { linger_ms: 100 } } });
     const bus = new MemoryBus({ partitions: 1 });
     const health = new Health();
     const role = ingestRole({ config, bus, verifier, log: logger("test"), health });
@@ -47,6 +48,26 @@ describe("ingest role", () => {
     s.close();
     for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(got).toEqual(["hello over udp"]);
+
+    // an indented line from another connection never continues this connection's record
+    const tcp = role.listeners().find((l) => l.name === "syslog-tcp")!;
+    const dead: string[] = [];
+    const d = await bus.consumer({ groupId: "d", topics: ["dlq"] });
+    void d.run(async (b: Batch) => {
+      for (const m of b.messages) dead.push(JSON.parse(m.value.toString()).reason.code);
+    });
+    const a = net.connect(tcp.port, "127.0.0.1");
+    const bSock = net.connect(tcp.port, "127.0.0.1");
+    await Promise.all([new Promise((r) => a.once("connect", r)), new Promise((r) => bSock.once("connect", r))]);
+    a.write("<13>Oct 30 09:00:01 h app[1]: record of connection a\n");
+    await new Promise((r) => setTimeout(r, 5));
+    bSock.write("    indented line of connection b\n");
+    a.end();
+    bSock.end();
+    for (let i = 0; i < 200 && (got.length < 2 || dead.length < 1); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got).toContain("record of connection a");
+    expect(dead).toEqual(["syslog_orphan_continuation"]);
+    await d.close();
     await c.close();
     await role.lifecycle.stop();
     expect(role.listeners()).toEqual([]);

@@ -69,9 +69,18 @@ class Batcher {
     const events: EcsEvent[] = [];
     const rejections: Rejection[] = [...rejected];
     const emit: Emit = { event: (e) => events.push(e), reject: (r) => rejections.push(r) };
-    const n = new Normalizer({ format: this.format, ctx: this.deps.ctx });
-    for (const r of records) n.push(r, emit);
-    n.flush(emit);
+    // one session per connection (source): indented continuation lines only join records of their own stream
+    const bySource = new Map<string, RawRecord[]>();
+    for (const r of records) {
+      const list = bySource.get(r.source);
+      if (list) list.push(r);
+      else bySource.set(r.source, [r]);
+    }
+    for (const group of bySource.values()) {
+      const n = new Normalizer({ format: this.format, ctx: this.deps.ctx });
+      for (const r of group) n.push(r, emit);
+      n.flush(emit);
+    }
     const reserved = records.length + rejected.length;
     const dead = rejections.map((r) => deadLetter(r, this.receiver));
     const p = this.publishWithRetry(events, dead)
