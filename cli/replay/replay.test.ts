@@ -61,7 +61,7 @@ describe("sigil replay", () => {
     expect(r.summary.records_rejected).toBe(1);
     const kept = fs.readFileSync(dlq, "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(kept).toHaveLength(1);
-    expect(kept[0]).toMatchObject({ file: conn, line: 2 });
+    expect(kept[0]).toMatchObject({ file: "conn.log", line: 2 });
     expect(kept[0].raw).toContain("oops");
     expect(r.chains.length).toBeGreaterThan(0);
   });

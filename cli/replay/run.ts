@@ -84,10 +84,12 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   });
   engine.attach(pipeline);
 
+  const names = new Map(o.inputs.map((f) => [f, displayName(f, o.cwd)]));
   const rejectedByCode: Record<string, number> = {};
   let rejected = 0;
   const dlq = o.deadLetter ? fs.createWriteStream(o.deadLetter) : null;
-  const onReject = (r: InputRejection) => {
+  const onReject = (raw: InputRejection) => {
+    const r = { ...raw, file: names.get(raw.file) ?? raw.file };
     rejected++;
     rejectedByCode[r.code] = (rejectedByCode[r.code] ?? 0) + 1;
     if (dlq) dlq.write(JSON.stringify(r) + "\n");
@@ -96,7 +98,6 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const total = inputBytes(o.inputs);
   const progress = new Progress(o.stderr, total, o.progress ?? "auto");
   const formats: Record<string, string | null> = {};
-  const names = new Map(o.inputs.map((f) => [f, displayName(f, o.cwd)]));
 
   for await (const batch of mergeInputs(o.inputs, {
     format: o.format,
