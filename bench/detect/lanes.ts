@@ -3,6 +3,7 @@
 // serialized as the ECS JSON lines the correlate role reads.
 
 import fs from "node:fs";
+import zlib from "node:zlib";
 import path from "node:path";
 import { splitJsonValues } from "../../correlate/sigma/json-stream.ts";
 import { normalizeWindowsObject } from "../../ingest/parsers/windows-events-json/index.ts";
@@ -65,7 +66,23 @@ function sharedDir(): string {
   return process.env.SIGIL_SHARED_DATA ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../../shared/data");
 }
 
-/** Raw Windows events (nested and flat shapes) of the given Sysmon/Security event ids. */
+/** Windows events of a real campaign host (OTRF LSASS campaign 02): mostly benign background activity. */
+function campaignSamples(filter: (o: Obj) => boolean): Obj[] {
+  const file = path.join(sharedDir(), "attacks/otrf-lsass-campaign-02/host-windows-events.jsonl.gz");
+  const out: Obj[] = [];
+  for (const l of zlib.gunzipSync(fs.readFileSync(file)).toString("utf8").split("\n")) {
+    if (!l.trim()) continue;
+    try {
+      const o = JSON.parse(l) as Obj;
+      if (filter(o)) out.push(o);
+    } catch {
+      // the recording has a few truncated lines; they are not lane input
+    }
+  }
+  return out;
+}
+
+/** Raw Windows events (nested and flat shapes) of the given Sysmon/Security event ids: regression and OTRF samples. */
 function windowsSamples(filter: (o: Obj) => boolean): Obj[] {
   const dir = sharedDir();
   const out: Obj[] = [];
@@ -97,14 +114,17 @@ function setComputer(o: Obj, h: string) {
   else o.Hostname = h;
 }
 
-/** Normalizes varied raw Windows events to ECS JSON lines. */
-function windowsLane(samples: Obj[], n: number, seed: number, vary: (r: () => number, d: Obj) => void): string[] {
-  if (samples.length === 0) throw new Error("no samples for lane");
+/**
+ * Normalizes varied raw Windows events to ECS JSON lines: background events from a real host, with a
+ * small share (`attackShare`) of known-malicious samples (SigmaHQ regression events) mixed in.
+ */
+function windowsLane(background: Obj[], attacks: Obj[], n: number, seed: number, vary: (r: () => number, d: Obj) => void, attackShare = 0.05): string[] {
+  if (background.length === 0) throw new Error("no samples for lane");
   const r = prng(seed);
   const ctx = defaultParseContext({ now: () => new Date("2026-01-01T00:00:00Z") });
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    const o = clone(samples[i % samples.length]);
+    const o = clone(attacks.length && r() < attackShare ? pick(r, attacks) : pick(r, background));
     setComputer(o, pick(r, HOSTS));
     vary(r, data(o));
     const raw = JSON.stringify(o);
@@ -116,8 +136,8 @@ function windowsLane(samples: Obj[], n: number, seed: number, vary: (r: () => nu
 }
 
 export function sysmonProcessLane(n: number): string[] {
-  const samples = windowsSamples((o) => eid(o) === "1" && chan(o).includes("sysmon"));
-  return windowsLane(samples, n, 1, (r, d) => {
+  const f = (o: Obj) => eid(o) === "1" && chan(o).includes("sysmon");
+  return windowsLane(campaignSamples(f), windowsSamples(f), n, 1, (r, d) => {
     const user = pick(r, USERS);
     d.ProcessId = Math.floor(r() * 60000);
     d.ParentProcessId = Math.floor(r() * 60000);
@@ -132,8 +152,8 @@ export function sysmonProcessLane(n: number): string[] {
 }
 
 export function sysmonFileLane(n: number): string[] {
-  const samples = windowsSamples((o) => (eid(o) === "11" || eid(o) === "23") && chan(o).includes("sysmon"));
-  return windowsLane(samples, n, 2, (r, d) => {
+  const f = (o: Obj) => (eid(o) === "11" || eid(o) === "23") && chan(o).includes("sysmon");
+  return windowsLane(campaignSamples(f), windowsSamples(f), n, 2, (r, d) => {
     const user = pick(r, USERS);
     d.ProcessId = Math.floor(r() * 60000);
     d.ProcessGuid = guid(r);
@@ -144,8 +164,8 @@ export function sysmonFileLane(n: number): string[] {
 }
 
 export function securityLogonLane(n: number): string[] {
-  const samples = windowsSamples((o) => chan(o) === "security" && ["4624", "4625", "4634", "4672", "4648"].includes(eid(o)));
-  return windowsLane(samples, n, 3, (r, d) => {
+  const f = (o: Obj) => chan(o) === "security" && ["4624", "4625", "4634", "4672", "4648"].includes(eid(o));
+  return windowsLane([...campaignSamples(f), ...windowsSamples(f)], [], n, 3, (r, d) => {
     const user = pick(r, USERS);
     if ("TargetUserName" in d) d.TargetUserName = user;
     if ("SubjectUserName" in d) d.SubjectUserName = r() < 0.5 ? `${pick(r, HOSTS)}$` : user;

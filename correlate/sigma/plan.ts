@@ -56,6 +56,7 @@ export class EvalContext {
   private readonly lowStamp: Uint32Array;
   private texts: string[] | null = null;
   private textsLower: string[] | null = null;
+  private joinedLower: string | null = null;
 
   constructor(
     private readonly slots: Slot[],
@@ -72,6 +73,7 @@ export class EvalContext {
     this.gen = (this.gen + 1) >>> 0 || 1;
     this.texts = null;
     this.textsLower = null;
+    this.joinedLower = null;
   }
 
   value(slot: number): JsonValue | undefined {
@@ -122,6 +124,12 @@ export class EvalContext {
   allTextsLower(): string[] {
     if (this.textsLower === null) this.textsLower = this.allTexts().map((s) => s.toLowerCase());
     return this.textsLower;
+  }
+
+  /** Every string of the event, case-folded once and joined by NUL (one prefilter scan for keyword rules). */
+  allTextJoinedLower(): string {
+    if (this.joinedLower === null) this.joinedLower = this.allTexts().join("\u0000").toLowerCase();
+    return this.joinedLower;
   }
 }
 
@@ -284,7 +292,7 @@ function reqUnion(rs: Req[]): Req {
 /** Requirements with literals shorter than 3 characters (or too costly) are not worth indexing. */
 function usable(r: { slot: number; lit: string }[]): Req {
   if (r.length === 0) return null;
-  for (const x of r) if (x.lit.length < 3 && !/[^\u0000-\u007f]/.test(x.lit)) return null;
+  for (const x of r) if (x.lit.length < 2 && !/[^\u0000-\u007f]/.test(x.lit)) return null;
   return r;
 }
 
@@ -722,7 +730,7 @@ class Bucket {
     for (const s of this.scans) {
       this.curHits = s.litHits;
       if (s.slot === KEYWORD_SLOT) {
-        for (const t of ctx.allTextsLower()) s.index.scan(t, this.onHit);
+        s.index.scan(ctx.allTextJoinedLower(), this.onHit);
       } else {
         const t = ctx.scanText(s.slot);
         if (t !== null) s.index.scan(t, this.onHit);

@@ -18,7 +18,9 @@ export class GramIndex {
   readonly literals: string[];
   readonly hasShort: boolean;
   private readonly hasRare: boolean;
-  /** Per (7-bit folded) character pair: bit 1 starts an indexed 4-gram, bit 2 a 3-gram literal. */
+  /** Two-character literals by their folded pair. */
+  private readonly pairLits = new Map<number, number[]>();
+  /** Per (7-bit folded) character pair: bit 1 starts an indexed 4-gram, bit 2 a 3-gram literal, bit 4 is a 2-character literal. */
   private readonly pairs = new Uint8Array(128 * 128);
   /** Literals holding a non-ASCII character, by that character (only scanned at non-ASCII positions). */
   private readonly rare = new Map<number, number[]>();
@@ -57,7 +59,15 @@ export class GramIndex {
         else this.rare.set(code, [id]);
         return;
       }
-      if (l.length < SHORT) throw new Error(`literal "${l}" is shorter than ${SHORT} characters`);
+      if (l.length < 2) throw new Error(`literal "${l}" is shorter than 2 characters`);
+      if (l.length === 2) {
+        const key = ((l.charCodeAt(0) & 0x7f) << 7) | (l.charCodeAt(1) & 0x7f);
+        const list = this.pairLits.get(key);
+        if (list) list.push(id);
+        else this.pairLits.set(key, [id]);
+        this.off[id] = 0;
+        return;
+      }
       let bestOff = 0;
       if (l.length >= GRAM) {
         let bestF = Infinity;
@@ -83,7 +93,7 @@ export class GramIndex {
       const l = literals[id];
       if (firstNonAscii(l) >= 0) continue;
       const o = this.off[id];
-      this.pairs[((l.charCodeAt(o) & 0x7f) << 7) | (l.charCodeAt(o + 1) & 0x7f)] |= l.length >= GRAM ? 1 : 2;
+      this.pairs[((l.charCodeAt(o) & 0x7f) << 7) | (l.charCodeAt(o + 1) & 0x7f)] |= l.length >= GRAM ? 1 : l.length === SHORT ? 2 : 4;
     }
   }
 
@@ -110,8 +120,13 @@ export class GramIndex {
       if (c0 > 127 && hasRare) this.rareAt(s, i, c0, onHit);
       if (i + 1 >= n) break;
       c1 = s.charCodeAt(i + 1);
-      const f = pairs[((c0 & 0x7f) << 7) | (c1 & 0x7f)];
+      const pk = ((c0 & 0x7f) << 7) | (c1 & 0x7f);
+      const f = pairs[pk];
       if (f === 0) continue;
+      if (f & 4) {
+        const list = this.pairLits.get(pk) as number[];
+        for (const id of list) if (s.startsWith(lits[id], i)) onHit(id);
+      }
       if (f & 1 && i + GRAM <= n) {
         let id = head4[hashAt4(s, i) & mask4];
         while (id >= 0) {
