@@ -437,6 +437,22 @@ export class ElasticsearchStore implements Store {
     const unique = [...new Set(ids)];
     if (!unique.length) return [];
     const found = new Map<string, Doc>();
+    await this.fetchInto(collection, unique, found);
+    const cached = this.timeIndices.get(collection);
+    if (found.size < unique.length && cached && this.now() - cached.at > 1000) {
+      // another process may have opened a new time-based index since the list was read
+      await this.loadTimeIndices(collection);
+      await this.fetchInto(collection, unique.filter((id) => !found.has(id)), found);
+    }
+    const out: Doc[] = [];
+    for (const id of unique) {
+      const d = found.get(id);
+      if (d) out.push(d);
+    }
+    return out;
+  }
+
+  private async fetchInto(collection: Collection, unique: string[], found: Map<string, Doc>): Promise<void> {
     const targets = await this.locate(collection, unique);
     if (targets.length <= 10_000) {
       for (let i = 0; i < targets.length; i += 1000) {
@@ -454,12 +470,6 @@ export class ElasticsearchStore implements Store {
         for (const h of r.hits.hits) if (h._source) found.set(h._id!, h._source);
       }
     }
-    const out: Doc[] = [];
-    for (const id of unique) {
-      const d = found.get(id);
-      if (d) out.push(d);
-    }
-    return out;
   }
 
   async update(collection: Collection, id: string, fn: (current: Doc | null) => Doc | null, opts: UpdateOptions = {}): Promise<Doc | null> {

@@ -8,7 +8,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { runStoreContract } from "../../test/store/contract.ts";
+import fc from "fast-check";
+import { corpus, runStoreContract } from "../../test/store/contract.ts";
 import { SigilError } from "../errors.ts";
 import { createSchema, openDb, QueryEngine, SCHEMA_VERSION } from "./embedded-db.ts";
 import { storeSchema } from "../config/sections/store.ts";
@@ -136,6 +137,37 @@ describe("embedded store: retention and size bounds", () => {
     // the newest survive, the oldest went first
     expect(await store.get("events", "e9-999")).not.toBeNull();
     expect(await store.get("events", "e0-0")).toBeNull();
+    await store.close();
+  });
+});
+
+describe("embedded store: fuzzed queries", () => {
+  it("any text the parser accepts runs as SQL; anything else fails with a SigilError", async () => {
+    const store = new EmbeddedStore({ file: path.join(tempDir(), "s.db"), queryWorkers: 0 });
+    await store.init();
+    await store.put("events", corpus().filter((d) => (d["host"] as { name?: string } | undefined)?.name !== "huge-host"));
+    const alphabet = fc.constantFrom(..."ab:*?\"\\()[]{}<>=!-+ &|TO AND OR NOT . _@ 1 0 é 中 host.name user.name event.category dns.answers.name @timestamp now-1h / ".split(" "));
+    let ran = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(alphabet, { maxLength: 14 }).map((a) => a.join(" ")), async (text) => {
+        let q;
+        try {
+          q = parseQuery(text);
+        } catch (e) {
+          expect(e).toBeInstanceOf(SigilError);
+          return;
+        }
+        try {
+          const r = await store.search("events", { query: q, size: 5 });
+          expect(r.hits.length).toBeLessThanOrEqual(5);
+          ran++;
+        } catch (e) {
+          expect(e).toBeInstanceOf(SigilError);
+        }
+      }),
+      { numRuns: 400 },
+    );
+    expect(ran).toBeGreaterThan(50);
     await store.close();
   });
 });
