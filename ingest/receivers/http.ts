@@ -74,10 +74,10 @@ export function parseNdjson(body: Buffer, opts: { source: string; peer: string; 
     const bytes = body.subarray(offset, end);
     const text = bytes.toString("utf8");
     if (text.trim().length === 0) continue;
-    const base: RawRecord = { data: text, source: opts.source, line: lineNo, peer: opts.peer, origin: undefined };
+    const base = (): RawRecord => ({ data: text, source: opts.source, line: lineNo, peer: opts.peer });
     // an agent record may be longer than the raw line it carries (JSON escaping, the envelope)
     if (bytes.length > opts.maxLineBytes * 2 + 4096) {
-      rejections.push({ code: "line_too_long", reason: `line is ${bytes.length} bytes, longer than an NDJSON record may be for the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base, data: text.slice(0, opts.maxLineBytes) } });
+      rejections.push({ code: "line_too_long", reason: `line is ${bytes.length} bytes, longer than an NDJSON record may be for the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base(), data: text.slice(0, opts.maxLineBytes) } });
       continue;
     }
     let parsed: unknown;
@@ -94,7 +94,7 @@ export function parseNdjson(body: Buffer, opts: { source: string; peer: string; 
     if (o && typeof o.message === "string" && (sigil || agent)) {
       // an agent record: the raw line is in message
       if (Buffer.byteLength(o.message) > opts.maxLineBytes) {
-        rejections.push({ code: "line_too_long", reason: `message is ${Buffer.byteLength(o.message)} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base, data: o.message.slice(0, opts.maxLineBytes), origin: str(sigil?.origin) } });
+        rejections.push({ code: "line_too_long", reason: `message is ${Buffer.byteLength(o.message)} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base(), data: o.message.slice(0, opts.maxLineBytes), origin: str(sigil?.origin) } });
         continue;
       }
       const log = obj(o.log);
@@ -119,10 +119,10 @@ export function parseNdjson(body: Buffer, opts: { source: string; peer: string; 
       const format = str(sigil?.format) ?? opts.format;
       addToGroup(groups, rec, format, `${host ?? opts.peer}\u0000${path ?? ""}\u0000${str(obj(o.input)?.type) ?? ""}`);
     } else if (bytes.length > opts.maxLineBytes) {
-      rejections.push({ code: "line_too_long", reason: `line is ${bytes.length} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base, data: text.slice(0, opts.maxLineBytes) } });
+      rejections.push({ code: "line_too_long", reason: `line is ${bytes.length} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base(), data: text.slice(0, opts.maxLineBytes) } });
     } else {
       // a raw record: a JSON document of a known shape, or a plain text line
-      addToGroup(groups, base, opts.format, `raw\u0000${opts.peer}`);
+      addToGroup(groups, base(), opts.format, `raw\u0000${opts.peer}`);
     }
   }
   return { groups, envelopes, rejections, lines: lineNo };

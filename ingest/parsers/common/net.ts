@@ -11,7 +11,9 @@ export function asIp(v: unknown): string | undefined {
   if (typeof v !== "string" || v.length < 2 || v.length > 64) return undefined;
   let s = v;
   if (s.charCodeAt(0) === 91 /* [ */ && s.charCodeAt(s.length - 1) === 93) s = s.slice(1, -1);
-  return isIp(s) && ipBytes(s) !== null ? s : undefined;
+  if (!isIp(s)) return undefined;
+  // the IPv4 pattern already checks every octet; IPv6 also needs its groups to add up
+  return !s.includes(":") || ipBytes(s) !== null ? s : undefined;
 }
 
 /** A TCP/UDP port number from a number or decimal string, else undefined. */
