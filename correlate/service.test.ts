@@ -1,0 +1,92 @@
+// The correlate role on the in-process bus and an in-memory store (as `sigil start` runs it): events
+// become stored events and signals, a changed rule directory is compiled and swapped in without a
+// restart, and a rule that does not compile leaves the running plan in place.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../platform/config/load.ts";
+import { MemoryBus } from "../platform/bus/memory.ts";
+import { EmbeddedStore } from "../platform/store/embedded.ts";
+import { logger } from "../platform/telemetry/log.ts";
+import type { EcsEvent } from "../schema/ecs.ts";
+import { correlateRole } from "./service.ts";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-correlate-role-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const rule = (id: string, word: string) => `title: Test rule ${word}
+id: ${id}
+status: test
+author: test
+tags: [attack.execution, attack.t1059]
+logsource: {product: test}
+detection:
+  selection:
+    message|contains: '${word}'
+  condition: selection
+level: high
+`;
+const pipeline = `name: test-route
+description: routes the test events
+routes:
+  - logsource: {product: test}
+    when: {event.dataset: test.events}
+fields:
+  - logsource: {product: test}
+    fallback: ['{field}']
+    map: {}
+`;
+let n = 0;
+const event = (message: string): EcsEvent =>
+  ({ "@timestamp": new Date(Date.UTC(2026, 0, 15, 10, 0, n)).toISOString(), event: { id: `${(++n).toString(16).padStart(32, "0")}`, kind: "event", dataset: "test.events" }, host: { name: "h1" }, message }) as EcsEvent;
+
+async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("correlate role (in-process)", () => {
+  it("detects, stores, and swaps in a changed rule set without a restart", async () => {
+    const rules = path.join(dir, "rules");
+    fs.mkdirSync(rules);
+    fs.writeFileSync(path.join(rules, "execution_alpha.yml"), rule("11111111-1111-4111-8111-111111111111", "alpha"));
+    const pipe = path.join(dir, "test-route.yml");
+    fs.writeFileSync(pipe, pipeline);
+    const config = loadConfig({ env: {} });
+    config.correlate.pipelines = ["ecs-windows", pipe];
+    const bus = new MemoryBus({ partitions: 2 });
+    const store = new EmbeddedStore({ file: ":memory:" });
+    const role = correlateRole({ config, bus, store, log: logger("test", { level: "silent" }), rules: [rules], cwd: dir });
+    await role.lifecycle.start();
+    try {
+      const producer = await bus.producer();
+      await producer.send("events", [event("alpha one"), event("beta one")].map((e) => ({ key: "h1", value: JSON.stringify(e) })));
+      await until("two events stored", async () => (await store.count("events", {})) === 2);
+      await until("one signal", async () => (await store.count("signals", {})) === 1);
+
+      fs.writeFileSync(path.join(rules, "execution_beta.yml"), rule("22222222-2222-4222-8222-222222222222", "beta"));
+      await until("the new plan", () => role.stats.planSwaps >= 1);
+      fs.writeFileSync(path.join(rules, "execution_broken.yml"), "title: broken\nid: nope\ndetection: {condition: missing}\n");
+      const swaps = role.stats.planSwaps;
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(role.stats.planSwaps).toBe(swaps); // the broken rule kept the running plan
+
+      await producer.send("events", [event("beta two")].map((e) => ({ key: "h1", value: JSON.stringify(e) })));
+      await until("the beta signal", async () => (await store.count("signals", {})) === 2);
+      const sigs = await store.search("signals", { size: 10 });
+      expect(sigs.hits.map((s) => (s["rule"] as { id: string }).id).sort()).toEqual(["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"]);
+
+      // a malformed message is dead-lettered with its reason, not dropped
+      await producer.send("events", [{ key: "h1", value: "{not json" }]);
+      await until("the malformed message counted", () => role.stats.malformed === 1);
+    } finally {
+      await role.lifecycle.stop();
+      await bus.close();
+      await store.close();
+    }
+  });
+});
