@@ -3,6 +3,7 @@
 // and the built web app for everything that is not the API.
 
 import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { SigilError } from "../../platform/errors.ts";
 import { can } from "./auth/permissions.ts";
 import type { ConsoleDeps } from "./deps.ts";
@@ -84,7 +85,12 @@ export function createApp(d: ConsoleDeps): Hono<ConsoleEnv> {
   });
 
   for (const r of ROUTES) {
-    app.on(r.method, r.path, guard(r, d), (c) => r.handler(c, d));
+    // the body is bounded while it streams in (a chunked upload cannot grow past the limit)
+    const limit = bodyLimit({
+      maxSize: r.maxBody ?? 64 * 1024,
+      onError: (c) => c.json({ error: "body_too_large", message: `the request body is larger than ${r.maxBody ?? 64 * 1024} bytes` }, 413),
+    });
+    app.on(r.method, r.path, guard(r, d), limit, (c) => r.handler(c, d));
   }
 
   // the web app (public: it holds no data; everything it shows comes from the routes above)

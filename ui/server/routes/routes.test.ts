@@ -309,3 +309,20 @@ describe("rules, baselines, health, admin", () => {
     expect(audit.records).toEqual([expect.objectContaining({ action: "user.create", actor: "admin" })]);
   });
 });
+
+describe("input limits", () => {
+  it("refuses a body over the route's limit, even streamed without a length", async () => {
+    const big = "x".repeat(70 * 1024);
+    const res = await analyst.fetch("/api/alerts/t-1/triage", { method: "POST", json: { change: { note: big } } });
+    expect(res.status).toBe(413);
+    const stream = new ReadableStream({
+      start(ctrl) {
+        for (let i = 0; i < 100; i++) ctrl.enqueue(new TextEncoder().encode("y".repeat(1024)));
+        ctrl.close();
+      },
+    });
+    const chunked = await analyst.fetch("/api/alerts/t-1/triage", { method: "POST", body: stream, headers: { "content-type": "application/json" }, duplex: "half" } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect((await analyst.fetch("/api/events/search?q=" + "a".repeat(9000))).status).toBe(400);
+  });
+});

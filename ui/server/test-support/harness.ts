@@ -54,11 +54,11 @@ export async function startHarness(overrides: Record<string, unknown> = {}): Pro
     sessions,
     throttle: new LoginThrottle({ maxFailures: config.login.max_failures, windowMs: config.login.window_ms, maxLockoutMs: config.login.max_lockout_ms }),
     audit: new AuditLog(store),
-    origins: new OriginPolicy({ publicOrigin: null, tls: false, loopbackOnly: true }),
+    origins: new OriginPolicy({ publicOrigin: config.public_origin, tls: config.tls.enabled, loopbackOnly: true }),
     web: null,
     health: new HealthReader({ urls: [], token: null, store, bus: null, liveStats: () => ({ clients: hub.clients.size, sequence: hub.sequence }) }),
     log,
-    tls: false,
+    tls: config.tls.enabled,
   };
   const server = await startConsoleServer(deps, log);
   return {
