@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import fs from "node:fs";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -52,6 +53,24 @@ function post(url: string, body: Buffer | string, headers: Record<string, string
   return fetch(url, { method: "POST", body: typeof body === "string" ? body : new Uint8Array(body), headers });
 }
 
+/** POST over HTTPS trusting the test CA (fetch cannot take a CA), answering like fetch's Response. */
+function postTls(url: string, body: Buffer | string, headers: Record<string, string>): Promise<{ status: number; headers: Headers; json(): Promise<unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method: "POST", headers, ca: caPem }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const b = Buffer.concat(chunks);
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
+        resolve({ status: res.statusCode ?? 0, headers: h, body: b, json: async () => JSON.parse(b.toString()) });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 function batchHeaders(): Record<string, string> {
   return { authorization: `Bearer ${token}`, "x-sigil-batch-id": randomBytes(16).toString("hex"), "x-sigil-batch-time": String(Date.now()), "content-type": "application/x-ndjson" };
 }
@@ -93,7 +112,7 @@ beforeAll(async () => {
     telemetry: { metrics: { port: 0 } },
     ingest: {
       http: { port: 0 },
-      otlp: { port: 0 },
+      otlp: { port: 0, tls: { enabled: true, cert_file: certs.serverCert, key_file: certs.serverKey } },
       syslog: {
         udp: { port: 0, format: "sshd-auth" },
         tcp: { port: 0 },
@@ -183,9 +202,9 @@ describe("sigil ingest against real Kafka", () => {
     expect((await fetch(`${urls.http}/readyz`)).status).toBe(200);
   });
 
-  it("turns OTLP/HTTP spans (JSON) and log records (protobuf) into events", async () => {
+  it("turns OTLP/HTTP spans (JSON) and log records (protobuf) into events, over TLS", async () => {
     const traces = { resourceSpans: [{ resource: { attributes: [{ key: "service.name", value: { stringValue: "checkout" } }] }, scopeSpans: [{ spans: [{ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", name: "POST /pay", kind: 2, startTimeUnixNano: "1730368800000000000", endTimeUnixNano: "1730368800250000000", attributes: [{ key: "http.request.method", value: { stringValue: "POST" } }, { key: "http.response.status_code", value: { intValue: "500" } }], status: { code: 2, message: "boom" } }, { traceId: "bad", spanId: "x", name: "invalid" }] }] }] };
-    const r1 = await post(`${urls.otlp}/v1/traces`, JSON.stringify(traces), { authorization: `Bearer ${token}`, "content-type": "application/json" });
+    const r1 = await postTls(`${urls.otlp}/v1/traces`, JSON.stringify(traces), { authorization: `Bearer ${token}`, "content-type": "application/json" });
     expect(r1.status).toBe(200);
     expect(await r1.json()).toMatchObject({ partialSuccess: { rejectedSpans: "1" } });
     const span = await until("the span event", () => events.find((e) => e.trace?.id === "4bf92f3577b34da6a3ce929d0e0e4736" && e.event.dataset === "otel.traces"));
@@ -194,17 +213,19 @@ describe("sigil ingest against real Kafka", () => {
 
     const logRecord = Buffer.concat([pb(1, 1, 1730368801000000000n), pb(2, 0, 17), pb(3, 2, str("ERROR")), pb(5, 2, pb(1, 2, str("payment failed for order 7"))), pb(6, 2, keyValue("user.name", "bob")), pb(9, 2, Buffer.from("4bf92f3577b34da6a3ce929d0e0e4736", "hex")), pb(10, 2, Buffer.from("00f067aa0ba902b7", "hex"))]);
     const req = pb(1, 2, Buffer.concat([pb(1, 2, pb(1, 2, keyValue("service.name", "payments"))), pb(2, 2, Buffer.concat([pb(1, 2, pb(1, 2, str("pay.logger"))), pb(2, 2, logRecord)]))]));
-    const r2 = await post(`${urls.otlp}/v1/logs`, gzipSync(req), { authorization: `Bearer ${token}`, "content-type": "application/x-protobuf", "content-encoding": "gzip" });
+    const r2 = await postTls(`${urls.otlp}/v1/logs`, gzipSync(req), { authorization: `Bearer ${token}`, "content-type": "application/x-protobuf", "content-encoding": "gzip" });
     expect(r2.status).toBe(200);
     expect(r2.headers.get("content-type")).toBe("application/x-protobuf");
     const log = await until("the protobuf log event", () => events.find((e) => e.message === "payment failed for order 7"));
     expect(log).toMatchObject({ "@timestamp": "2024-10-31T10:00:01.000Z", service: { name: "payments" }, user: { name: "bob" }, trace: { id: "4bf92f3577b34da6a3ce929d0e0e4736" }, log: { level: "error", logger: "pay.logger" }, event: { severity: 17, dataset: "otel.logs" } });
 
-    const broken = await post(`${urls.otlp}/v1/logs`, Buffer.from([0x0a, 0xff, 0xff, 0xff]), { authorization: `Bearer ${token}`, "content-type": "application/x-protobuf" });
+    const broken = await postTls(`${urls.otlp}/v1/logs`, Buffer.from([0x0a, 0xff, 0xff, 0xff]), { authorization: `Bearer ${token}`, "content-type": "application/x-protobuf" });
     expect(broken.status).toBe(400);
     const dl = await until("the undecodable protobuf in the dlq", () => dead.find((d) => (d.reason as { code: string }).code === "otlp_bad_protobuf"));
     expect(dl).toMatchObject({ raw_encoding: "base64", raw: Buffer.from([0x0a, 0xff, 0xff, 0xff]).toString("base64"), receiver: "otlp" });
-    expect((await post(`${urls.otlp}/v1/logs`, "{}", { "content-type": "application/json" })).status).toBe(401);
+    expect((await postTls(`${urls.otlp}/v1/logs`, "{}", { "content-type": "application/json" })).status).toBe(401);
+    expect(urls.otlp).toMatch(/^https:/);
+    await expect(post(`${urls.otlp.replace("https:", "http:")}/v1/logs`, "{}", { "content-type": "application/json" })).rejects.toThrow();
   });
 
   it("receives syslog over UDP, TCP (octet counting and newline framing) and TLS", async () => {
