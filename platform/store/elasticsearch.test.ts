@@ -30,7 +30,8 @@ async function fakeEs(bulk: Handler): Promise<{ url: string; bulkCalls: string[]
     req.on("end", () => {
       const url = req.url ?? "";
       let out: { status: number; body: unknown };
-      if (url.startsWith("/_nodes/_local")) out = { status: 200, body: { nodes: { n1: { version: "8.19.0" } } } };
+      if (url === "/" || url.startsWith("/?")) out = { status: 405, body: { error: "Incorrect HTTP method for uri [/] and method [GET], allowed: [DELETE]", status: 405 } };
+      else if (url.startsWith("/_nodes/_local")) out = { status: 200, body: { nodes: { n1: { version: "8.19.0" } } } };
       else if (url.startsWith("/_index_template/")) out = { status: 200, body: { acknowledged: true } };
       else if (url.startsWith("/_cat/indices")) out = { status: 200, body: [] };
       else if (url.startsWith("/_bulk")) {

@@ -245,9 +245,16 @@ export class ElasticsearchStore implements Store {
   }
 
   async init(): Promise<void> {
-    // GET / lives in the rest-root module, which the minimal test distribution lacks: ask the node itself
-    const info = (await this.withRetry("connect", () => this.client.transport.request({ method: "GET", path: "/_nodes/_local", querystring: { filter_path: "nodes.*.version" } }))) as { nodes?: Record<string, { version?: string }> };
-    this.version = Object.values(info.nodes ?? {})[0]?.version ?? "";
+    this.version = await this.withRetry("connect", async () => {
+      try {
+        return (await this.client.info()).version.number;
+      } catch (err) {
+        // GET / lives in the rest-root module, which the minimal test distribution lacks: ask the node itself
+        if (!(err instanceof errors.ResponseError && (err.statusCode === 404 || err.statusCode === 405))) throw err;
+        const nodes = (await this.client.transport.request({ method: "GET", path: "/_nodes/_local", querystring: { filter_path: "nodes.*.version" } })) as { nodes?: Record<string, { version?: string }> };
+        return Object.values(nodes.nodes ?? {})[0]?.version ?? "";
+      }
+    });
     if (!/^8\./.test(this.version)) log.warn({ node: this.opts.node, version: this.version }, "Sigil is tested with Elasticsearch 8.x");
     // Templates only: indices are created by the first write that needs them (reads of a missing index are empty).
     await Promise.all(

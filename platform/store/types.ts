@@ -140,6 +140,7 @@ export interface Store {
    * Resolves to the written document, or to the current one (possibly null) when fn returned null.
    * With expectedVersion, a stored version that differs fails with a `store_conflict` SigilError.
    * Events and signals are immutable: updating them fails with `store_immutable`.
+   * Without expectedVersion a concurrent change is retried, so `fn` may run more than once.
    */
   update(collection: Collection, id: string, fn: (current: Doc | null) => Doc | null, opts?: UpdateOptions): Promise<Doc | null>;
   delete(collection: Collection, ids: string[]): Promise<void>;
