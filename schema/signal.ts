@@ -54,7 +54,7 @@ export interface AnomalyInfo extends JsonObject {
 }
 
 /**
- * A routing copy of a match on `sigil.signals` (docs/decisions/0006): input for correlation or
+ * A routing copy of a match on `sigil.signals` (docs/decisions/0015): input for correlation or
  * baseline rules, keyed (signal.key) by their group-by or entity value so that every group is
  * evaluated on one partition. Not an alert by itself: the chain builder and the store skip it.
  */

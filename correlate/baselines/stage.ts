@@ -9,6 +9,7 @@ import { SIGNAL_ENTITY_FIELDS, entityFieldsOf, type Signal } from "../../schema/
 import { GroupBudget } from "../correlation/engine.ts";
 import type { StageCounts } from "../correlation/metrics.ts";
 import type { PartitionPart, StatefulStage } from "../correlation/runner.ts";
+import { isLive } from "../correlation/partition.ts";
 import { eventTime } from "../correlation/stage.ts";
 import type { BaselineStage, Origin } from "../pipeline.ts";
 import { eventRef } from "../pipeline.ts";
@@ -156,8 +157,8 @@ export function baselineStage(anomalies: CompiledAnomaly[], opts: BaselineStageO
           }
           return true;
         },
-        advanceIdle(nowMs: number) {
-          engine.advance(nowMs - opts.allowedLatenessMs);
+        advanceIdle(nowMs: number, idleMs: number) {
+          if (isLive(engine.maxTime, nowMs, idleMs, opts.allowedLatenessMs)) engine.advance(nowMs - idleMs - opts.allowedLatenessMs);
         },
         snapshot: () => engine.snapshot(),
         delta: () => engine.delta(),

@@ -16,7 +16,7 @@ interface Ev {
   v: number;
 }
 
-/** Semantics of docs/decisions/0006 for arrival-mode conditions, computed the slow way. */
+/** Semantics of docs/decisions/0015 for arrival-mode conditions, computed the slow way. */
 function reference(type: string, cond: NumericCondition, events: Ev[], lateness: number, nRules: number): { lines: number[]; value: number }[] {
   const hits: { lines: number[]; value: number }[] = [];
   let maxTime = -Infinity;

@@ -1,6 +1,6 @@
 // The correlation engine: evaluates every Sigma correlation type over rule matches in event time,
 // with sliding windows, bounded lateness, bounded state and snapshots for checkpointing.
-// Semantics (firing, suppression, lateness, eviction) are documented in docs/decisions/0006.
+// Semantics (firing, suppression, lateness, eviction) are documented in docs/decisions/0015.
 
 import { hash } from "node:crypto";
 import type { JsonObject } from "../../schema/ecs.ts";

@@ -21,6 +21,18 @@ export interface CorrelationStageOptions extends Omit<EngineOptions, "budget" | 
   created?: () => string;
 }
 
+/** How far behind the wall clock a partition's event time may be and still count as a live stream. */
+const LIVE_SLACK_MS = 5 * 60_000;
+
+/**
+ * A stream is live when its latest event time is within the idle period, the lateness and some slack
+ * of the wall clock. Backfills (old timestamps) are never advanced by the wall clock: that would make
+ * every later event of the backfill late.
+ */
+export function isLive(maxTime: number, nowMs: number, idleMs: number, latenessMs: number): boolean {
+  return Number.isFinite(maxTime) && maxTime >= nowMs - idleMs - latenessMs - LIVE_SLACK_MS;
+}
+
 export function correlationStage(plan: CorrelationPlan, opts: CorrelationStageOptions): StatefulStage & { budget: GroupBudget } {
   const budget = new GroupBudget(opts.maxGroups);
   return {
@@ -77,8 +89,8 @@ export function correlationStage(plan: CorrelationPlan, opts: CorrelationStageOp
           else engine.onMatch(r.match, r.correlations);
           return true;
         },
-        advanceIdle(nowMs: number) {
-          engine.advance(nowMs - opts.allowedLatenessMs);
+        advanceIdle(nowMs: number, idleMs: number) {
+          if (isLive(engine.maxTime, nowMs, idleMs, opts.allowedLatenessMs)) engine.advance(nowMs - idleMs - opts.allowedLatenessMs);
         },
         snapshot: () => engine.snapshot(),
         delta: () => engine.delta(),

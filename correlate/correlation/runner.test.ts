@@ -178,3 +178,41 @@ describe("PartitionCheckpoint", () => {
     expect(third).toEqual({ full: { n: [1] }, deltas: [], offset: "13" });
   });
 });
+
+describe("idle partitions", () => {
+  const fewer = planFromYaml(
+    detectionRule("heartbeat", "1") +
+      `---
+title: Too few heartbeats
+id: 0e95725d-7320-415d-80f7-004da920fc12
+correlation:
+  type: event_count
+  rules: [heartbeat]
+  group-by: [host.name]
+  timespan: 1s
+  condition: {lt: 3}
+level: low
+`,
+  );
+  const hb: MatchedRule = { id: [...fewer.rules.values()].find((r) => r.name === "heartbeat")!.id, name: "heartbeat", title: "heartbeat", level: "low", tags: [] };
+  const run = async (eventTime: number) => {
+    const bus = new MemoryBus({ partitions: 1 });
+    const obs = await observe(bus);
+    const e = { "@timestamp": new Date(eventTime).toISOString(), event: { id: "f".repeat(32), kind: "event", dataset: "t" }, host: { name: "web-1" } } as unknown as EcsEvent;
+    await (await bus.producer()).send("signals", routedCopies(fewer, hb, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) })));
+    const r = new StatefulRunner({ bus, store: new StateStore() as unknown as Store, stages: [correlationStage(fewer, { allowedLatenessMs: 0, maxGroups: 100 })], checkpointIntervalMs: 60_000, idleAdvanceMs: 1_000 });
+    await r.start();
+    await new Promise((res) => setTimeout(res, 3_500));
+    await r.stop();
+    await obs.close();
+    return obs.hits.length;
+  };
+
+  it("a live stream's windows close by the wall clock when nothing more arrives", async () => {
+    expect(await run(Date.now())).toBe(1);
+  });
+
+  it("a backfill (old event times) is never advanced by the wall clock", async () => {
+    expect(await run(Date.now() - 86_400_000)).toBe(0);
+  });
+});

@@ -15,8 +15,11 @@ import { reportCounts, statefulMetrics, type StageCounts } from "./metrics.ts";
 export interface PartitionPart {
   /** Feeds a routing copy; false when it is not for this stage. */
   accept(s: Signal): boolean;
-  /** Advances event time by the wall clock (nothing arrived for a while). */
-  advanceIdle(nowMs: number): void;
+  /**
+   * Nothing arrived for `idleMs` of wall-clock time: close what a live stream would have closed by now.
+   * Stages only do so for live streams (event time near the wall clock), never for backfills.
+   */
+  advanceIdle(nowMs: number, idleMs: number): void;
   snapshot(): unknown;
   delta(): unknown | null;
   restore(full: unknown | null, deltas: unknown[]): void;
@@ -241,7 +244,7 @@ export class StatefulRunner {
     const now = this.now();
     for (const ps of this.partitions.values()) {
       if (ps.covered === null || now - ps.lastInput < idleMs) continue;
-      for (const p of ps.parts) p.part.advanceIdle(now - idleMs);
+      for (const p of ps.parts) p.part.advanceIdle(now, idleMs);
       await this.flush(ps, null);
     }
   }

@@ -1,7 +1,7 @@
 // The correlation engine as a stage of the correlate pipeline (correlate/pipeline.ts), in two forms:
 // local (one process sees every match: replay, `sigil start`, `sigil detect`) and routing (the
 // distributed role: each match is sent on `sigil.signals` keyed by its group, and the correlation
-// runner evaluates it on the partition that owns the group; docs/decisions/0006).
+// runner evaluates it on the partition that owns the group; docs/decisions/0015).
 
 import type { EcsEvent, JsonObject } from "../../schema/ecs.ts";
 import { derivedId } from "../../schema/event-id.ts";

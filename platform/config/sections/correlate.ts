@@ -17,7 +17,7 @@ export const correlateSchema = z
     max_groups: z.number().int().positive().default(1_000_000),
     /** Correlation and baseline state: a full snapshot at least this often; deltas in between (every batch). */
     checkpoint_interval_ms: z.number().int().positive().default(5_000),
-    /** Sigma correlation rules (correlate/correlation/, docs/decisions/0006). */
+    /** Sigma correlation rules (correlate/correlation/, docs/decisions/0015). */
     correlation: z
       .strictObject({
         /** Events kept per group window; beyond it the oldest are dropped (and counted). */
@@ -51,7 +51,7 @@ export const correlateSchema = z
         suppress_window_ms: z.number().int().positive().default(3600_000),
         max_chains: z.number().int().positive().default(100_000),
         /** Combined weight (noisy-OR) of shared entities a signal needs to join a chain (docs/chains.md). */
-        link_threshold: z.number().gt(0).max(1).default(0.45),
+        link_threshold: z.number().gt(0).max(1).default(0.5),
         /** Distinct steps kept per chain; later signals are counted into it. */
         max_steps_per_chain: z.number().int().positive().default(500),
         /** Build chains in this instance (distributed mode: enable on exactly one correlate instance). */
