@@ -251,6 +251,18 @@ describe("FileTailer", () => {
     expect(h.records.map((r) => r.message).sort()).toEqual(lines(10, 30).trimEnd().split("\n"));
   });
 
+  it("a file created and renamed away between two scans is still read whole (folder watch)", async () => {
+    const { dir, logs } = setup();
+    const f = path.join(logs, "app.log");
+    // Scans are 10 s apart: only the folder watch can see this file under its watched name.
+    const h = await tailer(dir, config(dir, { paths: [f] }, { scan_interval_ms: 10_000 }));
+    fs.writeFileSync(f, lines(0, 40));
+    await new Promise((r) => setTimeout(r, 30));
+    fs.renameSync(f, path.join(logs, "app.log.1"));
+    await until(() => h.records.length >= 40);
+    expectExactlyOnce(h.records, 40);
+  });
+
   it("reports status per file with lag", async () => {
     const { dir, logs } = setup();
     fs.writeFileSync(path.join(logs, "a.log"), lines(0, 10));

@@ -310,6 +310,11 @@ export class FileTailer {
   private rescanTimer: NodeJS.Timeout | null = null;
   private rescanPending = false;
   private watchers: fsSync.FSWatcher[] = [];
+  /**
+   * Descriptors opened the moment the folder watch reports a new name that matches a glob, before
+   * the scan gets to it: a file renamed away again within milliseconds is still read whole.
+   */
+  private readonly preopened = new Map<string, { fh: fs.FileHandle; path: string; plan: InputPlan; size: number; dev: string; ino: string }>();
   private stopped = false;
   private warnedLimit = false;
   private initial = true;
@@ -329,7 +334,7 @@ export class FileTailer {
 
   async start(): Promise<void> {
     if (!this.hasInputs) return;
-    await this.scan();
+    await this.exclusive(() => this.scan());
     this.initial = false;
     this.scanTimer = setInterval(() => {
       if (!this.scanning) this.runScan();
@@ -337,8 +342,16 @@ export class FileTailer {
     this.watch();
   }
 
+  /** Scans and truncation handling never interleave: both decide which inode belongs to which stream. */
+  private mutex: Promise<unknown> = Promise.resolve();
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.mutex.then(fn, fn);
+    this.mutex = run.catch(() => {});
+    return run;
+  }
+
   private runScan(): void {
-    this.scanning = this.scan()
+    this.scanning = this.exclusive(() => this.scan())
       .catch((err) => this.deps.log.error({ err: String(err) }, "file scan failed"))
       .finally(() => {
         this.scanning = null;
@@ -375,7 +388,8 @@ export class FileTailer {
     for (const p of this.plans) for (const g of p.globs) dirs.add(g.base);
     for (const dir of [...dirs].slice(0, 256)) {
       try {
-        const w = fsSync.watch(dir, { persistent: false }, () => {
+        const w = fsSync.watch(dir, { persistent: false }, (_event, name) => {
+          if (name) void this.grab(path.join(dir, String(name)));
           this.rescanSoon();
           for (const s of this.open.values()) if (path.dirname(s.path) === dir) s.poke();
         });
@@ -387,12 +401,33 @@ export class FileTailer {
     }
   }
 
+  private async grab(file: string): Promise<void> {
+    if (this.stopped || this.preopened.size >= 256) return;
+    const plan = this.plans.find((p) => !p.excluded(file) && p.globs.some((g) => g.re.test(file)));
+    if (!plan) return;
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(file, "r");
+    } catch {
+      return;
+    }
+    const st = await fh.stat({ bigint: true }).catch(() => null);
+    const k = st ? key(st.dev, st.ino) : "";
+    if (!st || !st.isFile() || this.open.has(k) || this.preopened.has(k) || this.stopped) {
+      await fh.close().catch(() => {});
+      return;
+    }
+    this.preopened.set(k, { fh, path: file, plan, size: Number(st.size), dev: String(st.dev), ino: String(st.ino) });
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.scanTimer) clearInterval(this.scanTimer);
     if (this.rescanTimer) clearTimeout(this.rescanTimer);
     for (const w of this.watchers.splice(0)) w.close();
     await this.scanning;
+    for (const p of this.preopened.values()) await p.fh.close().catch(() => {});
+    this.preopened.clear();
     await Promise.all([...this.open.values()].map((s) => s.stop()));
     this.open.clear();
   }
@@ -463,7 +498,10 @@ export class FileTailer {
       } else if (s.mode === "live") {
         s.mode = "finishing";
         s.lastGrowth = Math.max(s.lastGrowth, now);
-        log.info({ path: s.path, fid: s.fid }, "file renamed away or deleted; reading it to its end");
+        // Renamed within its folder (the usual rotation): follow the new name for status and records.
+        const moved = await this.findInDir(path.dirname(s.path), async (_p, st) => String(st.dev) === s.dev && String(st.ino) === s.ino);
+        log.info({ path: s.path, fid: s.fid, renamed_to: moved?.path ?? null }, moved ? "file renamed away; reading it to its end" : "file deleted; reading it to its end");
+        if (moved) s.setPath(moved.path);
         s.poke();
       }
     }
@@ -475,7 +513,23 @@ export class FileTailer {
       if (this.stopped) return;
       if (this.open.has(k) || this.quiet.get(k) === f.size) continue;
       this.quiet.delete(k);
-      await this.discover(k, f);
+      const pre = this.preopened.get(k);
+      this.preopened.delete(k);
+      await this.discover(k, f, pre?.fh);
+    }
+    // Files grabbed on a watch event and renamed away (or deleted) before this scan: read them whole.
+    for (const [k, pre] of [...this.preopened]) {
+      this.preopened.delete(k);
+      if (this.stopped || this.open.has(k)) {
+        await pre.fh.close().catch(() => {});
+        continue;
+      }
+      await this.discover(k, pre, pre.fh);
+      const s = this.open.get(k);
+      if (s && s.mode === "live") {
+        s.mode = "finishing";
+        log.info({ path: s.path, fid: s.fid }, "short-lived file renamed away or deleted before the scan; reading it to its end");
+      }
     }
     for (const k of this.suspects.keys()) if (!found.has(k)) this.suspects.delete(k);
     for (const k of this.quiet.keys()) if (!found.has(k)) this.quiet.delete(k);
@@ -483,17 +537,18 @@ export class FileTailer {
   }
 
   /** A globbed file not open right now: resume its checkpoint, or recognize a rotated copy, or start a new stream. */
-  private async discover(k: string, f: { path: string; plan: InputPlan; size: number; dev: string; ino: string }): Promise<void> {
+  private async discover(k: string, f: { path: string; plan: InputPlan; size: number; dev: string; ino: string }, opened?: fs.FileHandle): Promise<void> {
     const { log, checkpoints, config } = this.deps;
     if (this.open.size >= config.files.max_open_files) {
       if (!this.warnedLimit) log.warn({ max_open_files: config.files.max_open_files }, "too many open files; new files wait until others close");
       this.warnedLimit = true;
+      await opened?.close().catch(() => {});
       return;
     }
     this.warnedLimit = false;
     let fh: fs.FileHandle;
     try {
-      fh = await fs.open(f.path, "r");
+      fh = opened ?? (await fs.open(f.path, "r"));
     } catch (err) {
       log.warn({ path: f.path, err: String(err) }, "cannot open file; will retry");
       return;
@@ -649,8 +704,13 @@ export class FileTailer {
    * rotated copy when there is one (same stream id and offsets, so nothing is read twice); the file
    * itself becomes a new stream from its start.
    */
-  async truncated(s: FileStream): Promise<void> {
+  truncated(s: FileStream): Promise<void> {
+    return this.exclusive(() => this.handleTruncation(s));
+  }
+
+  private async handleTruncation(s: FileStream): Promise<void> {
     const { log, checkpoints } = this.deps;
+    if (this.stopped) return;
     const k = key(s.dev, s.ino);
     if (this.open.get(k) === s) this.open.delete(k);
     const oldFh = s.fh;
