@@ -32,7 +32,7 @@ export interface ChainOptions {
 
 export const DEFAULT_CHAIN_OPTIONS: ChainOptions = {
   windowMs: 4 * 3600_000,
-  linkThreshold: 0.45,
+  linkThreshold: 0.5,
   alertThreshold: 50,
   suppressWindowMs: 3600_000,
   maxChains: 100_000,

@@ -149,4 +149,15 @@ describe("EntityModel", () => {
     copy.restore(m.snapshot());
     expect(copy.hostOfIp("10.0.7.207")).toBe("h1999");
   });
+
+  it("links runs of a program written during the observation, not runs of a pre-installed one", () => {
+    const m = new EntityModel();
+    m.observe({ "@timestamp": "x", event: { id: "w", kind: "event", category: ["file"], type: ["creation"], dataset: "d" }, process: { entity_id: "{dropper-1}" }, file: { path: "C:\\Program Files\\procdump.exe" } });
+    const tool = m.signalEntities(sig({ process: { entity_id: "{run-2}", executable: "C:\\Program Files\\procdump.exe" } })).find((e) => e.type === "file")!;
+    const os = m.signalEntities(sig({ process: { entity_id: "{run-3}", executable: "C:\\Windows\\System32\\systeminfo.exe" } })).find((e) => e.type === "file")!;
+    expect(tool.factor).toBe(1);
+    expect(tool.relation).toMatch(/written during the observation/);
+    expect(os.factor).toBeCloseTo(0.3);
+  });
 });
+

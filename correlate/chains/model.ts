@@ -153,6 +153,8 @@ export class EntityModel {
   private readonly principalUser: BoundedMap<string, string>;
   private readonly keyUser: BoundedMap<string, string>;
   private readonly parentOf: BoundedMap<string, string>;
+  /** Paths seen written (file creation/change events): a process image among them is a dropped tool. */
+  private readonly written: BoundedMap<string, true>;
   private readonly hostMemo = new Memo(50_000, normalizeHostName);
   private readonly ipMemo = new Memo(100_000, (s) => {
     const ip = normalizeIp(s);
@@ -172,6 +174,7 @@ export class EntityModel {
     this.principalUser = new BoundedMap(this.opts.maxAliases);
     this.keyUser = new BoundedMap(this.opts.maxAliases);
     this.parentOf = new BoundedMap(this.opts.maxLineage);
+    this.written = new BoundedMap(this.opts.maxAliases);
   }
 
   // ---- learning from events (per event: a handful of map operations) ----
@@ -226,11 +229,18 @@ export class EntityModel {
         const f = this.pathMemo.get(fpath);
         if (f) this.count("file", f, procHash);
       }
+      if (fpath && this.isWrite(e)) {
+        const f = this.pathMemo.get(fpath);
+        if (f) this.written.set(f, true);
+      }
     } else {
       const fpath = str(obj(e["file"])?.["path"]);
       if (fpath) {
         const f = this.pathMemo.get(fpath);
-        if (f) this.count("file", f, hostHash);
+        if (f) {
+          this.count("file", f, hostHash);
+          if (this.isWrite(e)) this.written.set(f, true);
+        }
       }
     }
     const trace = str(obj(e["trace"])?.["id"]);
@@ -263,6 +273,14 @@ export class EntityModel {
     if (dns) this.observeDns(dns);
 
     if (++this.observations % this.opts.decayEvery === 0 || this.stats.size > this.opts.maxKeys) this.decay();
+  }
+
+  /** A file creation or change event (not a read, an image load or a deletion). */
+  private isWrite(e: EcsEvent | JsonObject): boolean {
+    const ev = obj(e["event"]);
+    const cat = ev?.["category"];
+    const typ = ev?.["type"];
+    return Array.isArray(cat) && cat.includes("file") && Array.isArray(typ) && (typ.includes("creation") || typ.includes("change"));
   }
 
   private count(type: EntityType, value: string, peer: number): void {
@@ -513,8 +531,11 @@ export class EntityModel {
       addProc(str(proc["entity_id"]), "process.entity_id", "process");
       addProc(str(obj(proc["parent"])?.["entity_id"]), "process.parent.entity_id", "parent process", 0.95);
       addUser(str(obj(proc["user"])?.["name"]), "process.user.name", "process user");
+      // two processes of one pre-installed program (systeminfo.exe) are weak evidence; a program that
+      // was written during the observation (a dropped tool) links its writer to its runs
       const exe = str(proc["executable"]);
-      if (exe) add("file", this.pathMemo.get(exe), exe, "process.executable", "process image");
+      const img = exe ? this.pathMemo.get(exe) : null;
+      if (img && exe) add("file", img, exe, "process.executable", this.written.get(img) ? "process image (written during the observation)" : "process image (pre-installed program)", this.written.get(img) ? 1 : 0.3);
       const sl = str(obj(proc["session_leader"])?.["entity_id"]) ?? str(obj(proc["entry_leader"])?.["entity_id"]);
       if (sl) add("session", this.procMemo.get(sl), sl, "process.session_leader.entity_id", "login session");
     }
