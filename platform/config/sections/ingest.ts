@@ -49,8 +49,8 @@ export const ingestSchema = z
         max_events_per_batch: z.number().int().positive().default(10_000),
         max_json_depth: z.number().int().positive().default(64),
         max_fields: z.number().int().positive().default(4096),
-        /** HTTP and OTLP requests being processed at once; more get 429 with Retry-After. */
-        max_inflight_requests: z.number().int().positive().default(64),
+        /** HTTP and OTLP requests being processed at once (each up to max_body_bytes in memory); more get 429 with Retry-After. */
+        max_inflight_requests: z.number().int().positive().default(16),
       })
       .prefault({}),
     publish: z
