@@ -92,9 +92,13 @@ export function safeJsonParse(text: string): JsonValue {
   return JSON.parse(text, renameUnsafeKeys) as JsonValue;
 }
 
-/** Cheap pre-check: an unsafe key needs one of these substrings (or a \u escape that spells one). */
+/**
+ * Cheap pre-check: an unsafe key is spelled literally ("__proto__", "constructor", "prototype" in quotes)
+ * or with a \u escape; no other JSON escape can produce those letters. Not "proto" alone: Zeek and
+ * Suricata records all carry a "proto" field, and the reviver path is several times slower.
+ */
 export function mayHoldUnsafeKey(text: string): boolean {
-  return text.includes("proto") || text.includes("constructor") || text.includes("\\u");
+  return text.includes("__proto__") || text.includes('"constructor"') || text.includes('"prototype"') || text.includes("\\u");
 }
 
 function renameUnsafeKeys(this: unknown, _key: string, value: unknown): unknown {
