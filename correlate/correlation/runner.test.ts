@@ -155,6 +155,31 @@ describe("StatefulRunner", () => {
   });
 });
 
+describe("failures", () => {
+  it("a batch whose checkpoint fails is redone from the checkpoint, not counted twice", async () => {
+    const bus = new MemoryBus({ partitions: 2 });
+    const store = new StateStore();
+    const put = store.put.bind(store);
+    let calls = 0;
+    store.put = async (c, docs) => {
+      if (++calls % 4 === 0) throw new Error("store unavailable");
+      return put(c, docs);
+    };
+    const evs = events(120, 5);
+    const obs = await observe(bus);
+    await (await bus.producer()).send("signals", evs.flatMap((e) => routedCopies(plan, rule, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) }))));
+    const r = new StatefulRunner({ bus, store: store as unknown as Store, stages: [stage()], checkpointIntervalMs: 60_000, maxBatchSize: 10 });
+    await r.start();
+    const want = expectedIds(evs);
+    await waitFor(() => new Set(obs.hits.map((h) => h.event.id)).size >= want.length && r.stats.messages >= 120, 20_000);
+    await new Promise((res) => setTimeout(res, 200));
+    await r.stop();
+    await obs.close();
+    expect(r.stats.failed).toBeGreaterThan(0);
+    expect([...new Set(obs.hits.map((h) => h.event.id))].sort()).toEqual(want);
+  });
+});
+
 describe("PartitionCheckpoint", () => {
   it("restores snapshot plus deltas in order, with the last offset, and splits large payloads", async () => {
     const store = new StateStore();

@@ -56,6 +56,8 @@ interface PartitionState {
   covered: bigint | null;
   out: OutgoingMessage[];
   lastInput: number;
+  /** A batch failed after changing state: reload the checkpoint before the next one. */
+  stale: boolean;
 }
 
 export interface RunnerStats {
@@ -65,10 +67,11 @@ export interface RunnerStats {
   malformed: number;
   published: number;
   checkpoints: number;
+  failed: number;
 }
 
 export class StatefulRunner {
-  readonly stats: RunnerStats = { batches: 0, messages: 0, skipped: 0, malformed: 0, published: 0, checkpoints: 0 };
+  readonly stats: RunnerStats = { batches: 0, messages: 0, skipped: 0, malformed: 0, published: 0, checkpoints: 0, failed: 0 };
   private readonly partitions = new Map<number, PartitionState>();
   private consumer: Consumer | null = null;
   private producer: Producer | null = null;
@@ -134,20 +137,27 @@ export class StatefulRunner {
         covered: null,
         out: [],
         lastInput: this.now(),
+        stale: false,
       };
       const emit = (s: Signal) => ps.out.push({ key: s.signal.key, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined });
       ps.parts = this.o.stages.map((stage) => ({ stage, part: stage.open(tp.partition, emit) }));
-      const loaded = await ps.ckpt.load();
-      for (const { stage, part } of ps.parts) {
-        const full = loaded.full ? (loaded.full[stage.name] ?? null) : null;
-        const deltas = loaded.deltas.map((d) => d[stage.name]).filter((d) => d !== undefined && d !== null);
-        part.restore(full, deltas);
-      }
-      ps.covered = loaded.offset === null ? null : BigInt(loaded.offset);
-      // hits a restore can produce (none today) go out with the first batch
+      await this.reload(ps);
       this.partitions.set(tp.partition, ps);
-      this.o.log?.info({ partition: tp.partition, offset: loaded.offset, deltas: loaded.deltas.length }, "restored partition state");
     }
+  }
+
+  /** Replaces a partition's state with its checkpoint (assignment, or after a failed batch). */
+  private async reload(ps: PartitionState): Promise<void> {
+    const loaded = await ps.ckpt.load();
+    for (const { stage, part } of ps.parts) {
+      const full = loaded.full ? (loaded.full[stage.name] ?? null) : null;
+      const deltas = loaded.deltas.map((d) => d[stage.name]).filter((d) => d !== undefined && d !== null);
+      part.restore(full, deltas);
+    }
+    ps.covered = loaded.offset === null ? null : BigInt(loaded.offset);
+    ps.out = [];
+    ps.stale = false;
+    this.o.log?.info({ partition: ps.partition, offset: loaded.offset, deltas: loaded.deltas.length }, "restored partition state");
   }
 
   private async revoked(parts: TopicPartition[]): Promise<void> {
@@ -165,6 +175,20 @@ export class StatefulRunner {
   private async handle(batch: Batch): Promise<void> {
     const ps = this.partitions.get(batch.partition);
     if (!ps) throw new Error(`batch for partition ${batch.partition}, which this member does not hold`);
+    // a failed batch left state the store does not have: start again from the checkpoint, so the
+    // redelivered batch is not counted twice
+    if (ps.stale) await this.reload(ps);
+    try {
+      await this.process(ps, batch);
+    } catch (err) {
+      ps.stale = true;
+      this.stats.failed++;
+      this.o.log?.warn({ partition: ps.partition, err: String(err) }, "batch failed; state goes back to the checkpoint and the batch comes again");
+      throw err;
+    }
+  }
+
+  private async process(ps: PartitionState, batch: Batch): Promise<void> {
     this.stats.batches++;
     let fed = false;
     for (const msg of batch.messages) {
@@ -243,9 +267,14 @@ export class StatefulRunner {
   private async idleTick(idleMs: number): Promise<void> {
     const now = this.now();
     for (const ps of this.partitions.values()) {
-      if (ps.covered === null || now - ps.lastInput < idleMs) continue;
-      for (const p of ps.parts) p.part.advanceIdle(now, idleMs);
-      await this.flush(ps, null);
+      if (ps.covered === null || ps.stale || now - ps.lastInput < idleMs) continue;
+      try {
+        for (const p of ps.parts) p.part.advanceIdle(now, idleMs);
+        await this.flush(ps, null);
+      } catch (err) {
+        ps.stale = true;
+        throw err;
+      }
     }
   }
 }
