@@ -141,36 +141,48 @@ function collectTexts(v: unknown, out: string[], depth: number): void {
   else if (v !== null && typeof v === "object") for (const k in v as Record<string, unknown>) collectTexts((v as Record<string, unknown>)[k], out, depth + 1);
 }
 
-/** Reads a dotted path: nested objects first, then literal dotted keys (shippers produce both). */
+/**
+ * Reads a dotted path: nested objects first; where nesting stops, literal dotted keys at that level
+ * (`{"winlog.event_data": {...}}`, Filebeat-style flat documents). A list on the way yields the values
+ * of every element (kubernetes volumes, okta targets).
+ */
 function makeGetter(path: string): (e: unknown) => JsonValue | undefined {
   const parts = path.split(".");
   const n = parts.length;
   // joined[i][j] = parts[i..j] joined with dots, precomputed so lookups never build strings.
   const joined: string[][] = parts.map((_, i) => parts.map((__, j) => (j >= i ? parts.slice(i, j + 1).join(".") : "")));
-  const slow = (o: unknown, i: number): JsonValue | undefined => {
-    if (i === n) return o as JsonValue;
-    if (Array.isArray(o)) {
-      // A path through a list (kubernetes volumes, okta targets): the values of every element.
-      const out: JsonValue[] = [];
-      for (const x of o) {
-        const r = slow(x, i);
-        if (r === undefined) continue;
-        if (Array.isArray(r)) out.push(...r);
-        else out.push(r);
+  const from = (o: unknown, i: number): JsonValue | undefined => {
+    for (; i < n; i++) {
+      if (o === null || typeof o !== "object") return undefined;
+      if (Array.isArray(o)) {
+        const out: JsonValue[] = [];
+        for (const x of o) {
+          const r = from(x, i);
+          if (r === undefined) continue;
+          if (Array.isArray(r)) out.push(...r);
+          else out.push(r);
+        }
+        return out.length ? out : undefined;
       }
-      return out.length ? out : undefined;
-    }
-    if (o === null || typeof o !== "object") return undefined;
-    const rec = o as Record<string, unknown>;
-    const row = joined[i];
-    for (let j = i; j < n; j++) {
-      const k = row[j];
-      if (rec[k] !== undefined && Object.prototype.hasOwnProperty.call(rec, k)) {
-        const r = slow(rec[k], j + 1);
+      const rec = o as Record<string, unknown>;
+      const next = rec[parts[i]];
+      if (next !== undefined && Object.prototype.hasOwnProperty.call(rec, parts[i])) {
+        const r = from(next, i + 1);
         if (r !== undefined) return r;
       }
+      // Nesting stops here: try the longest literal dotted keys at this level.
+      const row = joined[i];
+      for (let j = n - 1; j > i; j--) {
+        const k = row[j];
+        const v = rec[k];
+        if (v !== undefined && Object.prototype.hasOwnProperty.call(rec, k)) {
+          const r = from(v, j + 1);
+          if (r !== undefined) return r;
+        }
+      }
+      return undefined;
     }
-    return undefined;
+    return o as JsonValue;
   };
   if (n === 1) {
     const k = parts[0];
@@ -179,16 +191,7 @@ function makeGetter(path: string): (e: unknown) => JsonValue | undefined {
       return v === undefined || !Object.prototype.hasOwnProperty.call(e, k) ? undefined : (v as JsonValue);
     };
   }
-  return (e) => {
-    let o: unknown = e;
-    for (let i = 0; i < n; i++) {
-      if (o === null || typeof o !== "object" || Array.isArray(o)) return slow(e, 0);
-      const next = (o as Record<string, unknown>)[parts[i]];
-      if (next === undefined) return slow(e, 0);
-      o = next;
-    }
-    return o as JsonValue;
-  };
+  return (e) => from(e, 0);
 }
 
 function makeTemplateGetter(tpl: string): (e: unknown) => JsonValue | undefined {
@@ -730,7 +733,8 @@ class Bucket {
     for (const s of this.scans) {
       this.curHits = s.litHits;
       if (s.slot === KEYWORD_SLOT) {
-        s.index.scan(ctx.allTextJoinedLower(), this.onHit);
+        const texts = ctx.allTexts();
+        for (let i = 0; i < texts.length; i++) s.index.scanFolding(texts[i], this.onHit);
       } else {
         const t = ctx.scanText(s.slot);
         if (t !== null) s.index.scan(t, this.onHit);

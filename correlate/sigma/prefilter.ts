@@ -145,6 +145,55 @@ export class GramIndex {
     }
   }
 
+  /**
+   * scan() over a string that is not case-folded yet: ASCII letters are folded on the fly, so nothing is
+   * allocated; a string with a non-ASCII character is folded with toLowerCase() and scanned as usual.
+   */
+  scanFolding(s: string, onHit: (id: number) => void): void {
+    const n = s.length;
+    if (n === 0) return;
+    const head4 = this.head4;
+    const mask4 = this.mask4;
+    const head3 = this.head3;
+    const mask3 = this.mask3;
+    const pairs = this.pairs;
+    const next = this.next;
+    const off = this.off;
+    const lits = this.literals;
+    let c1 = fold(s.charCodeAt(0));
+    for (let i = 0; i < n; i++) {
+      const c0 = c1;
+      if (c0 > 127) {
+        this.scan(s.toLowerCase(), onHit);
+        return;
+      }
+      if (i + 1 >= n) break;
+      c1 = fold(s.charCodeAt(i + 1));
+      const pk = (c0 << 7) | (c1 & 0x7f);
+      const f = pairs[pk];
+      if (f === 0) continue;
+      if (f & 4) {
+        const list = this.pairLits.get(pk) as number[];
+        for (const id of list) if (foldedAt(s, lits[id], i)) onHit(id);
+      }
+      if (f & 1 && i + GRAM <= n) {
+        let id = head4[hashFolded4(s, i) & mask4];
+        while (id >= 0) {
+          const start = i - off[id];
+          if (start >= 0 && foldedAt(s, lits[id], start)) onHit(id);
+          id = next[id];
+        }
+      }
+      if (f & 2 && i + SHORT <= n) {
+        let id = head3[hash3Folded(s, i) & mask3];
+        while (id >= 0) {
+          if (foldedAt(s, lits[id], i)) onHit(id);
+          id = next[id];
+        }
+      }
+    }
+  }
+
   private rareAt(s: string, i: number, c: number, onHit: (id: number) => void): void {
     const list = this.rare.get(c);
     if (list === undefined) return;
@@ -153,6 +202,30 @@ export class GramIndex {
       if (start >= 0 && s.startsWith(this.literals[id], start)) onHit(id);
     }
   }
+}
+
+/** ASCII upper case to lower case; other code units unchanged. */
+function fold(c: number): number {
+  return c >= 65 && c <= 90 ? c + 32 : c;
+}
+
+/** Whether `lit` (case-folded, ASCII here) occurs in `s` at `at`, folding `s` on the fly. */
+function foldedAt(s: string, lit: string, at: number): boolean {
+  if (at + lit.length > s.length) return false;
+  for (let k = 0; k < lit.length; k++) if (fold(s.charCodeAt(at + k)) !== lit.charCodeAt(k)) return false;
+  return true;
+}
+
+function hashFolded4(s: string, i: number): number {
+  const h = (fold(s.charCodeAt(i)) * 0x2f0b3) ^ (fold(s.charCodeAt(i + 1)) * 0x1e9d) ^ (fold(s.charCodeAt(i + 2)) * 0x9b) ^ fold(s.charCodeAt(i + 3));
+  return (h ^ (h >>> 11)) >>> 0;
+}
+
+function hash3Folded(s: string, i: number): number {
+  let h = Math.imul(fold(s.charCodeAt(i)), 0x9e3779b1);
+  h = Math.imul(h ^ fold(s.charCodeAt(i + 1)), 0x85ebca77);
+  h = Math.imul(h ^ fold(s.charCodeAt(i + 2)), 0xc2b2ae3d);
+  return (h ^ (h >>> 15)) >>> 0;
 }
 
 function firstNonAscii(l: string): number {
