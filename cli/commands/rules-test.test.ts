@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it, beforeAll } from "vitest";
-import { sharedDataDir, SHARED_DATA_MISSING } from "../../test/support/shared-data.ts";
+import { sharedDataDir } from "../../test/support/shared-data.ts";
 import { compileRuleDirs, type Compiled } from "../../correlate/sigma/engine.ts";
 import { readRegressionCases, runRegression } from "../../correlate/sigma/rule-tests.ts";
 import { splitJsonValues } from "../../correlate/sigma/json-stream.ts";

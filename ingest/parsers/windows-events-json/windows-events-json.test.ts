@@ -22,7 +22,7 @@ describe("windows-events-json parser", () => {
 
   it("maps the EVTX rendering: System fields, EventData verbatim with spaces stripped, UserData", () => {
     const { events } = fixtureEvents(parser, FIXTURES, "evtx.json");
-    const wmi = events.find((e) => e.winlog?.channel === "Microsoft-Windows-WMI-Activity/Operational")!;
+    const wmi = events.find((e) => (e.winlog as any)?.channel === "Microsoft-Windows-WMI-Activity/Operational")!;
     expect((wmi.winlog as any).user_data.Operation).toContain("cleareventlog");
     const def = events.find((e) => e.event.code === "1119")!;
     expect(Object.keys((def.winlog as any).event_data)).toContain("ThreatName");
