@@ -79,6 +79,16 @@ function runVite(outDir: string, log?: Logger): Promise<void> {
 export async function ensureWebBuild(opts: { log?: Logger; force?: boolean } = {}): Promise<string> {
   const hash = sourceHash();
   if (!opts.force && buildIsFresh(WEB_DIST, hash)) return WEB_DIST;
+  if (!fs.existsSync(path.join(PROJECT_ROOT, "node_modules", "vite", "bin", "vite.js"))) {
+    // an installation without dev dependencies (npm ci --omit=dev) serves the build it shipped with
+    if (!opts.force && fs.existsSync(path.join(WEB_DIST, "index.html"))) {
+      opts.log?.warn({ dir: WEB_DIST }, "the web app's sources changed but Vite is not installed; serving the existing build");
+      return WEB_DIST;
+    }
+    throw new SigilError("web_build_unavailable", "the web app is not built and Vite (a dev dependency) is not installed to build it", {
+      hint: "run `npm run build:web` where dev dependencies are installed and ship ui/web/dist, or set console.web.dir",
+    });
+  }
   // scratch space under ui/web/.sigil (git-ignored, same file system as dist so the final rename is atomic)
   const scratch = path.join(WEB_ROOT, ".sigil");
   fs.mkdirSync(scratch, { recursive: true });
