@@ -233,6 +233,14 @@ export class Agent {
         } catch (err) {
           alive = (err as NodeJS.ErrnoException).code === "EPERM";
         }
+        // After a kill -9 the pid may have been reused by an unrelated process: check what it runs.
+        if (alive) {
+          try {
+            alive = readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("agent");
+          } catch {
+            // no /proc (not Linux) or the process just ended: keep the conservative answer
+          }
+        }
         if (alive)
           throw new SigilError("agent_already_running", `another agent (pid ${pid}) uses ${this.paths.dataDir}`, {
             location: { file: f },
