@@ -1,5 +1,5 @@
 // Records to batches: the wire encoding of one record (an NDJSON line, see
-// docs/decisions/0005-agent-wire-format.md), batching by lines, bytes and time, and the per-source
+// docs/decisions/0009-agent-wire-format.md), batching by lines, bytes and time, and the per-source
 // bookkeeping that lets a checkpoint advance only past records whose batch is safe (acknowledged by
 // ingest or written to the disk buffer).
 

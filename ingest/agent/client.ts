@@ -1,4 +1,4 @@
-// HTTPS client for ingest's NDJSON endpoint (docs/decisions/0005-agent-wire-format.md): TLS 1.3 by
+// HTTPS client for ingest's NDJSON endpoint (docs/decisions/0009-agent-wire-format.md): TLS 1.3 by
 // default with certificate verification, an optional client certificate, a configurable CA, the
 // agent token as a bearer token, and every failure classified so the shipper knows whether to
 // retry, buffer, split the batch or keep it aside.

@@ -1,5 +1,5 @@
 // The HTTP NDJSON bulk receiver: POST /v1/ingest with one JSON object per line (the agent's records,
-// docs/decisions/0005-agent-wire-format.md, or raw JSON records such as CloudTrail or ECS events; plain
+// docs/decisions/0009-agent-wire-format.md, or raw JSON records such as CloudTrail or ECS events; plain
 // text lines are accepted too). Token required, gzip accepted, body and line limits, batch id and time
 // checked against replays, 429 with Retry-After when the bus pushes back. Answers only after the bus
 // accepted the events and dead letters of the batch.

@@ -1,4 +1,4 @@
-// A small real HTTPS server speaking ingest's agent wire format (docs/decisions/0005-agent-wire-format.md):
+// A small real HTTPS server speaking ingest's agent wire format (docs/decisions/0009-agent-wire-format.md):
 // TLS (optionally requiring a client certificate), bearer tokens that can be revoked, gzip NDJSON,
 // batch-id replay answers (409), and switches to go down or push back. It records every record by
 // origin so tests can check "every line exactly once by id".
