@@ -1,5 +1,5 @@
 // Feeds the demo environment to a running Sigil the way real services would: web, cloud and network
-// logs over the HTTP NDJSON receiver (docs/decisions/0005), spans over OTLP/HTTP JSON, and the Linux
+// logs over the HTTP NDJSON receiver (docs/decisions/0009-agent-wire-format.md), spans over OTLP/HTTP JSON, and the Linux
 // hosts' sshd/sudo lines over syslog (TCP, octet-counted RFC 6587 framing).
 
 import net from "node:net";

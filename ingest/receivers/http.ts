@@ -29,7 +29,7 @@ export interface HttpReceiverDeps {
   log: Logger;
 }
 
-/** What the agent wraps each line in (decision 0005). */
+/** What the agent wraps each line in (docs/decisions/0009-agent-wire-format.md). */
 interface Envelope {
   created?: string;
   service?: string;
