@@ -47,3 +47,15 @@ describe("SigmaEngine", () => {
     }
   });
 });
+
+describe("plan bounds", () => {
+  it("events that vary their own logsource tags share buckets by rule set; oversized tags are ignored", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-bounds-"));
+    fs.writeFileSync(path.join(dir, "r.yml"), rule("x"));
+    const plan = compileRuleDirs([dir]).plan;
+    for (let i = 0; i < 2000; i++) plan.match({ message: "x", sigil: { logsource: [{ product: "windows", service: `s${i}` }] } }, () => {});
+    expect((plan as unknown as { bucketBySet: Map<string, unknown> }).bucketBySet.size).toBeLessThanOrEqual(2);
+    const huge = { sigil: { logsource: Array.from({ length: 100 }, () => ({ category: "process_creation", product: "windows" })) }, winlog: { event_data: { CommandLine: "x" } } };
+    expect(plan.logsourcesOf(huge)).toEqual([]);
+  });
+});

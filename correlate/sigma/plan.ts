@@ -44,6 +44,8 @@ export interface CompiledRule {
 
 const KEYWORD_SLOT = -1;
 const MAX_ROUTE_CACHE = 4096;
+/** Distinct rule sets with a built prefilter; beyond this the cache starts over. */
+const MAX_BUCKETS = 256;
 
 /** Per-event state: slot caches stamped with a generation so nothing is cleared between events. */
 export class EvalContext {
@@ -757,7 +759,7 @@ export type MatchCallback = (rule: RuleInfo, event: Record<string, unknown>) => 
 /** The immutable compiled rule set. Build with buildPlan; evaluate with match(). */
 export class Plan {
   private readonly routeCache = new Map<string, Bucket>();
-  /** Buckets by logsource set; bounded by the number of distinct route combinations. */
+  /** Buckets by the set of rules they hold (bounded by MAX_BUCKETS). */
   private readonly bucketBySet = new Map<string, Bucket>();
   private readonly ctx: EvalContext;
   /** Routes grouped by their first `when` field and its values ("*": any present value). */
@@ -821,8 +823,8 @@ export class Plan {
   /** The Sigma logsources an event satisfies: by the pipelines' routes, plus `sigil.logsource` tags. */
   logsourcesOf(event: Record<string, unknown>): Logsource[] {
     const out: Logsource[] = this.routesOf(event).map((i) => this.routes[i].logsource);
-    const tags = (event.sigil as Record<string, unknown> | undefined)?.logsource;
-    if (Array.isArray(tags))
+    const tags = eventTags(event);
+    if (tags)
       for (const t of tags)
         if (t && typeof t === "object") {
           const o = t as Record<string, unknown>;
@@ -837,18 +839,20 @@ export class Plan {
     // The set of routes the event satisfies (plus its own sigil.logsource tags) → its bucket; many
     // events share a set, so buckets (with their prefilter indexes) are few and built once.
     let key = this.routesOf(event).join(",");
-    const tags = (event.sigil as Record<string, unknown> | undefined)?.logsource;
-    if (tags !== undefined) key += JSON.stringify(tags);
+    const tags = eventTags(event);
+    if (tags) key += JSON.stringify(tags);
     let b = this.routeCache.get(key);
     if (!b) {
+      // Buckets are shared by every route set that selects the same rules, so events that vary their
+      // own logsource tags cannot make the plan build (and hold) more prefilter indexes than rule sets.
       const lss = this.logsourcesOf(event);
-      const setKey = lss.map((l) => `${l.category ?? ""}/${l.product ?? ""}/${l.service ?? ""}`).sort().join("|");
-      b = this.bucketBySet.get(setKey);
+      const rules = lss.length === 0 ? [] : this.rules.filter((r) => lss.some((ls) => logsourceContains(r.info.logsource, ls)));
+      const ruleKey = rules.map((r) => r.index).join(",");
+      b = this.bucketBySet.get(ruleKey);
       if (!b) {
-        const rules = lss.length === 0 ? [] : this.rules.filter((r) => lss.some((ls) => logsourceContains(r.info.logsource, ls)));
         b = new Bucket(rules, this.rules.length);
-        if (this.bucketBySet.size >= MAX_ROUTE_CACHE) this.bucketBySet.clear();
-        this.bucketBySet.set(setKey, b);
+        if (this.bucketBySet.size >= MAX_BUCKETS) this.bucketBySet.clear();
+        this.bucketBySet.set(ruleKey, b);
       }
       if (this.routeCache.size >= MAX_ROUTE_CACHE) this.routeCache.clear();
       this.routeCache.set(key, b);
@@ -946,6 +950,19 @@ class RouteFields {
 }
 
 type RouteTest = (f: RouteFields) => boolean;
+
+/** An event's own `sigil.logsource` tags, when well-formed and small (at most 8); otherwise none. */
+function eventTags(event: Record<string, unknown>): unknown[] | null {
+  const sigil = event.sigil;
+  if (sigil === null || typeof sigil !== "object") return null;
+  const tags = (sigil as Record<string, unknown>).logsource;
+  if (!Array.isArray(tags) || tags.length === 0 || tags.length > 8) return null;
+  for (const t of tags) {
+    if (t === null || typeof t !== "object") return null;
+    for (const v of Object.values(t as Record<string, unknown>)) if (typeof v !== "string" || v.length > 64) return null;
+  }
+  return tags;
+}
 
 /** A route's `when` as one closure: every field holds one of its values (case-insensitive). */
 function compileRoute(r: Route, fields: RouteFields): RouteTest {
