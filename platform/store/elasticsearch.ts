@@ -18,6 +18,7 @@ import { MAX_KEYWORD_CHARS, canonicalize, catalogFields, documentText, fieldType
 import { docsWritten, retentionDeleted, retries, timed } from "./metrics.ts";
 import { queryFields } from "./query.ts";
 import { timeBound } from "./sql.ts";
+import { CircuitBreaker, type BreakerOptions } from "../resilience/breaker.ts";
 import { COLLECTIONS, type Collection, type Doc, type HistogramBucket, type PutResult, type RejectedDoc, type SearchRequest, type SearchResult, type Store, type StoreHealth, type TermsBucket, type UpdateOptions } from "./types.ts";
 
 const log = logger("store");
@@ -44,6 +45,8 @@ export interface ElasticsearchOptions {
   maxDocBytes?: number;
   retentionDays?: Partial<Record<Collection, number | null>>;
   retentionIntervalS?: number;
+  /** Circuit breaker over every request (platform/resilience/breaker.ts); its defaults when absent. */
+  breaker?: Pick<BreakerOptions, "failureThreshold" | "openMs" | "maxOpenMs">;
   now?: () => number;
 }
 
@@ -154,11 +157,22 @@ export class ElasticsearchStore implements Store {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private version = "";
+  /** Opens after consecutive unreachable/overloaded answers: requests then fail at once until a trial succeeds. */
+  readonly breaker: CircuitBreaker;
 
   constructor(private readonly opts: ElasticsearchOptions) {
     this.prefix = opts.indexPrefix;
     this.interval = opts.timeIndexInterval ?? "day";
     this.now = opts.now ?? Date.now;
+    this.breaker = new CircuitBreaker({
+      ...opts.breaker,
+      metric: "sigil_store_breaker",
+      labels: { store: "elasticsearch" },
+      target: `Elasticsearch at ${opts.node}`,
+      code: "store_circuit_open",
+      hint: "Elasticsearch kept failing; the work is retried when it answers again (check `sigil services status` or the node's health)",
+      onChange: (from, to, detail) => (to === "closed" ? log.info({ node: opts.node, from, to, detail }, "Elasticsearch answers again: circuit closed") : log.warn({ node: opts.node, from, to, detail }, "Elasticsearch circuit breaker changed state")),
+    });
     const co: ClientOptions = {
       node: opts.node,
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
@@ -200,10 +214,18 @@ export class ElasticsearchStore implements Store {
     const base = this.opts.backoffMs ?? 200;
     const cap = this.opts.maxBackoffMs ?? 10_000;
     for (let attempt = 0; ; attempt++) {
+      // an open circuit refuses a new request at once (code store_circuit_open): the caller's own
+      // redelivery backs off, instead of every batch retrying against a node that is down; a request
+      // already under way finishes its own retries (and reports each outcome to the breaker)
+      if (attempt === 0) this.breaker.before();
       try {
-        return await fn();
+        const r = await fn();
+        this.breaker.success();
+        return r;
       } catch (err) {
         const transient = isTransient(err);
+        if (transient) this.breaker.failure(`${transient}: ${errorText(err)}`);
+        else this.breaker.success(); // the node answered (a client error is not an outage)
         if (!transient || attempt >= max || this.closed) throw this.describe(err, what, attempt + 1);
         const delay = Math.round(Math.random() * Math.min(cap, base * 2 ** attempt));
         retries.inc({ store: "elasticsearch", reason: transient });

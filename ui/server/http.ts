@@ -40,7 +40,7 @@ export function statusFor(err: unknown): 400 | 401 | 403 | 404 | 409 | 413 | 429
   if (code === "store_conflict" || code.endsWith("_conflict") || code === "user_exists") return 409;
   if (code === "body_too_large") return 413;
   if (code === "too_many_attempts") return 429;
-  if (code === "store_unavailable" || code === "bus_unavailable") return 503;
+  if (code === "store_unavailable" || code === "store_circuit_open" || code === "bus_unavailable") return 503;
   if (err.exitCode === 2) return 400;
   return 500;
 }
