@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../main.ts";
-import { testContext } from "./rules-test.test.ts";
+import { testContext } from "./test-context.ts";
 import { readInputRecords } from "./detect-input.ts";
 import { Readable } from "node:stream";
 

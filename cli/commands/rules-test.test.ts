@@ -4,7 +4,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it, beforeAll } from "vitest";
 import { sharedDataDir } from "../../test/support/shared-data.ts";
 import { compileRuleDirs, type Compiled } from "../../correlate/sigma/engine.ts";
@@ -12,21 +11,9 @@ import { readRegressionCases, runRegression } from "../../correlate/sigma/rule-t
 import { splitJsonValues } from "../../correlate/sigma/json-stream.ts";
 import { normalizeSample } from "./detect-input.ts";
 import { main } from "../main.ts";
-import type { CommandContext } from "../command.ts";
+import { testContext } from "./test-context.ts";
 
 const DATA = sharedDataDir();
-
-export function testContext(cwd: string, stdinText = ""): CommandContext & { out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const stdin = new PassThrough();
-  stdin.end(stdinText);
-  let o = "";
-  let e = "";
-  stdout.on("data", (d) => (o += d));
-  stderr.on("data", (d) => (e += d));
-  return { stdout, stderr, stdin, env: { ...process.env, SIGIL_CONFIG: "" }, cwd, signal: new AbortController().signal, out: () => o, err: () => e };
-}
 
 describe.skipIf(!DATA)("SigmaHQ corpus and regression cases", () => {
   let compiled: Compiled;
