@@ -307,17 +307,10 @@ export class QueryEngine {
           : `(CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE j.value END)`;
     }
     const valid = p === null ? "d.ts IS NOT NULL" : `j.type NOT IN ('object', 'array', 'null') AND NOT (j.type = 'text' AND length(j.value) > ${MAX_KEYWORD_CHARS})`;
-    let sql = `SELECT v, count(*) AS n FROM (SELECT DISTINCT d.rowid, ${valueSql} AS v FROM ${from} WHERE ${where} AND ${valid}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v ASC LIMIT ?`;
-    if (p !== null && !ctx.arrays.any(field)) {
-      // no document ever had an array here: one value per document, no json_each and no DISTINCT
-      const x = `json_extract(d.body, ${p})`;
-      const t = `json_type(d.body, ${p})`;
-      const v =
-        type === "date"
-          ? `(CASE WHEN ${t} IN ('integer', 'real') THEN CAST(${x} AS INTEGER) WHEN ${t} = 'text' THEN sigil_date(${x}) END)`
-          : `(CASE ${t} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'text' THEN (CASE WHEN length(${x}) <= ${MAX_KEYWORD_CHARS} THEN ${x} END) WHEN 'integer' THEN ${x} WHEN 'real' THEN ${x} END)`;
-      sql = `SELECT v, count(*) AS n FROM (SELECT ${v} AS v FROM ${table(c)} AS d WHERE ${where}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v ASC LIMIT ?`;
-    }
+    // A document counts once per value: DISTINCT is needed only where some document had an array here
+    // (without it the query was measured a third faster)
+    const distinct = p !== null && ctx.arrays.any(field) ? "DISTINCT d.rowid, " : "";
+    const sql = `SELECT v, count(*) AS n FROM (SELECT ${distinct}${valueSql} AS v FROM ${from} WHERE ${where} AND ${valid}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v ASC LIMIT ?`;
     const rows = this.db.prepare(sql).all(...ctx.params, size) as Array<{ v: string | number; n: number }>;
     return rows.map((r) => ({ key: typeof r.v === "number" ? String(r.v) : r.v, count: r.n }));
   }
