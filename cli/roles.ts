@@ -7,6 +7,7 @@ import { UsageError } from "../platform/errors.ts";
 import type { Lifecycle } from "../platform/lifecycle.ts";
 import type { Store } from "../platform/store/types.ts";
 import type { Logger } from "../platform/telemetry/log.ts";
+import { health } from "../platform/telemetry/health.ts";
 
 /** The store the config names (embedded under data_dir, or Elasticsearch). */
 export async function openStore(config: SigilConfig, cwd: string): Promise<Store> {
@@ -50,6 +51,8 @@ export async function runUntilSignal(lifecycles: Lifecycle[], signal: AbortSigna
     }
     await onStarted?.();
     if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    // readiness fails from here on, so load balancers stop sending work while batches finish
+    health.drain();
     log.info("shutting down: finishing in-flight batches");
   } finally {
     for (const l of started.reverse()) await l.stop();

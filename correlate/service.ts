@@ -4,13 +4,17 @@
 // the store and `alerts`). Named start/stop steps; offsets commit only after a batch is durable.
 
 import fs from "node:fs";
+import path from "node:path";
+import { createHash } from "node:crypto";
 import type { Batch, Bus, Consumer, OutgoingMessage, Producer } from "../platform/bus/types.ts";
 import type { Store } from "../platform/store/types.ts";
 import type { SigilConfig } from "../platform/config/schema.ts";
 import { Lifecycle } from "../platform/lifecycle.ts";
 import { describeError } from "../platform/errors.ts";
-import type { Logger } from "../platform/telemetry/log.ts";
+import { batchTraceFields, traceFields, type Logger } from "../platform/telemetry/log.ts";
 import { metric, prom } from "../platform/telemetry/metrics.ts";
+import { registerDependencyChecks } from "../platform/telemetry/role.ts";
+import { isStoreRejectError } from "../platform/store/errors.ts";
 import { encodeAlertsMessage } from "../platform/alerts/messages.ts";
 import type { EcsEvent, JsonObject } from "../schema/ecs.ts";
 import { safeJsonParse } from "../schema/fields.ts";
@@ -60,6 +64,65 @@ const stageSeconds = () =>
 const counted = () =>
   metric("sigil_correlate_messages_total", () => new prom.Counter({ name: "sigil_correlate_messages_total", help: "Messages handled by the correlate role, by stage and outcome", labelNames: ["stage", "outcome"] }));
 
+const ruleEvalSeconds = () =>
+  metric(
+    "sigil_correlate_rule_evaluation_seconds",
+    () =>
+      new prom.Histogram({
+        name: "sigil_correlate_rule_evaluation_seconds",
+        help: "Time to run one bus batch of events through the rule plan (Sigma detection, correlation and baseline routing), per batch",
+        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      }),
+  );
+const ruleEvalEvents = () =>
+  metric("sigil_correlate_rule_evaluated_events_total", () => new prom.Counter({ name: "sigil_correlate_rule_evaluated_events_total", help: "Events run through the rule plan (divide rule evaluation time by it for the time per event)" }));
+const planVersionGauge = () =>
+  metric("sigil_correlate_rule_plan_version", () => new prom.Gauge({ name: "sigil_correlate_rule_plan_version", help: "The running rule plan's version: the first 32 bits of the hash of its rule files (equal on instances running the same rules)" }));
+const planInfo = () =>
+  metric("sigil_correlate_rule_plan_info", () => new prom.Gauge({ name: "sigil_correlate_rule_plan_info", help: "1 for the running rule plan, labelled with its version (hex) and rule counts", labelNames: ["version"] }));
+const planRules = () =>
+  metric("sigil_correlate_rule_plan_rules", () => new prom.Gauge({ name: "sigil_correlate_rule_plan_rules", help: "Rules in the running plan, by kind", labelNames: ["kind"] }));
+const planSwapsCounter = () =>
+  metric("sigil_correlate_rule_plan_swaps_total", () => new prom.Counter({ name: "sigil_correlate_rule_plan_swaps_total", help: "Rule plans built after the first, by outcome (swapped, or kept the running plan because the new rules do not compile)", labelNames: ["outcome"] }));
+const deadLetters = () =>
+  metric("sigil_correlate_dead_letters_total", () => new prom.Counter({ name: "sigil_correlate_dead_letters_total", help: "Messages and documents the correlate role sent to sigil.dlq, by reason code", labelNames: ["reason"] }));
+
+/** The plan version: a hash of every rule file under the rule directories (path relative to its directory, and content). */
+export function rulePlanVersion(dirs: string[]): string {
+  const h = createHash("sha256");
+  const walk = (root: string, dir: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(root, full);
+      else if (/\.ya?ml$/i.test(e.name)) {
+        h.update(path.relative(root, full));
+        h.update("\0");
+        h.update(fs.readFileSync(full));
+        h.update("\0");
+      }
+    }
+  };
+  for (const d of dirs) {
+    h.update(`dir:${d.length}\0`);
+    if (fs.existsSync(d) && fs.statSync(d).isFile()) h.update(fs.readFileSync(d));
+    else walk(d, d);
+  }
+  return h.digest("hex").slice(0, 8);
+}
+
+/** A dead letter of the correlate role, in the shape of its malformed-event letters, counted by reason. */
+function correlateDeadLetter(code: string, reason: string, where: { topic: string; partition: number; offset?: string }, raw: string, extra: Record<string, unknown> = {}): OutgoingMessage {
+  deadLetters().inc({ reason: code });
+  return { key: "correlate", value: JSON.stringify({ reason, code, ...where, ...extra, raw: raw.slice(0, 65_536) }), headers: { "sigil-reason": code } };
+}
+
 const chainGauge = () => metric("sigil_chains_live", () => new prom.Gauge({ name: "sigil_chains_live", help: "Chains (and candidates below the alert threshold) held by the chain builder" }));
 const chainSignals = () =>
   metric("sigil_chains_signals_total", () => new prom.Counter({ name: "sigil_chains_signals_total", help: "Signals seen by the chain builder, by outcome", labelNames: ["outcome"] }));
@@ -99,6 +162,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   let swapTimer: NodeJS.Timeout | null = null;
   let expireTimer: NodeJS.Timeout | null = null;
   let watermark = 0;
+  let unregisterChecks: (() => void) | null = null;
   const lastStats: Partial<Record<keyof ChainBuilder["stats"], number>> = {};
 
   const makePipeline = (e: Engine): Pipeline => {
@@ -110,6 +174,18 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
 
   const load = async (): Promise<Engine> => buildEngine({ rules, config: cfg, cwd: o.cwd });
 
+  /** The running plan's version and size as metrics (the console's health page shows them). */
+  const showPlan = (e: Engine): string => {
+    const version = rulePlanVersion(rules.map((d) => path.resolve(o.cwd, d)));
+    planVersionGauge().set(parseInt(version, 16));
+    planInfo().reset();
+    planInfo().set({ version }, 1);
+    planRules().set({ kind: "detection" }, e.detection.ruleCount);
+    planRules().set({ kind: "correlation" }, e.correlationRules);
+    planRules().set({ kind: "anomaly" }, e.anomalyRules);
+    return version;
+  };
+
   /** Rebuilds the plan and swaps it in between batches; a broken rule keeps the running plan. */
   const swap = async () => {
     try {
@@ -117,38 +193,80 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       engine = next;
       pipeline = makePipeline(next);
       stats.planSwaps++;
-      log.info({ rules: next.detection.ruleCount, correlations: next.correlationRules }, "rules changed: new plan swapped in");
+      planSwapsCounter().inc({ outcome: "swapped" });
+      const version = showPlan(next);
+      log.info({ rules: next.detection.ruleCount, correlations: next.correlationRules, plan_version: version }, "rules changed: new plan swapped in");
     } catch (err) {
+      planSwapsCounter().inc({ outcome: "kept" });
       log.error({ err: describeError(err) }, "rules changed but do not compile: keeping the running plan");
+    }
+  };
+
+  /**
+   * Writes documents; those the store refuses (too large, a field both a value and an object, ...) go
+   * to the dead-letter topic with the store's reason instead of blocking the partition with redeliveries.
+   */
+  const putOrDeadLetter = async (collection: "events" | "signals", docs: (EcsEvent | Signal)[], batch: Batch, dlq: OutgoingMessage[]): Promise<void> => {
+    try {
+      await o.store.put(collection, docs);
+    } catch (err) {
+      if (!isStoreRejectError(err)) throw err;
+      for (const r of err.rejected) {
+        const doc = docs[r.index];
+        dlq.push(correlateDeadLetter(r.code, `the store refused the ${collection === "events" ? "event" : "signal"}: ${r.reason}`, { topic: batch.topic, partition: batch.partition }, doc ? JSON.stringify(doc) : "", { collection, id: r.id ?? null }));
+        log.warn({ collection, ...traceFields(doc as EcsEvent), code: r.code, reason: r.reason, partition: batch.partition }, "the store refused a document; sent to the dead-letter topic");
+      }
     }
   };
 
   const handleEvents = async (batch: Batch): Promise<void> => {
     const end = stageSeconds().startTimer({ stage: "events" });
     const p = pipeline!;
+    const debug = log.isLevelEnabled("debug");
     out = [];
     const events: EcsEvent[] = [];
     const dlq: OutgoingMessage[] = [];
+    const t0 = performance.now();
     for (const m of batch.messages) {
       const v = decode(m.value);
       if (!v || !looksLikeEvent(v)) {
         stats.malformed++;
-        dlq.push({ key: "correlate", value: JSON.stringify({ reason: "not a normalized event (needs @timestamp and event.id)", code: "correlate_bad_event", topic: batch.topic, partition: batch.partition, offset: m.offset, raw: m.value.toString("utf8").slice(0, 65_536) }) });
+        dlq.push(correlateDeadLetter("correlate_bad_event", "not a normalized event (needs @timestamp and event.id)", { topic: batch.topic, partition: batch.partition, offset: m.offset }, m.value.toString("utf8")));
         continue;
       }
       events.push(v);
+      const before = out.length;
       p.process(v);
+      if (debug) {
+        const ids = [];
+        for (let i = before; i < out.length; i++) ids.push(out[i].event.id);
+        log.debug({ ...traceFields(v), partition: batch.partition, offset: m.offset, signal_ids: ids }, ids.length ? "event matched rules" : "event evaluated");
+      }
     }
     p.advance(p.stats.watermark);
+    ruleEvalSeconds().observe((performance.now() - t0) / 1000);
+    ruleEvalEvents().inc(events.length);
     stats.events += events.length;
     const standalone = out.filter((s) => !s.signal.route);
-    if (events.length) await o.store.put("events", events);
-    if (standalone.length) await o.store.put("signals", standalone);
-    if (out.length) await producer!.send("signals", out.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined })));
+    if (debug) for (const s of standalone) log.debug({ signal_id: s.event.id, rule_id: s.rule.id, event_ids: s.signal.events.slice(0, 20).map((r) => r.id), ...traceFields(s as unknown as EcsEvent) }, "signal published");
+    // the three writes are independent: signals go out while the store indexes (the alert path does
+    // not wait for the events index); the batch commits only after all of them are durable
+    const writes: Promise<void>[] = [];
+    if (events.length) writes.push(putOrDeadLetter("events", events, batch, dlq));
+    if (standalone.length) writes.push(putOrDeadLetter("signals", standalone, batch, dlq));
+    if (out.length) writes.push(producer!.send("signals", out.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }))));
+    try {
+      await Promise.all(writes);
+    } catch (err) {
+      // settle the others before the batch goes back for redelivery (no write still running against the next attempt)
+      await Promise.allSettled(writes);
+      throw err;
+    }
     if (dlq.length) await producer!.send("dlq", dlq);
     stats.signals += standalone.length;
     counted().inc({ stage: "events", outcome: "ok" }, events.length);
-    if (dlq.length) counted().inc({ stage: "events", outcome: "malformed" }, dlq.length);
+    const malformed = batch.messages.length - events.length;
+    if (malformed) counted().inc({ stage: "events", outcome: "malformed" }, malformed);
     end();
   };
 
@@ -176,6 +294,11 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         audits.push(...u.audit);
         messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
         stats.alertsWritten++;
+        if (log.isLevelEnabled("debug")) {
+          const eventIds: string[] = [];
+          for (const st of c.steps) for (const r of st.events) if (eventIds.length < 50) eventIds.push(r.id);
+          log.debug({ alert_id: u.alert.id, alert_version: u.alert.version, chain_id: c.id, signal_ids: c.steps.slice(0, 50).map((st) => st.signal_id), event_ids: eventIds }, "alert published");
+        }
       }
     }
     for (const [from, into] of merged) {
@@ -214,18 +337,22 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
 
   const handleSignals = async (batch: Batch): Promise<void> => {
     const end = stageSeconds().startTimer({ stage: "chains" });
+    const debug = log.isLevelEnabled("debug");
     const derived: Signal[] = [];
     const changed = new Set<string>();
     const merged = new Map<string, string>();
+    const dlq: OutgoingMessage[] = [];
     for (const m of batch.messages) {
       const v = decode(m.value) as Signal | null;
       if (!v || typeof v["@timestamp"] !== "string" || !v.event || typeof v.event.id !== "string" || !v.rule || !v.signal) {
         counted().inc({ stage: "chains", outcome: "malformed" });
+        dlq.push(correlateDeadLetter("correlate_bad_signal", "not a signal (needs @timestamp, event.id, rule and signal)", { topic: batch.topic, partition: batch.partition, offset: m.offset }, m.value.toString("utf8")));
         continue;
       }
       if (v.signal.route) continue; // a routing copy for the correlation runner, not a finding
       if (v.signal.type !== "match") derived.push(v);
       const r = builder.add(v);
+      if (debug) log.debug({ signal_id: v.event.id, chain_id: r.chainId, duplicate: r.duplicate, event_ids: Array.isArray(v.signal.events) ? v.signal.events.slice(0, 20).map((x) => x.id) : [], ...traceFields(v as unknown as EcsEvent) }, "signal added to a chain");
       stats.chainSignals++;
       const t = Date.parse(v["@timestamp"]);
       if (t > watermark) watermark = t;
@@ -236,8 +363,9 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         changed.delete(from);
       }
     }
-    if (derived.length) await o.store.put("signals", derived);
+    if (derived.length) await putOrDeadLetter("signals", derived, batch, dlq);
     await writeChains(changed, merged);
+    if (dlq.length) await producer!.send("dlq", dlq);
     // per batch: counters move by the builder's deltas (bounded label values)
     const st = builder.stats;
     for (const k of ["signals", "duplicates", "suppressed", "merges", "evicted", "expired", "overflow"] as const) {
@@ -256,7 +384,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       async start() {
         engine = await load();
         pipeline = makePipeline(engine);
-        log.info({ rules: engine.detection.ruleCount, correlations: engine.correlationRules, dirs: rules }, "rules compiled");
+        const version = showPlan(engine);
+        log.info({ rules: engine.detection.ruleCount, correlations: engine.correlationRules, dirs: rules, plan_version: version }, "rules compiled");
       },
     })
     .add({
@@ -268,8 +397,10 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       async start() {
         await o.bus.ensureTopics();
         producer = await o.bus.producer();
+        unregisterChecks = registerDependencyChecks("correlate", { bus: o.bus, store: o.store });
       },
       async stop() {
+        unregisterChecks?.();
         await producer?.close();
         producer = null;
       },
@@ -310,7 +441,14 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         }
         await restoreChains();
         chainsConsumer = await o.bus.consumer({ groupId: "sigil-chains", topics: ["signals"], fromBeginning: true, maxBatchSize: 2_000 });
-        await chainsConsumer.run(handleSignals);
+        await chainsConsumer.run(async (batch) => {
+          try {
+            await handleSignals(batch);
+          } catch (err) {
+            log.error({ err: describeError(err), partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length }, "signals batch failed in the chain builder; it will be redelivered");
+            throw err;
+          }
+        });
         expireTimer = setInterval(() => {
           const done = builder.expire(watermark);
           if (done.length) log.debug({ finalized: done.length }, "chains finalized (window passed)");
@@ -331,7 +469,12 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           try {
             await handleEvents(batch);
           } catch (err) {
-            log.error({ err: describeError(err), partition: batch.partition }, "events batch failed; it will be redelivered");
+            const evs: EcsEvent[] = [];
+            for (const m of batch.messages.slice(0, 20)) {
+              const v = decode(m.value);
+              if (v && looksLikeEvent(v)) evs.push(v);
+            }
+            log.error({ err: describeError(err), partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length, ...batchTraceFields(evs) }, "events batch failed; it will be redelivered");
             throw err;
           }
         });

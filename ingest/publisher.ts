@@ -4,12 +4,15 @@
 
 import type { EcsEvent } from "../schema/ecs.ts";
 import type { OutgoingMessage, Producer } from "../platform/bus/types.ts";
+import { batchTraceFields, type Logger } from "../platform/telemetry/log.ts";
 import { deadLetterMessage, ingestMetrics, type DeadLetter } from "./dead-letter.ts";
 
 export interface PublisherOptions {
   maxPending: number;
-  /** Events per produce request. */
+  /** Events per send to the bus at most (one send carries the batches of every receiver waiting for it). */
   maxBatchEvents: number;
+  /** Where failed sends are logged with the event ids they carried (debug: every batch). */
+  log?: Logger;
 }
 
 /** The partition key of an event: its primary entity (host.name, else service.name). */
@@ -20,10 +23,29 @@ export function eventKey(e: EcsEvent): string | null {
   return typeof s === "string" && s ? s : null;
 }
 
+/** One receiver batch waiting for the bus: its serialized events and dead letters, and whom to tell. */
+interface Waiting {
+  /** The events themselves, for the event ids in log lines. */
+  source: EcsEvent[];
+  receiver: string;
+  events: OutgoingMessage[];
+  dead: OutgoingMessage[];
+  done: (err: unknown) => void;
+}
+
+/**
+ * Serializes each event once and hands the bus few, large sends: while one send is in flight, the
+ * batches of every receiver that publishes meanwhile are queued and go together in the next send
+ * (group commit), so the producer writes large record batches per partition at any load without a
+ * linger delay when idle. Each caller's promise resolves only when the send carrying its batch was
+ * acknowledged, and rejects when that send failed (the caller's client retries; ids deduplicate).
+ */
 export class Publisher {
   private pending = 0;
   private readonly roomWaiters: Array<() => void> = [];
   private closed = false;
+  private readonly queue: Waiting[] = [];
+  private sending = false;
 
   constructor(private readonly producer: Producer, private readonly opts: PublisherOptions) {}
 
@@ -65,28 +87,78 @@ export class Publisher {
    * Publishes events to sigil.events and dead letters to sigil.dlq; resolves when the bus accepted
    * both. The caller reserved room for the events and releases it afterwards.
    */
-  async publish(events: EcsEvent[], dead: DeadLetter[], receiver: string): Promise<void> {
-    const started = process.hrtime.bigint();
+  publish(events: EcsEvent[], dead: DeadLetter[], receiver: string): Promise<void> {
     const ingested = new Date().toISOString();
-    const sends: Promise<void>[] = [];
-    const modules: Record<string, number> = {};
-    for (let i = 0; i < events.length; i += this.opts.maxBatchEvents) {
-      const chunk = events.slice(i, i + this.opts.maxBatchEvents);
-      const msgs: OutgoingMessage[] = new Array(chunk.length);
-      for (let j = 0; j < chunk.length; j++) {
-        const e = chunk[j];
-        e.event.ingested = ingested;
-        const m = e.event.module ?? "unknown";
-        modules[m] = (modules[m] ?? 0) + 1;
-        msgs[j] = { key: eventKey(e), value: JSON.stringify(e) };
-      }
-      sends.push(this.producer.send("events", msgs));
-    }
-    if (dead.length > 0) sends.push(this.producer.send("dlq", dead.map(deadLetterMessage)));
-    await Promise.all(sends);
-    ingestMetrics.publishSeconds().observe(Number(process.hrtime.bigint() - started) / 1e9);
+    const msgs: OutgoingMessage[] = new Array(events.length);
+    let module = "";
+    let count = 0;
     const counter = ingestMetrics.events();
-    for (const [module, n] of Object.entries(modules)) counter.inc({ receiver, module }, n);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      e.event.ingested = ingested;
+      // counted per run of one module (a batch is usually one source), not per event
+      const m = e.event.module ?? "unknown";
+      if (m !== module) {
+        if (count > 0) counter.inc({ receiver, module }, count);
+        module = m;
+        count = 0;
+      }
+      count++;
+      msgs[i] = { key: eventKey(e), value: JSON.stringify(e) };
+    }
+    const deadMsgs = dead.map(deadLetterMessage);
+    if (msgs.length === 0 && deadMsgs.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({
+        source: events,
+        receiver,
+        events: msgs,
+        dead: deadMsgs,
+        done: (err) => {
+          if (err) return reject(err);
+          if (count > 0) counter.inc({ receiver, module }, count);
+          resolve();
+        },
+      });
+      if (!this.sending) void this.drain();
+    });
+  }
+
+  /** Sends what is queued, in as few sends as maxBatchEvents allows, until the queue is empty. */
+  private async drain(): Promise<void> {
+    this.sending = true;
+    try {
+      while (this.queue.length > 0) {
+        const group: Waiting[] = [];
+        let n = 0;
+        while (this.queue.length > 0 && (group.length === 0 || n + this.queue[0].events.length <= this.opts.maxBatchEvents)) {
+          const w = this.queue.shift()!;
+          n += w.events.length;
+          group.push(w);
+        }
+        const events = group.length === 1 ? group[0].events : group.flatMap((w) => w.events);
+        const dead = group.length === 1 ? group[0].dead : group.flatMap((w) => w.dead);
+        const started = process.hrtime.bigint();
+        let failure: unknown = null;
+        try {
+          await Promise.all([events.length > 0 ? this.producer.send("events", events) : null, dead.length > 0 ? this.producer.send("dlq", dead) : null]);
+          ingestMetrics.publishSeconds().observe(Number(process.hrtime.bigint() - started) / 1e9);
+        } catch (err) {
+          failure = err ?? new Error("the bus did not accept the batch");
+        }
+        const log = this.opts.log;
+        if (log && (failure !== null || log.isLevelEnabled("debug"))) {
+          for (const w of group) {
+            const fields = { receiver: w.receiver, dead_letters: w.dead.length, ...batchTraceFields(w.source) };
+            if (failure !== null) log.warn({ ...fields, err: (failure as Error).message ?? String(failure) }, "the bus did not accept a batch; its receiver answers with an error and the client retries");
+            else log.debug(fields, "published batch");
+          }
+        }
+        for (const w of group) w.done(failure);
+      }
+    } finally {
+      this.sending = false;
+    }
   }
 
   /** Stops accepting work and releases anyone waiting for room. */

@@ -74,7 +74,7 @@ export function ingestRole(opts: IngestRoleOptions): IngestRole {
     async start() {
       await bus.ensureTopics();
       producer = await bus.producer();
-      publisher = new Publisher(producer, { maxPending: ing.max_pending_events, maxBatchEvents: ing.publish.max_batch_events });
+      publisher = new Publisher(producer, { maxPending: ing.max_pending_events, maxBatchEvents: ing.publish.max_batch_events, log });
       h.register("ingest.bus", async () => bus.health());
       h.register("ingest.backlog", () => ({ ok: (publisher?.pendingEvents ?? 0) < ing.max_pending_events, detail: `${publisher?.pendingEvents ?? 0} events pending towards the bus` }));
     },

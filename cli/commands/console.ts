@@ -6,9 +6,8 @@ import { createBus } from "../../platform/bus/create.ts";
 import { UsageError } from "../../platform/errors.ts";
 import { Lifecycle } from "../../platform/lifecycle.ts";
 import { logger, setLogLevel } from "../../platform/telemetry/log.ts";
-import { collectProcessMetrics } from "../../platform/telemetry/metrics.ts";
-import { startTelemetryServer, type TelemetryServer } from "../../platform/telemetry/server.ts";
-import { readSecret } from "../../platform/config/secret.ts";
+import { monitorBus } from "../../platform/telemetry/lag.ts";
+import { telemetryStep } from "../../platform/telemetry/role.ts";
 import { consoleRole } from "../../ui/server/index.ts";
 import { ensureWebBuild } from "../../ui/server/web-build.ts";
 import { EXIT, configOption, type Command } from "../command.ts";
@@ -46,25 +45,17 @@ changed (console.web.auto_build); --build rebuilds it and exits.`,
       config.console.port = p;
     }
     const store = await openStore(config, ctx.cwd);
-    const bus = await createBus(config.bus, { dataDir: path.resolve(ctx.cwd, config.data_dir), logger: logger("bus") });
-    let telemetry: TelemetryServer | null = null;
+    const bus = monitorBus(await createBus(config.bus, { dataDir: path.resolve(ctx.cwd, config.data_dir), logger: logger("bus") }));
+    const telemetry = telemetryStep(config.telemetry, log);
     const base = new Lifecycle("console-process", log)
       .add({ name: "store", start: () => store.init(), stop: () => store.close() })
       .add({ name: "topics", start: () => bus.ensureTopics() })
-      .add({
-        name: "telemetry listener",
-        async start() {
-          if (!config.telemetry.metrics.enabled) return;
-          collectProcessMetrics();
-          const m = config.telemetry.metrics;
-          telemetry = await startTelemetryServer({ host: m.host, port: m.port, tls: m.tls, token: readSecret(m.token, "telemetry.metrics.token"), log });
-        },
-        stop: () => telemetry?.close(),
-      });
+      .add(telemetry);
     const role = consoleRole({ config, store, bus, log });
     try {
       await runUntilSignal([base, role.lifecycle], ctx.signal, log, () => {
         ctx.stderr.write(`sigil console: listening on ${role.url()}\n`);
+        if (telemetry.url()) ctx.stderr.write(`sigil console: telemetry on ${telemetry.url()}\n`);
         log.info({ url: role.url() }, "console role running");
       });
     } finally {

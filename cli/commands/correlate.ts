@@ -2,7 +2,10 @@
 // signals; the correlation runner; the chain builder → chains and alerts. Stops gracefully on SIGTERM.
 import { loadConfig } from "../../platform/config/load.ts";
 import { createBus } from "../../platform/bus/create.ts";
+import { Lifecycle } from "../../platform/lifecycle.ts";
 import { logger, setLogLevel } from "../../platform/telemetry/log.ts";
+import { monitorBus } from "../../platform/telemetry/lag.ts";
+import { telemetryStep } from "../../platform/telemetry/role.ts";
 import { correlateRole } from "../../correlate/service.ts";
 import { EXIT, configOption, type Command } from "../command.ts";
 import { openStore, resolveRuleDirs, runUntilSignal } from "../roles.ts";
@@ -28,11 +31,17 @@ running several.`,
     setLogLevel(config.telemetry.log_level ?? "info");
     const log = logger("correlate");
     const store = await openStore(config, ctx.cwd);
-    const bus = await createBus(config.bus, { dataDir: path.resolve(ctx.cwd, config.data_dir), logger: logger("bus") });
+    const bus = monitorBus(await createBus(config.bus, { dataDir: path.resolve(ctx.cwd, config.data_dir), logger: logger("bus") }));
     const rules = resolveRuleDirs((args.values.rules as string[] | undefined) ?? config.correlate.rules, ctx.cwd);
     const role = correlateRole({ config, bus, store, log, rules, cwd: ctx.cwd });
+    const telemetry = telemetryStep(config.telemetry, log);
+    const base = new Lifecycle("correlate-process", log).add(telemetry);
     try {
-      await runUntilSignal([role.lifecycle], ctx.signal, log, () => log.info({ rules }, "correlate role running"));
+      await runUntilSignal([base, role.lifecycle], ctx.signal, log, () => {
+        const url = telemetry.url();
+        if (url) ctx.stderr.write(`sigil correlate: telemetry on ${url}\n`);
+        log.info({ rules, telemetry: url }, "correlate role running");
+      });
     } finally {
       await bus.close();
       await store.close();

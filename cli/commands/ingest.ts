@@ -2,13 +2,12 @@
 // normalizing to ECS and publishing to sigil.events (bad input to sigil.dlq). Stops gracefully on SIGTERM.
 import path from "node:path";
 import { loadConfig } from "../../platform/config/load.ts";
-import { readSecret } from "../../platform/config/secret.ts";
 import { createBus } from "../../platform/bus/create.ts";
 import { Lifecycle } from "../../platform/lifecycle.ts";
 import { CachedTokenVerifier, TokenStore } from "../../platform/security/tokens.ts";
 import { logger, setLogLevel } from "../../platform/telemetry/log.ts";
-import { collectProcessMetrics } from "../../platform/telemetry/metrics.ts";
-import { startTelemetryServer, type TelemetryServer } from "../../platform/telemetry/server.ts";
+import { monitorBus } from "../../platform/telemetry/lag.ts";
+import { registerDependencyChecks, telemetryStep } from "../../platform/telemetry/role.ts";
 import { ingestRole } from "../../ingest/service.ts";
 import { EXIT, configOption, type Command } from "../command.ts";
 import { openStore, runUntilSignal } from "../roles.ts";
@@ -33,25 +32,20 @@ SIGTERM stops taking work, finishes the batches in flight and exits 0.`,
     setLogLevel(config.telemetry.log_level ?? "info");
     const log = logger("ingest");
     const store = await openStore(config, ctx.cwd);
-    const bus = await createBus(config.bus, { dataDir: path.resolve(ctx.cwd, config.data_dir), logger: logger("bus") });
-    let telemetry: TelemetryServer | null = null;
+    const bus = monitorBus(await createBus(config.bus, { dataDir: path.resolve(ctx.cwd, config.data_dir), logger: logger("bus") }));
+    const telemetry = telemetryStep(config.telemetry, log);
+    let unregister: (() => void) | null = null;
     const base = new Lifecycle("ingest-process", log)
       .add({ name: "store", start: () => store.init(), stop: () => store.close() })
-      .add({
-        name: "telemetry listener",
-        async start() {
-          if (!config.telemetry.metrics.enabled) return;
-          collectProcessMetrics();
-          const m = config.telemetry.metrics;
-          telemetry = await startTelemetryServer({ host: m.host, port: m.port, tls: m.tls, token: readSecret(m.token, "telemetry.metrics.token"), log });
-        },
-        stop: () => telemetry?.close(),
-      });
+      .add(telemetry)
+      // the store holds the agent tokens: ingest is not ready when it cannot verify them
+      .add({ name: "store check", start: () => void (unregister = registerDependencyChecks("ingest", { store })), stop: () => unregister?.() });
     const verifier = new CachedTokenVerifier(new TokenStore(store), config.security.tokens.refresh_ms);
     const role = ingestRole({ config, bus, verifier, log });
     try {
       await runUntilSignal([base, role.lifecycle], ctx.signal, log, () => {
         for (const l of role.listeners()) ctx.stderr.write(`sigil ingest: ${l.name} listening on ${l.url}\n`);
+        if (telemetry.url()) ctx.stderr.write(`sigil ingest: telemetry on ${telemetry.url()}\n`);
         log.info({ listeners: role.listeners().map((l) => l.url) }, "ingest role running");
       });
     } finally {

@@ -9,6 +9,8 @@ import { Lifecycle } from "../../platform/lifecycle.ts";
 import { describeError } from "../../platform/errors.ts";
 import { CachedTokenVerifier, TokenStore } from "../../platform/security/tokens.ts";
 import { logger, setLogLevel } from "../../platform/telemetry/log.ts";
+import { monitorBus } from "../../platform/telemetry/lag.ts";
+import { telemetryStep } from "../../platform/telemetry/role.ts";
 import { ingestRole } from "../../ingest/service.ts";
 import { correlateRole } from "../../correlate/service.ts";
 import { consoleRole } from "../../ui/server/index.ts";
@@ -43,12 +45,14 @@ console URL printed on stderr and watch the chain form. Ctrl-C stops every role 
     const log = logger("start");
     const dataDir = path.resolve(ctx.cwd, config.data_dir);
     const store = await openStore(config, ctx.cwd);
-    const bus = await createBus(config.bus, { dataDir, logger: logger("bus") });
+    const bus = monitorBus(await createBus(config.bus, { dataDir, logger: logger("bus") }));
+    const telemetry = telemetryStep(config.telemetry, log);
     const rules = resolveRuleDirs((args.values.rules as string[] | undefined) ?? config.correlate.rules, ctx.cwd);
     const tokens = new TokenStore(store);
     const base = new Lifecycle("start", log)
       .add({ name: "store", start: () => store.init(), stop: () => store.close() })
       .add({ name: "topics", start: () => bus.ensureTopics(), stop: () => bus.close() })
+      .add(telemetry)
       .add({
         name: "first admin user",
         async start() {
@@ -66,6 +70,7 @@ console URL printed on stderr and watch the chain form. Ctrl-C stops every role 
     await runUntilSignal([base, correlate.lifecycle, ingest.lifecycle, consoleR.lifecycle], ctx.signal, log, async () => {
       const listeners = ingest.listeners();
       ctx.stderr.write(`sigil start: console on ${consoleR.url()}\n`);
+      if (telemetry.url()) ctx.stderr.write(`sigil start: telemetry (/metrics, /healthz, /readyz) on ${telemetry.url()}\n`);
       for (const l of listeners) ctx.stderr.write(`sigil start: ${l.name} receiver on ${l.url}\n`);
       if (!args.values.demo) return;
       const find = (name: string) => listeners.find((l) => l.name.includes(name));

@@ -16,6 +16,15 @@ export const telemetrySchema = z
         token: secretSchema,
       })
       .prefault({}),
+    /** What /readyz asks of a role besides a reachable bus and store: its consumers caught up within a bound. */
+    ready: z
+      .strictObject({
+        /** Messages a consumer group of this process may be behind (summed over its partitions) and still be ready. */
+        max_lag_messages: z.number().int().min(0).default(50_000),
+        /** How often consumer lag is read from the bus (sigil_bus_consumer_lag_messages). */
+        lag_interval_ms: z.number().int().min(250).max(300_000).default(5_000),
+      })
+      .prefault({}),
   })
   .prefault({});
 export type TelemetryConfig = z.infer<typeof telemetrySchema>;

@@ -28,6 +28,7 @@ export async function startTopicFeed(bus: Bus, hub: LiveHub, opts: { groupId: st
   void consumer
     .run(async (batch) => {
       let bad = 0;
+      const debug = opts.log?.isLevelEnabled("debug") ?? false;
       for (const m of batch.messages) {
         const msg = decodeAlertsMessage(m.value);
         if (!msg) {
@@ -36,6 +37,8 @@ export async function startTopicFeed(bus: Bus, hub: LiveHub, opts: { groupId: st
         }
         if (msg.kind === "alert") hub.publishAlert(msg.alert);
         else hub.publishChain(msg.chain);
+        // the last stage of an event's path in the logs: alert id → chain → signals → event ids (logged by correlate)
+        if (debug && msg.kind === "alert") opts.log!.debug({ alert_id: msg.alert.id, alert_version: msg.alert.version, chain_id: msg.alert.chain_id ?? null, clients: hub.clients.size, partition: batch.partition, offset: m.offset }, "alert sent to live consoles");
       }
       if (bad) {
         undecodable.inc(bad);
