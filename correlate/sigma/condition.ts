@@ -69,6 +69,8 @@ export function parseCondition(src: string, identifiers: string[]): CondNode {
     return items.length === 1 ? items[0] : { t: "and", items };
   };
   const notExpr = (d: number): CondNode => {
+    // `not not not ...` nests like parentheses do: bounded the same way (a hostile rule cannot exhaust the stack)
+    if (d > MAX_DEPTH) fail("condition_too_deep", `condition nests deeper than ${MAX_DEPTH}`);
     if (peek()?.v === "not") {
       i++;
       return { t: "not", item: notExpr(d + 1) };

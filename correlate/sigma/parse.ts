@@ -115,7 +115,7 @@ function parseExact(text: string, ctx: ParseContext): ParsedFile {
   const documents: RuleDocument[] = [];
   for (const i of issues) {
     const p = lc.linePos(i.pos);
-    col.add(i.severity, i.severity === "error" ? "yaml_syntax" : "yaml_warning", i.message, { file: ctx.file, line: p.line, column: p.col });
+    col.add(i.severity, i.code ?? (i.severity === "error" ? "yaml_syntax" : "yaml_warning"), i.message, { file: ctx.file, line: p.line, column: p.col });
   }
   for (const doc of docs) {
     const root = doc.root;

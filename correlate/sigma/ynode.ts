@@ -3,7 +3,7 @@
 // files and whenever a file has a problem to report. Both apply the same scalar typing.
 
 import jsyaml from "js-yaml";
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Node, type Pair } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node, type Pair } from "yaml";
 
 export type YNode =
   | { k: "map"; pos: number; entries: YEntry[] }
@@ -21,6 +21,8 @@ export interface YDoc {
 }
 
 export interface YamlIssue {
+  /** Problem code when it is not plain yaml_syntax / yaml_warning. */
+  code?: string;
   message: string;
   pos: number;
   severity: "error" | "warning";
@@ -55,13 +57,26 @@ export function readFast(text: string): YDoc | null {
   } catch {
     return null;
   }
-  return { root: v === undefined ? null : fromJs(v) };
+  try {
+    return { root: v === undefined ? null : fromJs(v) };
+  } catch (err) {
+    if (err instanceof SharedCollection) return null;
+    throw err;
+  }
 }
 
-function fromJs(v: unknown): YNode {
-  if (Array.isArray(v)) return { k: "seq", pos: -1, items: v.map(fromJs) };
+/** A list or map reached twice: a YAML alias of a collection, which the exact reader reports. */
+class SharedCollection extends Error {}
+
+function fromJs(v: unknown, seen = new Set<object>()): YNode {
   if (v !== null && typeof v === "object") {
-    return { k: "map", pos: -1, entries: Object.entries(v as Record<string, unknown>).map(([key, val]) => ({ key, keyPos: -1, value: fromJs(val) })) };
+    // js-yaml resolves `*alias` to the same object; expanding shared collections could be exponential
+    if (seen.has(v)) throw new SharedCollection();
+    seen.add(v);
+  }
+  if (Array.isArray(v)) return { k: "seq", pos: -1, items: v.map((x) => fromJs(x, seen)) };
+  if (v !== null && typeof v === "object") {
+    return { k: "map", pos: -1, entries: Object.entries(v as Record<string, unknown>).map(([key, val]) => ({ key, keyPos: -1, value: fromJs(val, seen) })) };
   }
   if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean") return { k: "scalar", pos: -1, value: v, quoted: false };
   return { k: "scalar", pos: -1, value: String(v), quoted: false };
@@ -84,13 +99,27 @@ export function readExact(text: string): { docs: YDoc[]; issues: YamlIssue[]; lc
     for (const e of d.errors) issues.push({ message: e.message.split("\n")[0], pos: e.pos[0], severity: "error" });
     for (const w of d.warnings) issues.push({ message: w.message.split("\n")[0], pos: w.pos[0], severity: "warning" });
     if (d.errors.length) continue;
-    docs.push({ root: d.contents ? fromYaml(d.contents as Node) : null });
+    // Aliases of lists and maps are refused: Sigma rules do not need them, and expanding nested ones
+    // (a "billion laughs" file of a few hundred bytes) would stall the loader.
+    let collectionAlias = false;
+    visit(d, {
+      Alias(_, a) {
+        if (isScalar(a.resolve(d))) return;
+        issues.push({ code: "yaml_alias_unsupported", message: `the alias *${a.source} names a list or map; rule files may alias only single values (write the list out)`, pos: a.range?.[0] ?? 0, severity: "error" });
+        collectionAlias = true;
+        return visit.BREAK;
+      },
+    });
+    if (collectionAlias) continue;
+    docs.push({ root: d.contents ? fromYaml(d.contents as Node, d) : null });
   }
   return { docs, issues, lc };
 }
 
-function fromYaml(n: Node | null | undefined): YNode {
+function fromYaml(n: Node | null | undefined, doc: Document): YNode {
   if (n === null || n === undefined) return { k: "scalar", pos: -1, value: null, quoted: false };
+  // an alias of a single value (aliases of collections were refused above) reads as that value
+  if (isAlias(n)) return fromYaml(n.resolve(doc) as Node | undefined, doc);
   const pos = n.range ? n.range[0] : -1;
   if (isMap(n)) {
     return {
@@ -100,12 +129,12 @@ function fromYaml(n: Node | null | undefined): YNode {
         const pair = p as Pair;
         const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
         const keyPos = (pair.key as Node | null)?.range?.[0] ?? pos;
-        const value = pair.value === null || pair.value === undefined ? { k: "scalar" as const, pos: keyPos, value: null, quoted: false } : fromYaml(pair.value as Node);
+        const value = pair.value === null || pair.value === undefined ? { k: "scalar" as const, pos: keyPos, value: null, quoted: false } : fromYaml(pair.value as Node, doc);
         return { key, keyPos, value };
       }),
     };
   }
-  if (isSeq(n)) return { k: "seq", pos, items: n.items.map((x) => fromYaml(x as Node)) };
+  if (isSeq(n)) return { k: "seq", pos, items: n.items.map((x) => fromYaml(x as Node, doc)) };
   if (isScalar(n)) {
     const quoted = n.type === "QUOTE_SINGLE" || n.type === "QUOTE_DOUBLE" || n.type === "BLOCK_LITERAL" || n.type === "BLOCK_FOLDED";
     let v = n.value as unknown;
