@@ -6,7 +6,7 @@ import { hash } from "node:crypto";
 import type { JsonObject } from "../../schema/ecs.ts";
 import { setField } from "../../schema/fields.ts";
 import { entityFieldsOf } from "../../schema/signal.ts";
-import { Group, rangeMask, satisfied, typeCode, T_EVENT_COUNT, T_ORDERED, T_PERCENTILE, T_SUM, T_AVG, T_TEMPORAL, T_VALUE_COUNT, type RefSlot } from "./group.ts";
+import { Group, rangeMask, satisfied, typeCode, T_ORDERED, T_PERCENTILE, T_SUM, T_AVG, T_TEMPORAL, T_VALUE_COUNT, type RefSlot } from "./group.ts";
 import { MinHeap } from "./heap.ts";
 import { TouchQueue } from "./touch-queue.ts";
 import type { Accessor, CompiledCorrelation, CorrelationPlan } from "./plan.ts";
@@ -251,7 +251,7 @@ export class CorrelationEngine {
       this.budget.live++;
       this.stats.groups++;
       this.linkTail(g);
-    } else if (m.time < g.floor) {
+    } else if (g.floor !== null && m.time < g.floor) {
       this.stats.suppressed++;
       return;
     } else this.touchGroup(g);
@@ -262,27 +262,22 @@ export class CorrelationEngine {
     const t = m.time;
     const T = c.rule.timespanMs;
     // entries older than any window that can still change are useless
-    if (g.h < g.t.length && g.t[g.h] < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
-    if (g.t.length - g.h >= this.maxWindow) this.overflow(g);
+    if (g.h < g.end && g.t[g.h] < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
+    if (g.end - g.h >= this.maxWindow) this.overflow(g);
     const ref: RefSlot = m.refs ?? m.eventId ?? "";
     const line = m.line ?? 0;
     const file = m.file === undefined ? -1 : this.fileId(m.file);
-    const inOrder = g.h === g.t.length || t >= g.t[g.t.length - 1];
-    const p = inOrder ? g.t.length : g.upperBound(t);
-    g.insert(p, t, ref, line, file, val);
+    const inOrder = g.h === g.end || t >= g.t[g.end - 1];
+    if (c.mode === "close" && inOrder) g.entity = entityOf(m);
+    const p = g.insert(inOrder ? g.end : g.upperBound(t), t, ref, line, file, val);
     if (c.mode === "close") {
-      if (t >= g.newest) {
-        g.newest = t;
-        g.entity = entityOf(m);
-      }
       const anchor = g.t[g.h];
-      if (Number.isNaN(g.closeAt) || anchor + T < g.closeAt) {
+      if (g.closeAt === null || anchor + T < g.closeAt) {
         g.closeAt = anchor + T;
         this.closes.push(g.closeAt, g);
       }
       return;
     }
-    if (t > g.newest) g.newest = t;
     if (inOrder) {
       g.addAgg(p);
       const lo = t - T;
@@ -291,7 +286,7 @@ export class CorrelationEngine {
         g.w++;
       }
       const value = g.aggValue();
-      const end = g.t.length - 1;
+      const end = g.end - 1;
       if (satisfied(g, value, g.mask, g.w, end)) {
         const hit = this.makeHit(g, g.w, end, value, m);
         g.floor = t;
@@ -303,7 +298,7 @@ export class CorrelationEngine {
     }
     // out of order, within the allowed lateness: every window ending at this event or at a later one
     // within the timespan now holds one more event
-    const last = g.t.length - 1;
+    const last = g.end - 1;
     for (let j = p; j <= last && g.t[j] <= t + T; j++) {
       const a = g.lowerBound(g.t[j] - T);
       const value = g.rangeValue(a, j);
@@ -337,7 +332,7 @@ export class CorrelationEngine {
     while (this.closes.size > 0 && this.closes.peekKey() < wm) {
       const key = this.closes.peekKey();
       const g = this.closes.pop()!;
-      if (g.dead || g.closeAt !== key) continue;
+      if (g.dead || g.closeAt === null || g.closeAt !== key) continue;
       const end = g.upperBound(key);
       if (end > g.h) {
         const a = g.h;
@@ -357,7 +352,7 @@ export class CorrelationEngine {
         g.closeAt = g.t[g.h] + g.corr.rule.timespanMs;
         this.closes.push(g.closeAt, g);
       } else {
-        g.closeAt = NaN;
+        g.closeAt = null;
         this.removeGroup(g);
       }
     }
@@ -370,13 +365,13 @@ export class CorrelationEngine {
    */
   private expire(limit: number): void {
     this.lru.scan(limit, (g) => {
-      if (!Number.isNaN(g.closeAt)) {
+      if (g.closeAt !== null) {
         // a pending window close owns it (drainCloses); keep it in the order, look further
         this.lru.push(g, ++this.budget.seq);
         return true;
       }
       const horizon = this.maxTime - this.lateness - g.corr.rule.timespanMs;
-      if (!(g.newest < horizon)) return false;
+      if (!(g.newest() < horizon)) return false;
       this.removeGroup(g);
       this.stats.expired++;
       return true;
@@ -501,7 +496,7 @@ export class CorrelationEngine {
     if (g === null) return;
     this.removeGroup(g);
     this.stats.evicted++;
-    this.sink.dropped?.({ reason: "evicted", ruleId: g.corr.id, correlationId: g.corr.id, time: g.newest, detail: `group ${g.key} evicted: correlate.max_groups reached` });
+    this.sink.dropped?.({ reason: "evicted", ruleId: g.corr.id, correlationId: g.corr.id, time: g.newest(), detail: `group ${g.key} evicted: correlate.max_groups reached` });
   }
 
   /** Live groups of one correlation (tests, metrics). */
@@ -607,13 +602,13 @@ export class CorrelationEngine {
       for (const gs of states) {
         this.budget.reserve();
         const g = new Group(gs[0], c, tc);
-        g.floor = gs[1] ?? -Infinity;
-        g.newest = gs[2] ?? -Infinity;
+        g.floor = gs[1];
         g.t = gs[4];
         g.ids = gs[5];
         g.ln = gs[6];
         g.fl = gs[7];
-        if (g.v !== null) g.v = gs[8] ?? [];
+        g.end = gs[4].length;
+        if (g.v !== null) g.v = gs[8] ?? new Array(g.end);
         g.entity = gs[9];
         if (c.mode === "arrival") g.rebuildAgg();
         if (gs[3] !== null) {
@@ -657,8 +652,8 @@ function finiteOrNull(x: number): number | null {
 
 function groupState(g: Group): GroupState {
   const h = g.h;
-  const sl = <T>(a: T[] | null): T[] | null => (a === null ? null : h === 0 ? a.slice() : a.slice(h));
-  return [g.key, finiteOrNull(g.floor), finiteOrNull(g.newest), Number.isNaN(g.closeAt) ? null : g.closeAt, sl(g.t)!, sl(g.ids)!, sl(g.ln), sl(g.fl), sl(g.v), g.corr.mode === "close" ? g.entity : null];
+  const sl = <T>(a: T[] | null): T[] | null => (a === null ? null : a.slice(h, g.end));
+  return [g.key, g.floor, finiteOrNull(g.newest()), g.closeAt, sl(g.t)!, sl(g.ids)!, sl(g.ln), sl(g.fl), sl(g.v), g.corr.mode === "close" ? g.entity : null];
 }
 
 function remapFiles(gs: GroupState, files: string[], id: (f: string) => number): GroupState {
@@ -741,4 +736,3 @@ function syntheticEvent(c: CompiledCorrelation, hit: CorrelationHit): JsonObject
   return ev;
 }
 
-export { T_EVENT_COUNT, T_ORDERED };

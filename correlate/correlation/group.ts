@@ -38,32 +38,48 @@ export function typeCode(c: CompiledCorrelation): number {
 /** An entry's event reference: an event id (single event), or the events of an inner correlation hit. */
 export type RefSlot = string | HitEventRef[];
 
+const EMPTY_NUM: number[] = [];
+const EMPTY_REF: RefSlot[] = [];
+const EMPTY_VAL: (number | string)[] = [];
+/** First capacity of a group's arrays: most groups hold a few events below their threshold. */
+const FIRST_CAPACITY = 4;
+
+/** A JS array of exactly `n` slots (holey; only [0, end) is ever read). */
+function slots<T>(n: number): T[] {
+  return new Array<T>(n);
+}
+
 export class Group {
   /** Stamp of the latest update (least-recently-updated order, for eviction and idle expiry). */
   touch = 0;
-  /** Events earlier than this belong to an already reported hit (arrival mode). */
-  floor = -Infinity;
-  /** Latest event time in the group. */
-  newest = -Infinity;
-  /** Event time at which the current window closes (close mode), NaN when none is pending. */
-  closeAt = NaN;
-  /** Deque head and start of the incremental window. */
+  /**
+   * Events earlier than this belong to an already reported hit (arrival mode); null: none yet. Fields
+   * that are rarely set start as null, so V8 does not keep a boxed double in every group.
+   */
+  floor: number | null = null;
+  /** Event time at which the current window closes (close mode); null when none is pending. */
+  closeAt: number | null = null;
+  /**
+   * Entries live in [h, end) of arrays with explicit capacity (JS arrays grown by push reserve 16
+   * slots at once, which would dominate a small group's memory). w: start of the incremental window.
+   */
   h = 0;
   w = 0;
-  t: number[] = [];
-  ids: RefSlot[] = [];
+  end = 0;
+  t: number[] = EMPTY_NUM;
+  ids: RefSlot[] = EMPTY_REF;
   /** 1-based input lines (0 = none) and file indexes (-1 = none); allocated when first needed. */
   ln: number[] | null = null;
   fl: number[] | null = null;
   /** Per-entry value: the distinct-value key, the number, or the rule position. */
   v: (number | string)[] | null;
-  // running aggregate over [w, end)
-  n = 0;
-  dm: Map<string, number> | null = null;
-  sv: number[] | null = null;
-  rc: number[] | null = null;
+  /**
+   * Running aggregate over [w, end), by type: distinct-value counts (value_count), sorted values
+   * (percentile), per-rule counts (temporal), the chain table (temporal_ordered), [sum] (sum, avg).
+   */
+  agg: Map<string, number> | number[] | null = null;
+  /** Rules present in the window (temporal) and the chain length ending at the newest event (ordered). */
   mask = 0;
-  S: number[] | null = null;
   chain = 0;
   /** Entity fields of the newest event (kept for close-mode windows, whose hits fire later). */
   entity: JsonObject | null = null;
@@ -82,11 +98,20 @@ export class Group {
   private init(): void {
     const tc = this.tc;
     const r = this.corr.refIds.length;
-    if (tc !== T_EVENT_COUNT && this.v === null) this.v = [];
-    if (tc === T_VALUE_COUNT && this.dm === null) this.dm = new Map();
-    else if (tc === T_PERCENTILE && this.sv === null) this.sv = [];
-    else if (tc === T_TEMPORAL && (this.rc === null || this.rc.length !== r)) this.rc = new Array<number>(r).fill(0);
-    else if (tc === T_ORDERED && (this.S === null || this.S.length !== r * r)) this.S = new Array<number>(r * r).fill(-Infinity);
+    if (tc !== T_EVENT_COUNT) {
+      if (this.v === null || this.v.length !== this.t.length) this.v = this.t.length ? slots(this.t.length) : EMPTY_VAL;
+    } else this.v = null;
+    if (tc === T_VALUE_COUNT) this.agg = new Map();
+    else if (tc === T_PERCENTILE) this.agg = [];
+    else if (tc === T_TEMPORAL) this.agg = new Array<number>(r).fill(0);
+    else if (tc === T_ORDERED) this.agg = new Array<number>(r * r).fill(-Infinity);
+    else if (tc === T_SUM || tc === T_AVG) {
+      // a double array from the start (sums are rarely small integers)
+      const sum = [0.5];
+      sum[0] = 0;
+      this.agg = sum;
+    }
+    else this.agg = null;
   }
 
   /** Re-initializes a removed group for a new key (the engine pools groups to spare the allocator). */
@@ -95,26 +120,38 @@ export class Group {
     this.corr = corr;
     this.tc = tc;
     this.touch = 0;
-    this.floor = -Infinity;
-    this.newest = -Infinity;
-    this.closeAt = NaN;
+    this.floor = null;
+    this.closeAt = null;
     this.entity = null;
     this.dead = false;
     this.ln = null;
     this.fl = null;
-    this.init();
     this.clearEntries();
+    this.init();
     this.resetAgg();
   }
 
   get size(): number {
-    return this.t.length - this.h;
+    return this.end - this.h;
+  }
+
+  /** Latest event time in the group (entries are sorted; after a hit, the hit's last event). */
+  newest(): number {
+    return this.end > this.h ? this.t[this.end - 1] : (this.floor ?? -Infinity);
+  }
+
+  private get dm(): Map<string, number> {
+    return this.agg as Map<string, number>;
+  }
+  /** Sorted values (percentile), rule counts (temporal), chain table (ordered), [sum] (sum, avg). */
+  private get arr(): number[] {
+    return this.agg as number[];
   }
 
   /** First index in [h, end) with time >= x. */
   lowerBound(x: number): number {
     let lo = this.h;
-    let hi = this.t.length;
+    let hi = this.end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.t[mid] < x) lo = mid + 1;
@@ -126,7 +163,7 @@ export class Group {
   /** First index in [h, end) with time > x. */
   upperBound(x: number): number {
     let lo = this.h;
-    let hi = this.t.length;
+    let hi = this.end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.t[mid] <= x) lo = mid + 1;
@@ -135,81 +172,121 @@ export class Group {
     return lo;
   }
 
-  /** Inserts an entry at index p (p = end appends); returns p. */
+  /** Inserts an entry at index p (p = end appends); returns the index it landed at. */
   insert(p: number, time: number, ref: RefSlot, line: number, file: number, val: number | string): number {
-    const end = this.t.length;
-    if (line > 0 && this.ln === null) this.ln = new Array<number>(end).fill(0);
-    if (file >= 0 && this.fl === null) this.fl = new Array<number>(end).fill(-1);
-    if (p === end) {
-      this.t.push(time);
-      this.ids.push(ref);
-      if (this.ln !== null) this.ln.push(line);
-      if (this.fl !== null) this.fl.push(file);
-      if (this.v !== null) this.v.push(val);
-    } else {
-      this.t.splice(p, 0, time);
-      this.ids.splice(p, 0, ref);
-      if (this.ln !== null) this.ln.splice(p, 0, line);
-      if (this.fl !== null) this.fl.splice(p, 0, file);
-      if (this.v !== null) this.v.splice(p, 0, val);
+    if (line > 0 && this.ln === null) this.ln = slots<number>(this.t.length).fill(0);
+    if (file >= 0 && this.fl === null) this.fl = slots<number>(this.t.length).fill(-1);
+    if (this.end === this.t.length) p -= this.grow();
+    const t = this.t;
+    const ids = this.ids;
+    const ln = this.ln;
+    const fl = this.fl;
+    const v = this.v;
+    for (let i = this.end; i > p; i--) {
+      t[i] = t[i - 1];
+      ids[i] = ids[i - 1];
+      if (ln !== null) ln[i] = ln[i - 1];
+      if (fl !== null) fl[i] = fl[i - 1];
+      if (v !== null) v[i] = v[i - 1];
     }
+    t[p] = time;
+    ids[p] = ref;
+    if (ln !== null) ln[p] = line;
+    if (fl !== null) fl[p] = file;
+    if (v !== null) v[p] = val;
+    this.end++;
     return p;
   }
 
-  /** Drops entries before index `to` (exclusive); compacts the arrays now and then. */
+  /**
+   * Makes room for one more entry: moves the live entries to the front when at least half the
+   * arrays is dropped space, else doubles the capacity. Returns by how much indexes shifted down.
+   */
+  private grow(): number {
+    const live = this.end - this.h;
+    const shift = this.h;
+    const cap = this.t.length === 0 ? FIRST_CAPACITY : live * 2 <= this.t.length ? this.t.length : this.t.length * 2;
+    const move = <T>(a: T[]): T[] => {
+      const out = cap === a.length ? a : slots<T>(cap);
+      for (let i = 0; i < live; i++) out[i] = a[shift + i];
+      return out;
+    };
+    const oldEnd = this.end;
+    this.t = move(this.t);
+    const ids = move(this.ids);
+    // slots moved from keep no references (numbers may stay: they hold nothing)
+    if (ids === this.ids) for (let i = live; i < oldEnd; i++) ids[i] = "";
+    this.ids = ids;
+    if (this.ln !== null) this.ln = move(this.ln);
+    if (this.fl !== null) this.fl = move(this.fl);
+    if (this.v !== null) this.v = move(this.v);
+    this.h = 0;
+    this.w -= shift;
+    if (this.w < 0) this.w = 0;
+    this.end = live;
+    return shift;
+  }
+
+  /** Drops entries before index `to` (exclusive). */
   dropFront(to: number): void {
     if (to <= this.h) return;
+    // release references held by dropped slots (event ids, inner hits)
+    for (let i = this.h; i < to; i++) this.ids[i] = "";
     this.h = to;
     if (this.w < to) this.w = to;
-    if (this.h === this.t.length) {
-      this.clearEntries();
-      return;
-    }
-    if (this.h >= 32 && this.h * 2 >= this.t.length) {
-      const k = this.h;
-      this.t.splice(0, k);
-      this.ids.splice(0, k);
-      if (this.ln !== null) this.ln.splice(0, k);
-      if (this.fl !== null) this.fl.splice(0, k);
-      if (this.v !== null) this.v.splice(0, k);
-      this.h = 0;
-      this.w -= k;
-    }
+    if (this.h === this.end) this.clearEntries();
   }
 
   clearEntries(): void {
-    this.t.length = 0;
-    this.ids.length = 0;
-    if (this.ln !== null) this.ln.length = 0;
-    if (this.fl !== null) this.fl.length = 0;
-    if (this.v !== null) this.v.length = 0;
+    if (this.t.length > 64) {
+      // a burst made the arrays large: give the memory back
+      this.t = EMPTY_NUM;
+      this.ids = EMPTY_REF;
+      if (this.ln !== null) this.ln = EMPTY_NUM;
+      if (this.fl !== null) this.fl = EMPTY_NUM;
+      if (this.v !== null) this.v = EMPTY_VAL;
+    } else for (let i = this.h; i < this.end; i++) this.ids[i] = "";
     this.h = 0;
     this.w = 0;
+    this.end = 0;
   }
 
   // ---- running aggregate over [w, end) ----
 
   resetAgg(): void {
-    this.n = 0;
     this.mask = 0;
     this.chain = 0;
-    if (this.dm !== null) this.dm.clear();
-    if (this.sv !== null) this.sv.length = 0;
-    if (this.rc !== null) this.rc.fill(0);
-    if (this.S !== null) this.S.fill(-Infinity);
+    switch (this.tc) {
+      case T_VALUE_COUNT:
+        this.dm.clear();
+        break;
+      case T_PERCENTILE:
+        this.arr.length = 0;
+        break;
+      case T_TEMPORAL:
+        this.arr.fill(0);
+        break;
+      case T_ORDERED:
+        this.arr.fill(-Infinity);
+        break;
+      case T_SUM:
+      case T_AVG:
+        this.arr[0] = 0;
+        break;
+    }
   }
 
   addAgg(i: number): void {
     switch (this.tc) {
       case T_VALUE_COUNT: {
         const k = this.v![i] as string;
-        const dm = this.dm!;
+        const dm = this.dm;
         dm.set(k, (dm.get(k) ?? 0) + 1);
         break;
       }
       case T_TEMPORAL: {
         const r = this.v![i] as number;
-        if (this.rc![r]++ === 0) this.mask |= 1 << r;
+        if (this.arr[r]++ === 0) this.mask |= 1 << r;
         break;
       }
       case T_ORDERED:
@@ -217,10 +294,10 @@ export class Group {
         break;
       case T_SUM:
       case T_AVG:
-        this.n += this.v![i] as number;
+        this.arr[0] += this.v![i] as number;
         break;
       case T_PERCENTILE:
-        sortedInsert(this.sv!, this.v![i] as number);
+        sortedInsert(this.arr, this.v![i] as number);
         break;
     }
   }
@@ -229,7 +306,7 @@ export class Group {
     switch (this.tc) {
       case T_VALUE_COUNT: {
         const k = this.v![i] as string;
-        const dm = this.dm!;
+        const dm = this.dm;
         const c = dm.get(k)!;
         if (c <= 1) dm.delete(k);
         else dm.set(k, c - 1);
@@ -237,15 +314,15 @@ export class Group {
       }
       case T_TEMPORAL: {
         const r = this.v![i] as number;
-        if (--this.rc![r] === 0) this.mask &= ~(1 << r);
+        if (--this.arr[r] === 0) this.mask &= ~(1 << r);
         break;
       }
       case T_SUM:
       case T_AVG:
-        this.n -= this.v![i] as number;
+        this.arr[0] -= this.v![i] as number;
         break;
       case T_PERCENTILE:
-        sortedRemove(this.sv!, this.v![i] as number);
+        sortedRemove(this.arr, this.v![i] as number);
         break;
       // T_ORDERED: chains carry their start time; an expired start simply stops counting
     }
@@ -257,7 +334,7 @@ export class Group {
    * returns the longest chain ending at this event whose start lies within the timespan.
    */
   private orderedStep(r: number, t: number): number {
-    const S = this.S!;
+    const S = this.arr;
     const R = this.corr.refIds.length;
     const lo = t - this.corr.rule.timespanMs;
     let best = 1;
@@ -281,19 +358,19 @@ export class Group {
   aggValue(): number {
     switch (this.tc) {
       case T_EVENT_COUNT:
-        return this.t.length - this.w;
+        return this.end - this.w;
       case T_VALUE_COUNT:
-        return this.dm!.size;
+        return this.dm.size;
       case T_TEMPORAL:
         return popcount(this.mask);
       case T_ORDERED:
         return this.chain;
       case T_SUM:
-        return this.n;
+        return this.arr[0];
       case T_AVG:
-        return this.n / (this.t.length - this.w);
+        return this.arr[0] / (this.end - this.w);
       case T_PERCENTILE:
-        return percentileOf(this.sv!, this.corr.rule.percentile ?? 50);
+        return percentileOf(this.arr, this.corr.rule.percentile ?? 50);
     }
     return 0;
   }
@@ -305,9 +382,9 @@ export class Group {
       this.w = this.h;
       return;
     }
-    const last = this.t[this.t.length - 1];
+    const last = this.t[this.end - 1];
     this.w = this.lowerBound(last - this.corr.rule.timespanMs);
-    for (let i = this.w; i < this.t.length; i++) this.addAgg(i);
+    for (let i = this.w; i < this.end; i++) this.addAgg(i);
   }
 
   /** Aggregate over entries [a, b] from scratch; sets `rangeMask` for temporal types. */

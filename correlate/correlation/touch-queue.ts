@@ -67,7 +67,7 @@ export class TouchQueue<G extends Touchable> {
   /** Drops stale entries when they outnumber live ones (amortized O(1) per push). */
   maybeCompact(live: number): void {
     const len = this.q.length - this.h;
-    if (len < 1024 || len < 4 * live) return;
+    if (len < 1024 || len < 2 * live) return;
     const q: (G | null)[] = [];
     const s: number[] = [];
     for (let i = this.h; i < this.q.length; i++) {
