@@ -4,7 +4,7 @@ import type { Batch } from "../platform/bus/types.ts";
 import { registry } from "../platform/telemetry/metrics.ts";
 import type { EcsEvent } from "../schema/ecs.ts";
 import { deadLetter, MAX_DEAD_LETTER_RAW_BYTES } from "./dead-letter.ts";
-import { Publisher, eventKey } from "./publisher.ts";
+import { Publisher, Slab, eventKey } from "./publisher.ts";
 
 const ev = (host?: string, service?: string): EcsEvent => ({ "@timestamp": "2024-10-31T10:00:00.000Z", event: { id: "0".repeat(32), kind: "event", category: [], type: ["info"], dataset: "x.y", module: "x" }, ...(host ? { host: { name: host } } : {}), ...(service ? { service: { name: service } } : {}) });
 
@@ -44,6 +44,16 @@ describe("publisher", () => {
     expect(woke).toBe(true);
     expect(p.tryReserve(50)).toBe(true); // a single batch larger than the bound passes when nothing is pending
     await bus.close();
+  });
+});
+
+describe("slab", () => {
+  it("keeps each string's exact UTF-8 bytes across slab boundaries, multi-byte text and strings larger than a slab", () => {
+    const slab = new Slab(64);
+    const inputs = ["ascii", "é".repeat(20), "😀 emoji ✓", "x".repeat(63), "y".repeat(200), "", "ü".repeat(31), "z"];
+    const views = inputs.map((s) => slab.put(s));
+    expect(views.map((v) => v.toString("utf8"))).toEqual(inputs);
+    expect(views.map((v) => v.length)).toEqual(inputs.map((s) => Buffer.byteLength(s)));
   });
 });
 

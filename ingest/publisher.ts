@@ -23,10 +23,38 @@ export function eventKey(e: EcsEvent): string | null {
   return typeof s === "string" && s ? s : null;
 }
 
+/**
+ * Serialized events as slices of large off-heap buffers: the JSON string dies young, and a batch
+ * waiting for the bus holds a few small views instead of hundreds of strings the collector would copy.
+ */
+export class Slab {
+  private buf: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  constructor(private readonly size = 1 << 20) {}
+
+  /** The UTF-8 bytes of `s`, in the current slab (a new one when it is full; a big string gets its own). */
+  put(s: string): Buffer {
+    // a UTF-16 unit is at most 3 UTF-8 bytes: count exactly only when that bound does not fit
+    let room = this.buf.length - this.pos;
+    if (s.length * 3 > room) {
+      const n = Buffer.byteLength(s);
+      if (n > room) {
+        this.buf = Buffer.allocUnsafeSlow(Math.max(this.size, n));
+        this.pos = 0;
+        room = this.buf.length;
+      }
+    }
+    const written = this.buf.write(s, this.pos, room, "utf8");
+    const out = this.buf.subarray(this.pos, this.pos + written);
+    this.pos += written;
+    return out;
+  }
+}
+
 /** One receiver batch waiting for the bus: its serialized events and dead letters, and whom to tell. */
 interface Waiting {
-  /** The events themselves, for the event ids in log lines. */
-  source: EcsEvent[];
+  /** Event (and trace) ids for log lines, taken when the batch was queued: the events themselves are not kept. */
+  trace: ReturnType<typeof batchTraceFields> | null;
   receiver: string;
   events: OutgoingMessage[];
   dead: OutgoingMessage[];
@@ -46,6 +74,7 @@ export class Publisher {
   private closed = false;
   private readonly queue: Waiting[] = [];
   private sending = false;
+  private readonly slab = new Slab();
 
   constructor(private readonly producer: Producer, private readonly opts: PublisherOptions) {}
 
@@ -104,13 +133,13 @@ export class Publisher {
         count = 0;
       }
       count++;
-      msgs[i] = { key: eventKey(e), value: JSON.stringify(e) };
+      msgs[i] = { key: eventKey(e), value: this.slab.put(JSON.stringify(e)) };
     }
     const deadMsgs = dead.map(deadLetterMessage);
     if (msgs.length === 0 && deadMsgs.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
-        source: events,
+        trace: this.opts.log ? batchTraceFields(events) : null,
         receiver,
         events: msgs,
         dead: deadMsgs,
@@ -149,7 +178,7 @@ export class Publisher {
         const log = this.opts.log;
         if (log && (failure !== null || log.isLevelEnabled("debug"))) {
           for (const w of group) {
-            const fields = { receiver: w.receiver, dead_letters: w.dead.length, ...batchTraceFields(w.source) };
+            const fields = { receiver: w.receiver, dead_letters: w.dead.length, ...w.trace };
             if (failure !== null) log.warn({ ...fields, err: (failure as Error).message ?? String(failure) }, "the bus did not accept a batch; its receiver answers with an error and the client retries");
             else log.debug(fields, "published batch");
           }

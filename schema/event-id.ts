@@ -1,7 +1,13 @@
 // Deterministic event ids: the same raw record always gets the same id, so replays, agent retries
 // and at-least-once delivery deduplicate in the store.
 
-import { createHash } from "node:crypto";
+import crypto, { createHash } from "node:crypto";
+
+/** One-shot SHA-256 to hex (crypto.hash, Node >= 20.12: no Hash object per call); createHash where it is missing. */
+const sha256Hex: (s: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === "function"
+    ? (s) => (crypto as unknown as { hash(alg: string, data: string, enc: "hex"): string }).hash("sha256", s, "hex")
+    : (s) => createHash("sha256").update(s).digest("hex");
 
 /**
  * The id of a normalized event: 128 bits of SHA-256 over the dataset, the record's origin (when the
@@ -10,7 +16,7 @@ import { createHash } from "node:crypto";
  */
 export function eventId(dataset: string, raw: string | Uint8Array, origin?: string): string {
   // one update with the same bytes: a third of the native calls (this runs once per event)
-  if (typeof raw === "string") return createHash("sha256").update(`${dataset}\u0000${origin ?? ""}\u0000${raw}`).digest("hex").slice(0, 32);
+  if (typeof raw === "string") return sha256Hex(`${dataset}\u0000${origin ?? ""}\u0000${raw}`).slice(0, 32);
   const h = createHash("sha256");
   h.update(dataset);
   h.update("\u0000");

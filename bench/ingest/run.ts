@@ -22,6 +22,10 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "2" },
     "e2e-seconds": { type: "string", default: "10" },
     "no-e2e": { type: "boolean", default: false },
+    "e2e-only": { type: "boolean", default: false },
+    "cpu-prof": { type: "string" },
+    compression: { type: "string", default: "lz4" },
+    "node-flags": { type: "string", default: "" },
     concurrency: { type: "string", default: "4" },
     batch: { type: "string", default: "2000" },
   },
@@ -102,7 +106,7 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
   const brokers = (process.env.SIGIL_TEST_KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
   fs.writeFileSync(path.join(dir, "sigil.yml"), stringify({
     data_dir: path.join(dir, "data"),
-    bus: { type: "kafka", topic_prefix: prefix, partitions: 6, kafka: { brokers } },
+    bus: { type: "kafka", topic_prefix: prefix, partitions: 6, kafka: { brokers, compression: values.compression } },
     store: { type: "embedded" },
     telemetry: { log_level: "warn", metrics: { port: 0 } },
     ingest: { http: { port: 0 }, otlp: { enabled: false }, syslog: { udp: { enabled: false }, tcp: { enabled: false } } },
@@ -112,7 +116,9 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
   const created = spawnSync(process.execPath, [bin, "tokens", "create", "--name", "bench", "--json"], { env, encoding: "utf8" });
   if (created.status !== 0) return { error: `tokens create failed: ${created.stderr.trim().slice(0, 300)}` };
   const token = (JSON.parse(created.stdout) as { token: string }).token;
-  const proc: ChildProcess = spawn(process.execPath, [bin, "ingest"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const profDir = values["cpu-prof"] ? path.resolve(values["cpu-prof"]) : null;
+  const nodeArgs = [...(profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : []), ...values["node-flags"].split(" ").filter(Boolean)];
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, bin, "ingest"], { env, stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   const url = await new Promise<string | null>((resolve) => {
     const timer = setTimeout(() => resolve(null), 60_000);
@@ -204,7 +210,7 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
 const seconds = Number(values.seconds);
 const lines = corpus();
 const formats: Record<string, unknown> = {};
-for (const name of PARSER_NAMES) {
+for (const name of values["e2e-only"] ? [] : PARSER_NAMES) {
   if (!lines[name]?.length) continue;
   formats[name] = { ...measure(name, lines[name], seconds, false), with_serialize_lines_per_s: measure(name, lines[name], seconds / 2, true).lines_per_s, sample_lines: lines[name].length };
 }

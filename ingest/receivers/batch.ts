@@ -39,8 +39,8 @@ export interface BatchResult {
   rejections: Rejection[];
 }
 
-/** Adds a record to the group for its format/source. */
-export function addToGroup(groups: Map<string, Group>, rec: RawRecord, format: string, sourceKey: string): void {
+/** Adds a record to the group for its format/source, and returns that group. */
+export function addToGroup(groups: Map<string, Group>, rec: RawRecord, format: string, sourceKey: string): Group {
   const key = format === "auto" ? `auto\u0000${sourceKey}` : format;
   let g = groups.get(key);
   if (!g) {
@@ -48,6 +48,7 @@ export function addToGroup(groups: Map<string, Group>, rec: RawRecord, format: s
     groups.set(key, g);
   }
   g.records.push(rec);
+  return g;
 }
 
 /** Normalizes every group; the Normalizer of each is flushed, so multi-line records end with the batch. */

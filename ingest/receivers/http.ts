@@ -46,60 +46,101 @@ function obj(v: unknown): JsonObject | undefined {
   return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as JsonObject) : undefined;
 }
 
-/** Adds the envelope's context to an event the record became. */
+/** Adds the envelope's context to an event the record became (the agent object is shared: events are serialized, never mutated, after this). */
 function applyEnvelope(e: EcsEvent, env: Envelope): void {
   if (env.created && !e.event.created) e.event.created = env.created;
   if (env.service && !e.service?.name) e.service = { ...(e.service ?? {}), name: env.service };
-  if (env.agent) e.agent = { ...env.agent };
-  const tags = [...(env.tags ?? []), ...(env.truncated ? ["truncated"] : [])];
-  if (tags.length > 0) e.tags = [...(Array.isArray(e.tags) ? e.tags : []), ...tags.filter((t) => !(e.tags ?? []).includes(t))];
+  if (env.agent) e.agent = env.agent;
+  if (env.tags === undefined && !env.truncated) return;
+  const tags = env.truncated ? [...(env.tags ?? []), "truncated"] : env.tags!;
+  const own = Array.isArray(e.tags) ? e.tags : [];
+  e.tags = [...own, ...tags.filter((t) => !own.includes(t))];
 }
 
-/** Splits an NDJSON body into records grouped by format, with the envelopes and the lines it rejects. */
-export function parseNdjson(body: Buffer, opts: { source: string; peer: string; maxLineBytes: number; format: string; sender: string }): { groups: Map<string, Group>; envelopes: Map<RawRecord, Envelope>; rejections: Rejection[]; lines: number } {
+export interface NdjsonOptions {
+  source: string;
+  peer: string;
+  maxLineBytes: number;
+  format: string;
+  sender: string;
+}
+
+export interface ParsedNdjson {
+  groups: Map<string, Group>;
+  envelopes: Map<RawRecord, Envelope>;
+  rejections: Rejection[];
+  lines: number;
+}
+
+/** UTF-8 bytes of a string, computed only when its length says it could exceed `limit` (a UTF-16 unit is at most 3 bytes). */
+function exceeds(s: string, limit: number): number {
+  if (s.length * 3 <= limit) return -1;
+  const n = Buffer.byteLength(s);
+  return n > limit ? n : -1;
+}
+
+/**
+ * Splits an NDJSON body into records grouped by format, with the envelopes and the lines it rejects.
+ * The body is decoded once; consecutive records of one agent stream share their group and envelope,
+ * so a large batch costs one JSON.parse and a few field reads per line.
+ */
+export function parseNdjson(body: Buffer, opts: NdjsonOptions): ParsedNdjson {
   const groups = new Map<string, Group>();
   const envelopes = new Map<RawRecord, Envelope>();
   const rejections: Rejection[] = [];
+  const text = body.toString("utf8");
+  const maxRecord = opts.maxLineBytes * 2 + 4096;
+  // the group and envelope of the previous agent record, reused while the stream stays the same
+  let lastFormat = "";
+  let lastHost: string | undefined;
+  let lastPath: string | undefined;
+  let lastInput = "";
+  let lastGroup: Group | null = null;
+  let lastAgentIn: JsonObject | undefined;
+  let lastAgentOut: JsonObject | undefined;
+  let lastAgentOnly: Envelope | undefined;
+  let rawGroup: Group | null = null;
   let pos = 0;
   let lineNo = 0;
-  while (pos < body.length) {
-    let nl = body.indexOf(10, pos);
-    if (nl < 0) nl = body.length;
+  while (pos < text.length) {
+    let nl = text.indexOf("\n", pos);
+    if (nl < 0) nl = text.length;
     let end = nl;
-    if (end > pos && body[end - 1] === 13) end--;
+    if (end > pos && text.charCodeAt(end - 1) === 13) end--;
     lineNo++;
-    const offset = pos;
+    const start = pos;
     pos = nl + 1;
-    if (end === offset) continue;
-    const bytes = body.subarray(offset, end);
-    const text = bytes.toString("utf8");
-    if (text.trim().length === 0) continue;
-    const base = (): RawRecord => ({ data: text, source: opts.source, line: lineNo, peer: opts.peer });
+    if (end === start) continue;
+    const line = text.slice(start, end);
+    const first = line.charCodeAt(0);
+    if (first !== 123 /* { */ && line.trim().length === 0) continue;
     // an agent record may be longer than the raw line it carries (JSON escaping, the envelope)
-    if (bytes.length > opts.maxLineBytes * 2 + 4096) {
-      rejections.push({ code: "line_too_long", reason: `line is ${bytes.length} bytes, longer than an NDJSON record may be for the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base(), data: text.slice(0, opts.maxLineBytes) } });
+    const recordBytes = exceeds(line, maxRecord);
+    if (recordBytes > 0) {
+      rejections.push({ code: "line_too_long", reason: `line is ${recordBytes} bytes, longer than an NDJSON record may be for the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { data: line.slice(0, opts.maxLineBytes), source: opts.source, line: lineNo, peer: opts.peer } });
       continue;
     }
-    let parsed: unknown;
-    if (text.charCodeAt(0) === 123 /* { */) {
+    let o: JsonObject | undefined;
+    if (first === 123) {
       try {
-        parsed = safeJsonParse(text);
+        o = obj(safeJsonParse(line));
       } catch {
-        parsed = undefined;
+        o = undefined;
       }
     }
-    const o = obj(parsed);
-    const sigil = obj(o?.sigil);
-    const agent = obj(o?.agent);
-    if (o && typeof o.message === "string" && (sigil || agent)) {
+    const sigil = o !== undefined ? obj(o.sigil) : undefined;
+    const agent = o !== undefined ? obj(o.agent) : undefined;
+    if (o !== undefined && typeof o.message === "string" && (sigil || agent)) {
       // an agent record: the raw line is in message
-      if (Buffer.byteLength(o.message) > opts.maxLineBytes) {
-        rejections.push({ code: "line_too_long", reason: `message is ${Buffer.byteLength(o.message)} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base(), data: o.message.slice(0, opts.maxLineBytes), origin: str(sigil?.origin) } });
+      const message = o.message;
+      const messageBytes = exceeds(message, opts.maxLineBytes);
+      if (messageBytes > 0) {
+        rejections.push({ code: "line_too_long", reason: `message is ${messageBytes} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { data: message.slice(0, opts.maxLineBytes), source: opts.source, line: lineNo, peer: opts.peer, origin: str(sigil?.origin) } });
         continue;
       }
       const log = obj(o.log);
       const file = obj(log?.file);
-      const rec: RawRecord = { data: o.message, source: opts.source, line: lineNo, peer: opts.peer };
+      const rec: RawRecord = { data: message, source: opts.source, line: lineNo, peer: opts.peer };
       const path = str(file?.path);
       if (path) rec.path = path;
       if (typeof log?.offset === "number" && Number.isSafeInteger(log.offset)) rec.offset = log.offset;
@@ -107,22 +148,47 @@ export function parseNdjson(body: Buffer, opts: { source: string; peer: string; 
       if (origin && origin.length <= 512) rec.origin = origin;
       const host = str(obj(o.host)?.name);
       if (host) rec.host = host;
-      const env: Envelope = {};
+      let agentOut: JsonObject | undefined;
+      if (agent) {
+        if (lastAgentIn === undefined || agent.id !== lastAgentIn.id || agent.type !== lastAgentIn.type || agent.version !== lastAgentIn.version) {
+          lastAgentIn = agent;
+          lastAgentOut = { ...(str(agent.id) ? { id: str(agent.id) } : {}), ...(str(agent.type) ? { type: str(agent.type) } : {}), ...(str(agent.version) ? { version: str(agent.version) } : {}), name: opts.sender };
+          lastAgentOnly = { agent: lastAgentOut };
+        }
+        agentOut = lastAgentOut;
+      }
       const created = str(obj(o.event)?.created);
-      if (created && !Number.isNaN(Date.parse(created))) env.created = new Date(Date.parse(created)).toISOString();
       const service = str(obj(o.service)?.name);
-      if (service) env.service = service;
-      if (Array.isArray(o.tags)) env.tags = o.tags.filter((t): t is string => typeof t === "string").slice(0, 32);
-      if (agent) env.agent = { ...(str(agent.id) ? { id: str(agent.id) } : {}), ...(str(agent.type) ? { type: str(agent.type) } : {}), ...(str(agent.version) ? { version: str(agent.version) } : {}), name: opts.sender };
-      if (sigil?.truncated === true) env.truncated = true;
-      envelopes.set(rec, env);
+      const truncated = sigil?.truncated === true;
+      if (created === undefined && service === undefined && !Array.isArray(o.tags) && !truncated) {
+        if (agentOut) envelopes.set(rec, lastAgentOnly!);
+      } else {
+        const env: Envelope = {};
+        if (created && !Number.isNaN(Date.parse(created))) env.created = new Date(Date.parse(created)).toISOString();
+        if (service) env.service = service;
+        if (Array.isArray(o.tags)) env.tags = o.tags.filter((t): t is string => typeof t === "string").slice(0, 32);
+        if (agentOut) env.agent = agentOut;
+        if (truncated) env.truncated = true;
+        envelopes.set(rec, env);
+      }
       const format = str(sigil?.format) ?? opts.format;
-      addToGroup(groups, rec, format, `${host ?? opts.peer}\u0000${path ?? ""}\u0000${str(obj(o.input)?.type) ?? ""}`);
-    } else if (bytes.length > opts.maxLineBytes) {
-      rejections.push({ code: "line_too_long", reason: `line is ${bytes.length} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { ...base(), data: text.slice(0, opts.maxLineBytes) } });
+      const input = str(obj(o.input)?.type) ?? "";
+      if (lastGroup !== null && format === lastFormat && host === lastHost && path === lastPath && input === lastInput) {
+        lastGroup.records.push(rec);
+      } else {
+        lastGroup = addToGroup(groups, rec, format, `${host ?? opts.peer}\u0000${path ?? ""}\u0000${input}`);
+        lastFormat = format;
+        lastHost = host;
+        lastPath = path;
+        lastInput = input;
+      }
+    } else if (exceeds(line, opts.maxLineBytes) > 0) {
+      rejections.push({ code: "line_too_long", reason: `line is ${Buffer.byteLength(line)} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { data: line.slice(0, opts.maxLineBytes), source: opts.source, line: lineNo, peer: opts.peer } });
     } else {
       // a raw record: a JSON document of a known shape, or a plain text line
-      addToGroup(groups, base(), opts.format, `raw\u0000${opts.peer}`);
+      const rec: RawRecord = { data: line, source: opts.source, line: lineNo, peer: opts.peer };
+      if (rawGroup !== null) rawGroup.records.push(rec);
+      else rawGroup = addToGroup(groups, rec, opts.format, `raw\u0000${opts.peer}`);
     }
   }
   return { groups, envelopes, rejections, lines: lineNo };
@@ -166,29 +232,41 @@ export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listene
     if (!deps.publisher.tryReserve(parsed.lines)) {
       throw new HttpError(429, "backpressure", "the bus is behind; retry later", { "retry-after": "1" });
     }
+    const lines = parsed.lines;
     try {
-      const result = normalizeGroups(parsed.groups.values(), deps.ctx, cache);
-      if (result.events.length > cfg.limits.max_events_per_batch) {
-        throw new HttpError(413, "too_many_events", `the batch became ${result.events.length} events, more than ${cfg.limits.max_events_per_batch} (ingest.limits.max_events_per_batch); send smaller batches`);
-      }
-      for (const e of result.events) {
-        const rec = recordOfEvent.get(e);
-        const env = rec ? parsed.envelopes.get(rec) : undefined;
-        if (env) applyEnvelope(e, env);
-      }
-      const rejections = [...parsed.rejections, ...result.rejections];
-      const dead = rejections.map((r) => deadLetter(r, "http", { sender: token.name, truncated: parsed.envelopes.get(r.record)?.truncated }));
-      try {
-        await deps.publisher.publish(result.events, dead, "http");
-      } catch (err) {
+      const accepted = await normalizeAndPublish(parsed, token.name);
+      deps.replay.accept(String(batchId), Number(/^\d+$/.test(String(batchTime)) ? batchTime : Date.parse(String(batchTime))));
+      sendJson(res, 200, { accepted: lines, events: accepted.events, rejected: accepted.rejected });
+    } finally {
+      deps.publisher.release(lines);
+    }
+  }
+
+  /**
+   * Normalizes a parsed body and publishes it; resolves with the counts once the bus accepted it. The
+   * events are not referenced past the hand-over to the publisher (which keeps only their bytes), so a
+   * batch waiting for Kafka's acknowledgement holds no event objects for the garbage collector to copy.
+   */
+  function normalizeAndPublish(parsed: ParsedNdjson, sender: string): Promise<{ events: number; rejected: number }> {
+    const result = normalizeGroups(parsed.groups.values(), deps.ctx, cache);
+    if (result.events.length > cfg.limits.max_events_per_batch) {
+      throw new HttpError(413, "too_many_events", `the batch became ${result.events.length} events, more than ${cfg.limits.max_events_per_batch} (ingest.limits.max_events_per_batch); send smaller batches`);
+    }
+    for (const e of result.events) {
+      const rec = recordOfEvent.get(e);
+      const env = rec ? parsed.envelopes.get(rec) : undefined;
+      if (env) applyEnvelope(e, env);
+    }
+    const rejections = parsed.rejections.length === 0 ? result.rejections : [...parsed.rejections, ...result.rejections];
+    const dead = rejections.map((r) => deadLetter(r, "http", { sender, truncated: parsed.envelopes.get(r.record)?.truncated }));
+    const counts = { events: result.events.length, rejected: dead.length };
+    return deps.publisher.publish(result.events, dead, "http").then(
+      () => counts,
+      (err) => {
         const code = err instanceof SigilError ? err.code : "bus_unavailable";
         deps.log.warn({ err: (err as Error).message, code }, "publishing an HTTP batch failed; the client will retry");
         throw new HttpError(code === "bus_full" ? 429 : 503, code, "the bus did not accept the batch; retry later", { "retry-after": "2" });
-      }
-      deps.replay.accept(String(batchId), Number(/^\d+$/.test(String(batchTime)) ? batchTime : Date.parse(String(batchTime))));
-      sendJson(res, 200, { accepted: parsed.lines, events: result.events.length, rejected: dead.length });
-    } finally {
-      deps.publisher.release(parsed.lines);
-    }
+      },
+    );
   }
 }

@@ -1,7 +1,9 @@
 // Kafka implementation of the bus (kafkajs 2.2.4): topics created explicitly (never auto-created),
-// an idempotent gzip producer that batches, consumer groups with eachBatch that commit only after the
-// handler resolved, redelivery with capped jittered backoff, exact rebalance hooks, lag and health.
+// an idempotent compressing producer (gzip or LZ4) that batches, consumer groups with eachBatch that commit
+// only after the handler resolved, redelivery with capped jittered backoff, exact rebalance hooks, lag and health.
 
+// First: installs the fast record encoder and partition grouping before kafkajs' producer loads.
+import { fastProducePath, lz4Codec } from "./kafka-produce.ts";
 import kafkajs from "kafkajs";
 import type { Admin, Consumer as KConsumer, EachBatchPayload, IHeaders, Kafka as KafkaClient, Message, PartitionAssigner, Producer as KProducer } from "kafkajs";
 import { SigilError, describeError } from "../errors.ts";
@@ -26,7 +28,10 @@ import {
   type TopicPartition,
 } from "./types.ts";
 
-const { Kafka, CompressionTypes, PartitionAssigners } = kafkajs;
+const { Kafka, CompressionTypes, CompressionCodecs, PartitionAssigners } = kafkajs;
+
+// LZ4 for every producer and consumer in the process (kafkajs ships only gzip).
+CompressionCodecs[CompressionTypes.LZ4] = () => lz4Codec;
 
 const produced = () =>
   metric("sigil_bus_messages_produced_total", () => new prom.Counter({ name: "sigil_bus_messages_produced_total", help: "Messages the bus acknowledged", labelNames: ["bus", "topic"] }));
@@ -39,14 +44,33 @@ const rebalances = () =>
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Partition of a key for n partitions, remembered (keys are entities: few, and seen again and again). Bounded. */
+function cachedPartitioner(): (key: string, n: number) => number {
+  const cache = new Map<string, number>();
+  let cachedN = -1;
+  return (key, n) => {
+    if (n !== cachedN || cache.size >= 16_384) {
+      cache.clear();
+      cachedN = n;
+    }
+    let p = cache.get(key);
+    if (p === undefined) {
+      p = partitionFor(key, n);
+      cache.set(key, p);
+    }
+    return p;
+  };
+}
+
 /** Kafka's murmur2 partitioner for keys (the same function as partitioner.ts and the in-process bus); round robin for null keys. */
 const sigilPartitioner = () => {
   let rr = 0;
+  const partitionOf = cachedPartitioner();
   return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: Message }): number => {
     const n = partitionMetadata.length;
     if (message.key === null || message.key === undefined) return rr++ % n;
     const key = typeof message.key === "string" ? message.key : message.key.toString("utf8");
-    return partitionFor(key, n);
+    return partitionOf(key, n);
   };
 };
 
@@ -80,6 +104,8 @@ export class KafkaBus implements Bus {
   private readonly producers = new Set<Producer>();
   private readonly consumers = new Set<Consumer>();
   private topicsReady: Promise<void> | null = null;
+  /** Partitions per real topic name, as the cluster reported them (producers size their requests by partition). */
+  private readonly partitionCounts = new Map<string, number>();
   private closed = false;
 
   private constructor(
@@ -167,6 +193,7 @@ export class KafkaBus implements Bus {
       }
       const meta = await this.topicsWithLeaders(names);
       for (const t of meta) {
+        this.partitionCounts.set(t.name, t.partitions.length);
         if (t.partitions.length !== partitions) {
           this.log.warn({ topic: t.name, partitions: t.partitions.length, configured: partitions }, "topic exists with a different partition count; keys map to partitions by the existing count");
         }
@@ -242,15 +269,21 @@ export class KafkaBus implements Bus {
     } catch (err) {
       throw kafkaError(err, "cannot start a producer", k.brokers);
     }
-    const compression = k.compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None;
+    const compression = k.compression === "gzip" ? CompressionTypes.GZIP : k.compression === "lz4" ? CompressionTypes.LZ4 : CompressionTypes.None;
     const counter = produced();
+    const partitionOf = cachedPartitioner();
+    if (!fastProducePath) this.log.warn("kafkajs' producer was loaded before the bus: its slower record encoder is in use (same bytes on the wire)");
     const handle: Producer = {
       send: async (topic, messages) => {
         if (messages.length === 0) return;
         const real = this.topicName(topic);
-        // Split by uncompressed size so one request stays under the broker's limits.
+        const n = this.partitionCounts.get(real) ?? this.cfg.partitions;
+        // One produce request carries a record batch per partition; the broker limits each batch
+        // (message.max.bytes), so requests are split when one partition's uncompressed bytes would exceed
+        // max_request_bytes. Requests to a broker go one at a time (idempotence), so fewer, larger ones win.
         let chunk: Message[] = [];
-        let bytes = 0;
+        const bytesPerPartition = new Float64Array(n + 1);
+        let rr = 0;
         const flush = async () => {
           if (!chunk.length) return;
           try {
@@ -267,13 +300,16 @@ export class KafkaBus implements Bus {
           }
           counter.inc({ bus: "kafka", topic }, chunk.length);
           chunk = [];
-          bytes = 0;
+          bytesPerPartition.fill(0);
         };
         for (const m of messages) {
-          const size = (typeof m.value === "string" ? Buffer.byteLength(m.value) : m.value.length) + (m.key ? Buffer.byteLength(m.key) : 0) + 64;
-          if (bytes + size > k.max_request_bytes && chunk.length) await flush();
-          chunk.push({ key: m.key, value: m.value, headers: headersOut(m.headers), timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) });
-          bytes += size;
+          const v = m.value;
+          const size = (typeof v === "string" ? Buffer.byteLength(v) : v.length) + (m.key ? m.key.length * 3 : 0) + 64;
+          const part = m.key === null ? rr++ % n : partitionOf(m.key, n);
+          if (bytesPerPartition[part] + size > k.max_request_bytes && chunk.length) await flush();
+          // kafkajs takes our message as it is unless it carries a timestamp (kafkajs wants a string)
+          chunk.push(m.timestamp === undefined && m.headers === undefined ? (m as Message) : { key: m.key, value: m.value, headers: headersOut(m.headers), timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) });
+          bytesPerPartition[part] += size;
         }
         await flush();
       },
