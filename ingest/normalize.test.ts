@@ -1,5 +1,9 @@
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { EcsEvent } from "../schema/ecs.ts";
+import { SHARED_DATA_MISSING, sharedDataDir } from "../test/support/shared-data.ts";
 import { SigilError } from "../platform/errors.ts";
 import { Normalizer, checkFormat, checkTimezone, createLineNormalizer, detectFormat } from "./normalize.ts";
 import type { Emit, Rejection } from "./parsers/types.ts";
@@ -16,6 +20,58 @@ function collect(): { emit: Emit; events: EcsEvent[]; rejected: Rejection[] } {
   const rejected: Rejection[] = [];
   return { emit: { event: (e) => events.push(e), reject: (r) => rejected.push(r) }, events, rejected };
 }
+
+const ZEEK_TSV = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "parsers/zeek/fixtures/conn.log"), "utf8").split("\n").filter((l) => l.length > 0);
+
+/** Events and rejections of `lines` through a Normalizer with the given format. */
+function normalizeAll(lines: string[], format: string, pathHint?: string): { events: EcsEvent[]; rejected: Rejection[]; format: string | null } {
+  const { emit, events, rejected } = collect();
+  const n = new Normalizer({ format, pathHint });
+  lines.forEach((data, i) => n.push({ data, source: "t", line: i + 1, origin: `t@${i}` }, emit));
+  n.flush(emit);
+  return { events, rejected, format: n.format };
+}
+
+describe("Zeek TSV detection (header lines are evidence)", () => {
+  it("recognizes a TSV log by its directives, by its data rows, and by a header it opens with", () => {
+    expect(detectFormat(ZEEK_TSV)?.format).toBe("zeek");
+    expect(detectFormat(ZEEK_TSV.filter((l) => l.startsWith("#")))?.format).toBe("zeek");
+    expect(detectFormat(ZEEK_TSV.filter((l) => !l.startsWith("#")).slice(0, 3))?.format).toBe("zeek");
+    // a long log: 8 header lines and many rows in the 32-line sample
+    const long = [...ZEEK_TSV.slice(0, 8), ...Array.from({ length: 40 }, (_, i) => ZEEK_TSV[8 + (i % 3)])];
+    expect(detectFormat(long)?.format).toBe("zeek");
+    // "#" lines that are not Zeek directives are not evidence
+    expect(detectFormat(["#Fields: date time cs-method", "#comment"])).toBeNull();
+  });
+
+  it("normalizes a TSV log in auto mode exactly as with --format zeek", () => {
+    const auto = normalizeAll(ZEEK_TSV, "auto");
+    const forced = normalizeAll(ZEEK_TSV, "zeek");
+    expect(auto.format).toBe("zeek");
+    expect(auto.events.length).toBeGreaterThan(0);
+    expect(auto.events.map((e) => e.event.id)).toEqual(forced.events.map((e) => e.event.id));
+    expect(auto.rejected.map((r) => r.code)).toEqual(forced.rejected.map((r) => r.code));
+    expect(auto.rejected.map((r) => r.code)).not.toContain("format_unknown");
+  });
+
+  const data = sharedDataDir();
+  const dirs = data ? [path.join(data, "attacks/otrf-lsass-campaign-02/zeek"), path.join(data, "logs/zeek/otrf-apt29-day1")] : [];
+  it.skipIf(!data)(`reads the recordings' Zeek logs (TSV and JSON) in auto mode as with --format zeek${data ? "" : ` (${SHARED_DATA_MISSING})`}`, () => {
+    let tsvFiles = 0;
+    for (const dir of dirs) {
+      for (const f of fs.readdirSync(dir).filter((n) => n.endsWith(".log"))) {
+        const lines = fs.readFileSync(path.join(dir, f), "utf8").split("\n").filter((l) => l.length > 0);
+        if (lines[0].startsWith("#separator")) tsvFiles++;
+        const auto = normalizeAll(lines, "auto", f);
+        const forced = normalizeAll(lines, "zeek", f);
+        expect(auto.rejected.filter((r) => r.code === "format_unknown"), f).toEqual([]);
+        expect(auto.events.length, f).toBe(forced.events.length);
+        expect(auto.events.every((e) => e.event.dataset?.startsWith("zeek.")), f).toBe(true);
+      }
+    }
+    expect(tsvFiles).toBeGreaterThanOrEqual(5);
+  });
+});
 
 describe("format detection", () => {
   it("picks the parser that explains the sample best, with file names breaking look-alike ties", () => {

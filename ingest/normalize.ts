@@ -36,6 +36,11 @@ export function detectFormat(sample: readonly string[], pathHint?: string): Dete
     const p = PARSERS[name];
     let sum = 0;
     for (const l of lines) {
+      // a header line the parser declares (Zeek's #separator, #fields, #types ...) is full evidence for it
+      if (p.isHeader && safeIsHeader(p, l)) {
+        sum += 1;
+        continue;
+      }
       let s = 0;
       try {
         s = p.detect(l.length > 65_536 ? l.slice(0, 65_536) : l);
@@ -45,6 +50,9 @@ export function detectFormat(sample: readonly string[], pathHint?: string): Dete
       sum += Number.isFinite(s) ? Math.max(0, Math.min(1, s)) : 0;
     }
     let score = sum / lines.length;
+    // a file that opens with the parser's header (a self-describing log) is that parser's, however its
+    // data lines score on their own
+    if (p.isHeader && safeIsHeader(p, lines[0]) && safeDetect(p, lines[0]) >= 0.9) score = Math.max(score, 0.95);
     if (score > 0 && hint && nameHints(name).some((h) => hint.includes(h))) score = Math.min(1, score + 0.05);
     ranking.push({ format: name, score });
   }
@@ -247,6 +255,14 @@ export class Normalizer {
       },
     };
     return this.emitWrapper;
+  }
+}
+
+function safeIsHeader(p: Parser, line: string): boolean {
+  try {
+    return p.isHeader?.(line.length > 65_536 ? line.slice(0, 65_536) : line) === true;
+  } catch {
+    return false;
   }
 }
 

@@ -497,12 +497,16 @@ interface TsvHeader {
 }
 
 const DIRECTIVE = /^#(separator|set_separator|empty_field|unset_field|path|open|close|fields|types)(?:[ \t](.*))?$/;
+/** The start of a Zeek TSV row: `ts` as epoch seconds with microseconds, a tab, and a uid or another column. */
+const TSV_ROW = /^\d{9,10}\.\d{1,9}\t(?:C[0-9A-Za-z]{8,21}\t|F[0-9A-Za-z]{8,21}\t|[^\t]*\t)/;
 
 export const parser: Parser = {
   name: "zeek",
   description: "Zeek network logs: TSV with #fields headers or JSON lines; conn, dns, http, ssl, files, notice, kerberos, ntlm, smb, ...",
   detect(sample) {
-    if (sample.startsWith("#separator") || sample.startsWith("#fields") || sample.startsWith("#path")) return 0.99;
+    if (sample.charCodeAt(0) === 35 /* # */) return DIRECTIVE.test(sample) ? 0.99 : 0;
+    // a TSV data row: epoch seconds with a fraction, then the connection uid (C + 15-21 base62) or more columns
+    if (TSV_ROW.test(sample)) return sample.split("\t", 12).length >= 5 ? 0.7 : 0;
     if (sample.charCodeAt(0) !== 123) return 0;
     const hasTs = sample.includes('"ts":');
     if (!hasTs) return 0;
