@@ -42,6 +42,9 @@ describe("hosts, IPs, processes, sessions, traces", () => {
     expect(normalizeIp("not-an-ip")).toBeNull();
     for (const ip of ["127.0.0.1", "::1", "0.0.0.0", "255.255.255.255", "224.0.0.251", "fe80::1", "169.254.1.1", "192.168.1.255"]) expect(isNonIdentifyingIp(ip)).toBe(true);
     expect(isNonIdentifyingIp("10.0.5.13")).toBe(false);
+    // written out in full (Sysmon for Linux)
+    for (const ip of ["0:0:0:0:0:0:0:0", "0:0:0:0:0:0:0:1", "::"]) expect(isNonIdentifyingIp(ip)).toBe(true);
+    for (const ip of ["2001:db8::1", "0:0:0:0:0:0:0:2", "fd00::10"]) expect(isNonIdentifyingIp(ip)).toBe(false);
   });
   it("normalizes process GUIDs, logon ids (scoped to the host) and trace ids", () => {
     expect(normalizeProcessId("{19DE6D3B-19AD-64DC-360C-000000000C00}")).toBe("19de6d3b-19ad-64dc-360c-000000000c00");

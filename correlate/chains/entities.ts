@@ -152,7 +152,8 @@ export function normalizeIp(raw: string): string | null {
 /** Addresses that never identify one machine: loopback, unspecified, broadcast, multicast, link-local. */
 export function isNonIdentifyingIp(ip: string): boolean {
   if (ip.includes(":")) {
-    return ip === "::1" || ip === "::" || ip.startsWith("ff") || ip.startsWith("fe80:");
+    // "::" and "::1" also written out in full ("0:0:0:0:0:0:0:0", as Sysmon for Linux does)
+    return /^[0:]+$/.test(ip) || /^[0:]+:0*1$/.test(ip) || ip.startsWith("ff") || ip.startsWith("fe80:");
   }
   const first = Number(ip.slice(0, ip.indexOf(".")));
   if (first === 127 || first === 0 || first >= 224) return true;
