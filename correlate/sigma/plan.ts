@@ -1,15 +1,19 @@
 // Compiles loaded rules and pipelines into an immutable plan: rules indexed by logsource (routes) and
 // by the literals a match requires (prefilter), field names resolved to ECS slots, values compiled to
-// closures. The per-event path reads fields once into slot caches and evaluates candidate rules only.
+// closures. The per-event path reads fields once into slot caches, scans each prefiltered field value
+// once with a literal automaton, and evaluates the candidate rules only.
 
 import { compileString, foldCase, type CompiledString } from "./glob.ts";
 import { inNetwork } from "./cidr.ts";
-import { GramIndex } from "./prefilter.ts";
+import { EvalContext, FieldReader, keywordPaths, keywordRoots, slotDef, type KeywordPaths, type SlotDef } from "./fields.ts";
+import { LiteralIndex } from "./prefilter.ts";
+import { Router, type RouteSet } from "./routing.ts";
 import { logsourceContains, resolveField, type FieldTarget, type Pipeline, type Route } from "./pipeline.ts";
 import { literalString, STAR, type SigmaString, type Token } from "./sigma-string.ts";
 import type { CondNode } from "./condition.ts";
 import type { DetectionIR, DetectionRule, EntryIR, FilterDoc, Logsource, LoadedRules, RuleMeta, TimePart, ValueIR } from "./types.ts";
-import type { JsonValue } from "../../schema/ecs.ts";
+
+export { EvalContext } from "./fields.ts";
 
 /** What a match reports about its rule. */
 export interface RuleInfo extends RuleMeta {
@@ -19,12 +23,6 @@ export interface RuleInfo extends RuleMeta {
 }
 
 export type Match = (ctx: EvalContext) => boolean;
-
-interface Slot {
-  id: number;
-  key: string;
-  get: (e: unknown) => JsonValue | undefined;
-}
 
 /** A clause: the rule can only match when one of these (slot, literal) pairs occurs; null = unknown. */
 type Req = { slot: number; lit: string }[] | null;
@@ -43,189 +41,8 @@ export interface CompiledRule {
 }
 
 const KEYWORD_SLOT = -1;
-const MAX_ROUTE_CACHE = 4096;
 /** Distinct rule sets with a built prefilter; beyond this the cache starts over. */
 const MAX_BUCKETS = 256;
-
-/** Per-event state: slot caches stamped with a generation so nothing is cleared between events. */
-export class EvalContext {
-  event: Record<string, unknown> = {};
-  private gen = 1;
-  private readonly stamp: Uint32Array;
-  private readonly raw: (JsonValue | undefined)[];
-  private readonly str: (string | null)[];
-  private readonly low: (string | null)[];
-  private readonly lowStamp: Uint32Array;
-  private texts: string[] | null = null;
-  private textsLower: string[] | null = null;
-  private joinedLower: string | null = null;
-
-  constructor(
-    private readonly slots: Slot[],
-  ) {
-    this.stamp = new Uint32Array(slots.length);
-    this.lowStamp = new Uint32Array(slots.length);
-    this.raw = new Array(slots.length).fill(undefined);
-    this.str = new Array(slots.length).fill(null);
-    this.low = new Array(slots.length).fill(null);
-  }
-
-  reset(event: Record<string, unknown>): void {
-    this.event = event;
-    this.gen = (this.gen + 1) >>> 0 || 1;
-    this.texts = null;
-    this.textsLower = null;
-    this.joinedLower = null;
-  }
-
-  value(slot: number): JsonValue | undefined {
-    if (this.stamp[slot] !== this.gen) {
-      this.stamp[slot] = this.gen;
-      const v = this.slots[slot].get(this.event);
-      this.raw[slot] = v;
-      this.str[slot] = v === undefined || v === null ? null : typeof v === "string" ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : null;
-    }
-    return this.raw[slot];
-  }
-
-  /** The scalar value as a string (numbers and booleans stringified); null for absent/null/array/object. */
-  text(slot: number): string | null {
-    this.value(slot);
-    return this.str[slot];
-  }
-
-  /** Case-folded text(slot). */
-  lower(slot: number): string | null {
-    if (this.lowStamp[slot] !== this.gen) {
-      this.lowStamp[slot] = this.gen;
-      const s = this.text(slot);
-      this.low[slot] = s === null ? null : s.toLowerCase();
-    }
-    return this.low[slot];
-  }
-
-  /** Text the prefilter scans for a slot: the folded scalar, or folded array elements joined. */
-  scanText(slot: number): string | null {
-    const s = this.lower(slot);
-    if (s !== null) return s;
-    const v = this.raw[slot];
-    if (Array.isArray(v)) return v.map((x) => (x === null || typeof x === "object" ? "" : String(x).toLowerCase())).join("\u0000");
-    return null;
-  }
-
-  /** Every string in the event (event.original and message first), for keyword searches. */
-  allTexts(): string[] {
-    if (this.texts === null) {
-      const out: string[] = [];
-      collectTexts(this.event, out, 0);
-      this.texts = out;
-    }
-    return this.texts;
-  }
-
-  allTextsLower(): string[] {
-    if (this.textsLower === null) this.textsLower = this.allTexts().map((s) => s.toLowerCase());
-    return this.textsLower;
-  }
-
-  /** Every string of the event, case-folded once and joined by NUL (one prefilter scan for keyword rules). */
-  allTextJoinedLower(): string {
-    if (this.joinedLower === null) this.joinedLower = this.allTexts().join("\u0000").toLowerCase();
-    return this.joinedLower;
-  }
-}
-
-function collectTexts(v: unknown, out: string[], depth: number): void {
-  if (depth > 32 || out.length > 10_000) return;
-  if (typeof v === "string") out.push(v);
-  else if (typeof v === "number" || typeof v === "boolean") out.push(String(v));
-  else if (Array.isArray(v)) for (const x of v) collectTexts(x, out, depth + 1);
-  else if (v !== null && typeof v === "object") for (const k in v as Record<string, unknown>) collectTexts((v as Record<string, unknown>)[k], out, depth + 1);
-}
-
-/**
- * Reads a dotted path: nested objects first; where nesting stops, literal dotted keys at that level
- * (`{"winlog.event_data": {...}}`, Filebeat-style flat documents). A list on the way yields the values
- * of every element (kubernetes volumes, okta targets).
- */
-function makeGetter(path: string): (e: unknown) => JsonValue | undefined {
-  const parts = path.split(".");
-  const n = parts.length;
-  // joined[i][j] = parts[i..j] joined with dots, precomputed so lookups never build strings.
-  const joined: string[][] = parts.map((_, i) => parts.map((__, j) => (j >= i ? parts.slice(i, j + 1).join(".") : "")));
-  const from = (o: unknown, i: number): JsonValue | undefined => {
-    for (; i < n; i++) {
-      if (o === null || typeof o !== "object") return undefined;
-      if (Array.isArray(o)) {
-        const out: JsonValue[] = [];
-        for (const x of o) {
-          const r = from(x, i);
-          if (r === undefined) continue;
-          if (Array.isArray(r)) out.push(...r);
-          else out.push(r);
-        }
-        return out.length ? out : undefined;
-      }
-      const rec = o as Record<string, unknown>;
-      const next = rec[parts[i]];
-      if (next !== undefined && Object.prototype.hasOwnProperty.call(rec, parts[i])) {
-        const r = from(next, i + 1);
-        if (r !== undefined) return r;
-      }
-      // Nesting stops here: try the longest literal dotted keys at this level.
-      const row = joined[i];
-      for (let j = n - 1; j > i; j--) {
-        const k = row[j];
-        const v = rec[k];
-        if (v !== undefined && Object.prototype.hasOwnProperty.call(rec, k)) {
-          const r = from(v, j + 1);
-          if (r !== undefined) return r;
-        }
-      }
-      return undefined;
-    }
-    return o as JsonValue;
-  };
-  if (n === 1) {
-    const k = parts[0];
-    return (e) => {
-      const v = (e as Record<string, unknown>)[k];
-      return v === undefined || !Object.prototype.hasOwnProperty.call(e, k) ? undefined : (v as JsonValue);
-    };
-  }
-  return (e) => from(e, 0);
-}
-
-function makeTemplateGetter(tpl: string): (e: unknown) => JsonValue | undefined {
-  const pieces: (string | ((e: unknown) => JsonValue | undefined))[] = [];
-  const re = /\{([^}]+)\}|[^{]+/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(tpl))) pieces.push(m[1] !== undefined ? makeGetter(m[1]) : m[0]);
-  return (e) => {
-    let out = "";
-    for (const p of pieces) {
-      if (typeof p === "string") out += p;
-      else {
-        const v = p(e);
-        if (v === undefined || v === null || typeof v === "object") return undefined;
-        out += String(v);
-      }
-    }
-    return out;
-  };
-}
-
-function candidateGetter(candidates: string[]): (e: unknown) => JsonValue | undefined {
-  const getters = candidates.map((c) => (c.includes("{") ? makeTemplateGetter(c) : makeGetter(c)));
-  if (getters.length === 1) return getters[0];
-  return (e) => {
-    for (const g of getters) {
-      const v = g(e);
-      if (v !== undefined) return v;
-    }
-    return undefined;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Value compilation
@@ -377,17 +194,21 @@ function toNumber(v: Scalar): number | null {
 }
 
 class Compiler {
-  readonly slots: Slot[] = [];
+  readonly slots: SlotDef[] = [];
   private readonly slotByKey = new Map<string, number>();
 
-  constructor(private readonly pipelines: Pipeline[]) {}
+  constructor(
+    private readonly pipelines: Pipeline[],
+    private readonly reader: FieldReader,
+  ) {}
 
+  /** The slot of a candidate list: one per distinct list, its fields resolved to reader path ids. */
   slotFor(candidates: string[]): number {
     const key = candidates.join("\u0001");
     let id = this.slotByKey.get(key);
     if (id === undefined) {
       id = this.slots.length;
-      this.slots.push({ id, key, get: candidateGetter(candidates) });
+      this.slots.push(slotDef(this.reader, candidates));
       this.slotByKey.set(key, id);
     }
     return id;
@@ -662,13 +483,26 @@ function foldOr(s: SigmaString, cased: boolean): SigmaString {
   return cased ? { tokens: norm } : foldCase({ tokens: norm });
 }
 
+
 // ---------------------------------------------------------------------------------------------
 // Buckets: the rules an event of a given logsource combination can match, with their prefilter.
+
+interface Scan {
+  slot: number;
+  index: LiteralIndex;
+  /** Per literal: packed (rule index << 3 | clause index) of the clauses it satisfies. */
+  litHits: Int32Array[];
+}
+
+/** Keyword haystacks are bounded like EvalContext.allTexts (same strings, same order). */
+const MAX_TEXTS = 10_000;
+const MAX_DEPTH = 32;
 
 class Bucket {
   /** Rules without a usable literal requirement: always evaluated. */
   readonly always: Int32Array;
-  readonly scans: { slot: number; index: GramIndex; litHits: Int32Array[] }[] = [];
+  readonly scans: Scan[] = [];
+  readonly keyword: Scan | null = null;
   /** Per rule: bit mask of clauses hit in this event, stamped per event; and the full mask. */
   private readonly mask: Uint8Array;
   private readonly full: Uint8Array;
@@ -678,8 +512,12 @@ class Bucket {
   ncand = 0;
   private readonly onHit: (id: number) => void;
   private curHits: Int32Array[] = [];
+  private texts = 0;
 
-  constructor(readonly rules: CompiledRule[], totalRules: number) {
+  constructor(
+    readonly rules: CompiledRule[],
+    totalRules: number,
+  ) {
     const always: number[] = [];
     this.full = new Uint8Array(totalRules);
     // literal → packed (rule index << 3 | clause index), per slot
@@ -705,7 +543,9 @@ class Bucket {
     this.always = Int32Array.from(always);
     for (const [slot, m] of bySlot) {
       const lits = [...m.keys()];
-      this.scans.push({ slot, index: new GramIndex(lits), litHits: lits.map((l) => Int32Array.from(m.get(l) as number[])) });
+      const scan: Scan = { slot, index: new LiteralIndex(lits), litHits: lits.map((l) => Int32Array.from(m.get(l) as number[])) };
+      if (slot === KEYWORD_SLOT) this.keyword = scan;
+      else this.scans.push(scan);
     }
     this.mask = new Uint8Array(totalRules);
     this.seen = new Uint32Array(totalRules);
@@ -729,19 +569,55 @@ class Bucket {
   }
 
   /** Fills `candidates` with the rules all of whose prefilter clauses hit in the event. */
-  prefilter(ctx: EvalContext): void {
+  prefilter(ctx: EvalContext, kw: KeywordPaths): void {
     this.stamp = (this.stamp + 1) >>> 0 || 1;
     this.ncand = 0;
-    for (const s of this.scans) {
+    const scans = this.scans;
+    for (let i = 0; i < scans.length; i++) {
+      const s = scans[i];
+      const v = ctx.value(s.slot);
+      if (v === undefined || v === null) continue;
       this.curHits = s.litHits;
-      if (s.slot === KEYWORD_SLOT) {
-        const texts = ctx.allTexts();
-        for (let i = 0; i < texts.length; i++) s.index.scanFolding(texts[i], this.onHit);
-      } else {
-        const t = ctx.scanText(s.slot);
-        if (t !== null) s.index.scan(t, this.onHit);
-      }
+      s.index.next();
+      if (typeof v === "string") s.index.scan(v, this.onHit);
+      else if (typeof v !== "object") s.index.scan(String(v), this.onHit);
+      else if (Array.isArray(v))
+        // the matcher tests list elements one by one: scan each scalar element
+        for (let j = 0; j < v.length; j++) {
+          const x = v[j];
+          if (typeof x === "string") s.index.scan(x, this.onHit);
+          else if (x !== null && typeof x !== "object") s.index.scan(String(x), this.onHit);
+        }
     }
+    const k = this.keyword;
+    if (k !== null) {
+      this.curHits = k.litHits;
+      k.index.next();
+      this.texts = 0;
+      const roots = keywordRoots(ctx.reader, kw);
+      if (roots === null) this.scanTexts(k.index, ctx.event, 0);
+      else for (let i = 0; i < roots.length; i++) this.scanTexts(k.index, roots[i], 0);
+    }
+  }
+
+  /** Scans the strings collectTexts would collect from `v`, in place (no list, no joined copy). */
+  private scanTexts(index: LiteralIndex, v: unknown, depth: number): void {
+    if (depth > MAX_DEPTH || this.texts > MAX_TEXTS) return;
+    if (typeof v === "string") {
+      this.texts++;
+      index.scan(v, this.onHit);
+    } else if (typeof v === "number" || typeof v === "boolean") {
+      this.texts++;
+      index.scan(String(v), this.onHit);
+    } else if (Array.isArray(v)) for (let i = 0; i < v.length; i++) this.scanTexts(index, v[i], depth + 1);
+    else if (v !== null && typeof v === "object") for (const key in v as Record<string, unknown>) this.scanTexts(index, (v as Record<string, unknown>)[key], depth + 1);
+  }
+
+  /** Literals indexed over all scanned fields (for explain and the benchmark). */
+  get literals(): number {
+    let n = this.keyword?.index.literals.length ?? 0;
+    for (const s of this.scans) n += s.index.literals.length;
+    return n;
   }
 }
 
@@ -758,71 +634,38 @@ export type MatchCallback = (rule: RuleInfo, event: Record<string, unknown>) => 
 
 /** The immutable compiled rule set. Build with buildPlan; evaluate with match(). */
 export class Plan {
-  private readonly routeCache = new Map<string, Bucket>();
   /** Buckets by the set of rules they hold (bounded by MAX_BUCKETS). */
   private readonly bucketBySet = new Map<string, Bucket>();
+  /** Buckets of events that carry their own logsource tags, by route set and tags. */
+  private readonly taggedCache = new Map<string, Bucket>();
   private readonly ctx: EvalContext;
-  /** Routes grouped by their first `when` field and its values ("*": any present value). */
-  private readonly anchors: { id: number; byValue: Map<string, number[]>; any: number[] }[];
-  private readonly routeFields = new RouteFields();
+  private readonly router: Router;
+  private readonly kw: KeywordPaths;
   private readonly matched: number[] = [];
-  private readonly routeHits: number[] = [];
-  private readonly routeTests: RouteTest[];
 
   constructor(
     readonly rules: CompiledRule[],
     readonly routes: Route[],
-    private readonly slots: Slot[],
+    private readonly reader: FieldReader,
+    slots: SlotDef[],
     readonly stats: PlanStats,
     readonly correlations: LoadedRules["correlations"],
     readonly loaded: LoadedRules,
   ) {
-    this.ctx = new EvalContext(slots);
-    const byField = new Map<string, { id: number; byValue: Map<string, number[]>; any: number[] }>();
-    routes.forEach((r, i) => {
-      const field = Object.keys(r.when)[0];
-      let a = byField.get(field);
-      if (!a) byField.set(field, (a = { id: this.routeFields.idOf(field), byValue: new Map(), any: [] }));
-      for (const v of r.when[field]) {
-        if (v === "*") a.any.push(i);
-        else {
-          const list = a.byValue.get(v);
-          if (list) list.push(i);
-          else a.byValue.set(v, [i]);
-        }
-      }
-    });
-    this.anchors = [...byField.values()];
-    this.routeTests = routes.map((r) => compileRoute(r, this.routeFields));
+    this.kw = keywordPaths(reader);
+    this.router = new Router(routes, reader);
+    this.ctx = new EvalContext(reader, slots, this.kw);
     Object.freeze(this.rules);
-  }
-
-  /** Indices of the routes an event satisfies, ascending (anchor lookup, then the other conditions). */
-  private routesOf(event: Record<string, unknown>): number[] {
-    const hits = this.routeHits;
-    hits.length = 0;
-    const f = this.routeFields;
-    f.reset(event);
-    for (const a of this.anchors) {
-      const v = f.get(a.id);
-      if (v === null) continue;
-      if (a.any.length) for (const i of a.any) if (this.routeTests[i](f)) hits.push(i);
-      if (typeof v === "string") this.checkRoutes(a.byValue.get(v), hits);
-      else for (const x of v) this.checkRoutes(a.byValue.get(x), hits);
-    }
-    if (hits.length > 1) hits.sort((x, y) => x - y);
-    return hits;
-  }
-
-  private checkRoutes(list: number[] | undefined, hits: number[]): void {
-    if (list === undefined) return;
-    const f = this.routeFields;
-    for (const i of list) if (this.routeTests[i](f) && !hits.includes(i)) hits.push(i);
   }
 
   /** The Sigma logsources an event satisfies: by the pipelines' routes, plus `sigil.logsource` tags. */
   logsourcesOf(event: Record<string, unknown>): Logsource[] {
-    const out: Logsource[] = this.routesOf(event).map((i) => this.routes[i].logsource);
+    this.reader.reset(event);
+    return this.logsources(event);
+  }
+
+  private logsources(event: Record<string, unknown>): Logsource[] {
+    const out: Logsource[] = this.router.routesOf().map((i) => this.routes[i].logsource);
     const tags = eventTags(event);
     if (tags)
       for (const t of tags)
@@ -835,27 +678,40 @@ export class Plan {
     return out;
   }
 
-  private bucketFor(event: Record<string, unknown>): Bucket {
-    // The set of routes the event satisfies (plus its own sigil.logsource tags) → its bucket; many
-    // events share a set, so buckets (with their prefilter indexes) are few and built once.
-    let key = this.routesOf(event).join(",");
+  /** Starts an event: resets the per-event caches and returns its bucket. */
+  private enter(event: Record<string, unknown>): Bucket {
+    this.reader.reset(event);
+    this.ctx.reset(event);
     const tags = eventTags(event);
-    if (tags) key += JSON.stringify(tags);
-    let b = this.routeCache.get(key);
+    if (tags === null) {
+      const set: RouteSet = this.router.lookup();
+      return (set.bucket as Bucket | null) ?? (set.bucket = this.bucketOf(event));
+    }
+    // An event's own logsource tags (rare): cached by route set and tags.
+    const key = this.router.routesOf().join(",") + JSON.stringify(tags);
+    let b = this.taggedCache.get(key);
     if (!b) {
-      // Buckets are shared by every route set that selects the same rules, so events that vary their
-      // own logsource tags cannot make the plan build (and hold) more prefilter indexes than rule sets.
-      const lss = this.logsourcesOf(event);
-      const rules = lss.length === 0 ? [] : this.rules.filter((r) => lss.some((ls) => logsourceContains(r.info.logsource, ls)));
-      const ruleKey = rules.map((r) => r.index).join(",");
-      b = this.bucketBySet.get(ruleKey);
-      if (!b) {
-        b = new Bucket(rules, this.rules.length);
-        if (this.bucketBySet.size >= MAX_BUCKETS) this.bucketBySet.clear();
-        this.bucketBySet.set(ruleKey, b);
-      }
-      if (this.routeCache.size >= MAX_ROUTE_CACHE) this.routeCache.clear();
-      this.routeCache.set(key, b);
+      b = this.bucketOf(event);
+      if (this.taggedCache.size >= MAX_BUCKETS) this.taggedCache.clear();
+      this.taggedCache.set(key, b);
+    }
+    return b;
+  }
+
+  /**
+   * The bucket of the rules the event's logsources select. Buckets are shared by every route set that
+   * selects the same rules, so events that vary their own logsource tags cannot make the plan build
+   * (and hold) more prefilter automata than rule sets.
+   */
+  private bucketOf(event: Record<string, unknown>): Bucket {
+    const lss = this.logsources(event);
+    const rules = lss.length === 0 ? [] : this.rules.filter((r) => lss.some((ls) => logsourceContains(r.info.logsource, ls)));
+    const ruleKey = rules.map((r) => r.index).join(",");
+    let b = this.bucketBySet.get(ruleKey);
+    if (!b) {
+      b = new Bucket(rules, this.rules.length);
+      if (this.bucketBySet.size >= MAX_BUCKETS) this.bucketBySet.clear();
+      this.bucketBySet.set(ruleKey, b);
     }
     return b;
   }
@@ -865,28 +721,27 @@ export class Plan {
    * number of matches. Not re-entrant (the plan owns one evaluation context).
    */
   match(event: Record<string, unknown>, onMatch: MatchCallback): number {
-    const b = this.bucketFor(event);
+    const b = this.enter(event);
     const ctx = this.ctx;
-    ctx.reset(event);
     const rules = this.rules;
     const matched = this.matched;
     matched.length = 0;
     const always = b.always;
     for (let i = 0; i < always.length; i++) if (rules[always[i]].match(ctx)) matched.push(always[i]);
-    if (b.scans.length) {
-      b.prefilter(ctx);
+    if (b.scans.length || b.keyword) {
+      b.prefilter(ctx, this.kw);
       const c = b.candidates;
       for (let i = 0; i < b.ncand; i++) if (rules[c[i]].match(ctx)) matched.push(c[i]);
     }
+    if (matched.length === 0) return 0;
     if (matched.length > 1) matched.sort((x, y) => x - y);
-    for (const i of matched) onMatch(rules[i].info, event);
+    for (let i = 0; i < matched.length; i++) onMatch(rules[matched[i]].info, event);
     return matched.length;
   }
 
   /** Every rule routed to the event evaluated without the prefilter (tests prove the prefilter loses nothing). */
   matchExhaustive(event: Record<string, unknown>, onMatch: MatchCallback): number {
-    const b = this.bucketFor(event);
-    this.ctx.reset(event);
+    const b = this.enter(event);
     let n = 0;
     for (const r of b.rules) {
       if (r.inactive) continue;
@@ -899,57 +754,12 @@ export class Plan {
   }
 
   /** How many rules an event of this shape is routed to and how many the prefilter leaves (for explain/bench). */
-  explain(event: Record<string, unknown>): { logsources: Logsource[]; routed: number; always: number; candidates: number } {
-    const b = this.bucketFor(event);
-    this.ctx.reset(event);
-    b.prefilter(this.ctx);
-    return { logsources: this.logsourcesOf(event), routed: b.rules.length, always: b.always.length, candidates: b.ncand };
+  explain(event: Record<string, unknown>): { logsources: Logsource[]; routed: number; always: number; candidates: number; literals: number } {
+    const b = this.enter(event);
+    b.prefilter(this.ctx, this.kw);
+    return { logsources: this.logsources(event), routed: b.rules.length, always: b.always.length, candidates: b.ncand, literals: b.literals };
   }
 }
-
-/** Case-folded values of the route fields of the current event, each read once per event. */
-class RouteFields {
-  private readonly getters: ((e: unknown) => JsonValue | undefined)[] = [];
-  private readonly index = new Map<string, number>();
-  private stamp = new Uint32Array(0);
-  private vals: (string | string[] | null)[] = [];
-  private gen = 1;
-  private event: unknown = null;
-
-  idOf(field: string): number {
-    let i = this.index.get(field);
-    if (i === undefined) {
-      i = this.getters.length;
-      this.getters.push(makeGetter(field));
-      this.index.set(field, i);
-      this.stamp = new Uint32Array(this.getters.length);
-      this.vals = new Array(this.getters.length).fill(null);
-    }
-    return i;
-  }
-
-  reset(event: unknown): void {
-    this.event = event;
-    this.gen = (this.gen + 1) >>> 0 || 1;
-  }
-
-  /** The field's value case-folded: a string, a list of strings (arrays), or null when absent. */
-  get(i: number): string | string[] | null {
-    if (this.stamp[i] !== this.gen) {
-      this.stamp[i] = this.gen;
-      const v = this.getters[i](this.event);
-      this.vals[i] =
-        v === undefined || v === null || (typeof v === "object" && !Array.isArray(v))
-          ? null
-          : Array.isArray(v)
-            ? v.filter((x) => x !== null && typeof x !== "object").map((x) => String(x).toLowerCase())
-            : String(v).toLowerCase();
-    }
-    return this.vals[i];
-  }
-}
-
-type RouteTest = (f: RouteFields) => boolean;
 
 /** An event's own `sigil.logsource` tags, when well-formed and small (at most 8); otherwise none. */
 function eventTags(event: Record<string, unknown>): unknown[] | null {
@@ -964,28 +774,12 @@ function eventTags(event: Record<string, unknown>): unknown[] | null {
   return tags;
 }
 
-/** A route's `when` as one closure: every field holds one of its values (case-insensitive). */
-function compileRoute(r: Route, fields: RouteFields): RouteTest {
-  const conds = Object.entries(r.when).map(([field, want]) => ({ id: fields.idOf(field), any: want.length === 1 && want[0] === "*", set: new Set(want) }));
-  return (f) => {
-    for (let i = 0; i < conds.length; i++) {
-      const c = conds[i];
-      const v = f.get(c.id);
-      if (v === null) return false;
-      if (c.any) continue;
-      if (typeof v === "string") {
-        if (!c.set.has(v)) return false;
-      } else if (!v.some((x) => c.set.has(x))) return false;
-    }
-    return true;
-  };
-}
-
 /** Compiles loaded rules with the given pipelines into a plan. */
 export function buildPlan(loaded: LoadedRules, pipelines: Pipeline[]): Plan {
   const t0 = performance.now();
   litFreq = countLiterals(loaded.rules);
-  const c = new Compiler(pipelines);
+  const reader = new FieldReader();
+  const c = new Compiler(pipelines, reader);
   const compiled: CompiledRule[] = [];
   for (const r of loaded.rules) {
     const targeted = loaded.filters.filter((f) => (f.rules === "any" || f.rules.includes(r.meta.id) || (r.meta.name !== undefined && f.rules.includes(r.meta.name))) && logsourceContains(f.logsource, r.logsource));
@@ -1007,5 +801,5 @@ export function buildPlan(loaded: LoadedRules, pipelines: Pipeline[]): Plan {
     routes: routes.length,
     compileMs: performance.now() - t0,
   };
-  return new Plan(compiled, routes, c.slots, stats, loaded.correlations, loaded);
+  return new Plan(compiled, routes, reader, c.slots, stats, loaded.correlations, loaded);
 }

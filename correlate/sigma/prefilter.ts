@@ -1,253 +1,280 @@
-// Multi-literal scan for the prefilter: each literal is indexed by its rarest 3- or 4-character gram
-// (or, when it has one, by a non-ASCII character, which text rarely holds), so one pass over a
-// case-folded field value finds every literal it contains, at a few array reads per character,
-// without per-character allocation.
+// Multi-literal scan for the prefilter: an Aho-Corasick automaton compiled to a dense transition
+// table (typed arrays) over the characters the literals use, ASCII case folded in the character map,
+// so one pass over a field value (one table read per character, no allocation) finds every literal it
+// contains. Each literal is anchored by a window of at most WINDOW characters, the one the fewest
+// other literals share, preferring ASCII; a longer literal is checked around its window's hit. That
+// bounds the table (states are at most the windows' characters), so it stays cache-friendly.
 
-const GRAM = 4;
-const SHORT = 3;
+/** Longest anchor window; a table larger than TABLE_BUDGET entries is rebuilt with SHORT_WINDOW. */
+export const WINDOW = 8;
+const SHORT_WINDOW = 4;
+const TABLE_BUDGET = 1 << 22;
+/** Non-ASCII characters get their own classes up to this many; beyond, they share hashed classes. */
+const WIDE_CLASSES = 32;
 
 /** Literal hits are reported as literal ids (indices into the array given to the constructor). */
-export class GramIndex {
-  private readonly mask4: number;
-  private readonly head4: Int32Array;
-  private readonly mask3: number;
-  private readonly head3: Int32Array;
-  private readonly next: Int32Array;
-  private readonly lit: Int32Array;
-  private readonly off: Int32Array;
+export class LiteralIndex {
   readonly literals: string[];
-  readonly hasShort: boolean;
-  private readonly hasRare: boolean;
-  /** Two-character literals by their folded pair. */
-  private readonly pairLits = new Map<number, number[]>();
-  /** Per (7-bit folded) character pair: bit 1 starts an indexed 4-gram, bit 2 a 3-gram literal, bit 4 is a 2-character literal. */
-  private readonly pairs = new Uint8Array(128 * 128);
-  /** Literals holding a non-ASCII character, by that character (only scanned at non-ASCII positions). */
-  private readonly rare = new Map<number, number[]>();
+  /** Number of states of the automaton (for stats and tests). */
+  readonly states: number;
+  private readonly k: number;
+  private readonly ascii: Uint16Array;
+  private readonly wide: Map<number, number>;
+  /** Non-ASCII characters hashed into shared classes (more than WIDE_CLASSES of them). */
+  private readonly wideHashed: boolean;
+  private readonly wideBase: number;
+  /** (state·k + class) → next state·k, or −(next state·k) − 1 when the next state reports literals. */
+  private readonly delta: Int32Array;
+  private readonly outStart: Int32Array;
+  private readonly outIds: Int32Array;
+  private readonly winOff: Int32Array;
+  private readonly winLen: Int32Array;
+  /** 1 when a window hit is a literal hit: the window is the whole literal and its classes are exact. */
+  private readonly exact: Uint8Array;
+  /** Per literal: the scan generation of its last reported hit (each literal reported once per generation). */
+  private readonly seen: Uint32Array;
+  private gen = 1;
 
   constructor(literals: string[]) {
     this.literals = literals;
     const n = literals.length;
-    const size4 = pow2(Math.max(64, n * 2));
-    this.mask4 = size4 - 1;
-    this.head4 = new Int32Array(size4).fill(-1);
-    const nShort = literals.filter((l) => l.length === SHORT).length;
-    this.hasShort = nShort > 0;
-    const size3 = pow2(Math.max(16, nShort * 2));
-    this.mask3 = size3 - 1;
-    this.head3 = new Int32Array(size3).fill(-1);
-    this.next = new Int32Array(n);
-    this.lit = new Int32Array(n);
-    this.off = new Int32Array(n);
-    // Gram frequency over the literal set: a literal is indexed by its least shared gram.
-    const freq = new Map<string, number>();
-    for (const l of literals) {
-      if (l.length < GRAM) continue;
-      const seen = new Set<string>();
-      for (let i = 0; i + GRAM <= l.length; i++) seen.add(l.slice(i, i + GRAM));
-      for (const g of seen) freq.set(g, (freq.get(g) ?? 0) + 1);
-    }
-    literals.forEach((l, id) => {
-      this.lit[id] = id;
-      this.next[id] = -1;
-      const nonAscii = firstNonAscii(l);
-      if (nonAscii >= 0) {
-        this.off[id] = nonAscii;
-        const code = l.charCodeAt(nonAscii);
-        const list = this.rare.get(code);
-        if (list) list.push(id);
-        else this.rare.set(code, [id]);
-        return;
-      }
-      if (l.length < 2) throw new Error(`literal "${l}" is shorter than 2 characters`);
-      if (l.length === 2) {
-        const key = ((l.charCodeAt(0) & 0x7f) << 7) | (l.charCodeAt(1) & 0x7f);
-        const list = this.pairLits.get(key);
-        if (list) list.push(id);
-        else this.pairLits.set(key, [id]);
-        this.off[id] = 0;
-        return;
-      }
-      let bestOff = 0;
-      if (l.length >= GRAM) {
-        let bestF = Infinity;
-        for (let i = 0; i + GRAM <= l.length; i++) {
-          const f = freq.get(l.slice(i, i + GRAM)) ?? 0;
-          if (f < bestF) {
-            bestF = f;
-            bestOff = i;
-          }
-        }
-        const h = hashAt4(l, bestOff) & this.mask4;
-        this.next[id] = this.head4[h];
-        this.head4[h] = id;
-      } else {
-        const h = hash3(l, 0) & this.mask3;
-        this.next[id] = this.head3[h];
-        this.head3[h] = id;
-      }
-      this.off[id] = bestOff;
-    });
-    this.hasRare = this.rare.size > 0;
-    for (let id = 0; id < literals.length; id++) {
-      const l = literals[id];
-      if (firstNonAscii(l) >= 0) continue;
-      const o = this.off[id];
-      this.pairs[((l.charCodeAt(o) & 0x7f) << 7) | (l.charCodeAt(o + 1) & 0x7f)] |= l.length >= GRAM ? 1 : l.length === SHORT ? 2 : 4;
-    }
+    this.seen = new Uint32Array(n);
+    for (const l of literals) if (l.length === 0) throw new Error("empty literal");
+    let built = build(literals, WINDOW);
+    if (built.states * built.k > TABLE_BUDGET) built = build(literals, SHORT_WINDOW);
+    this.states = built.states;
+    this.k = built.k;
+    this.ascii = built.ascii;
+    this.wide = built.wide;
+    this.wideHashed = built.wideHashed;
+    this.wideBase = built.wideBase;
+    this.delta = built.delta;
+    this.outStart = built.outStart;
+    this.outIds = built.outIds;
+    this.winOff = built.winOff;
+    this.winLen = built.winLen;
+    this.exact = built.exact;
+  }
+
+  /** Starts a new scan generation: literals found before are reported again. */
+  next(): void {
+    this.gen = (this.gen + 1) >>> 0 || 1;
   }
 
   /**
-   * Calls onHit(literalId) for each literal found in s (a literal may be reported more than once).
-   * One pass: a character-pair table rejects most positions with one read; 4-grams, 3-grams and
-   * non-ASCII characters are looked up only where the pair table says some literal could start.
+   * Calls onHit(literalId) for each literal found in s, case-insensitively (as in s.toLowerCase()),
+   * once per generation. ASCII is folded on the fly; from the first non-ASCII character on, the scan
+   * continues over s.toLowerCase() (identical up to there), which is exact for any text.
    */
   scan(s: string, onHit: (id: number) => void): void {
     const n = s.length;
-    if (n === 0) return;
-    const head4 = this.head4;
-    const mask4 = this.mask4;
-    const head3 = this.head3;
-    const mask3 = this.mask3;
-    const pairs = this.pairs;
-    const next = this.next;
-    const off = this.off;
-    const lits = this.literals;
-    const hasRare = this.hasRare;
-    let c1 = s.charCodeAt(0);
+    const delta = this.delta;
+    const ascii = this.ascii;
+    let st = 0;
     for (let i = 0; i < n; i++) {
-      const c0 = c1;
-      if (c0 > 127 && hasRare) this.rareAt(s, i, c0, onHit);
-      if (i + 1 >= n) break;
-      c1 = s.charCodeAt(i + 1);
-      const pk = ((c0 & 0x7f) << 7) | (c1 & 0x7f);
-      const f = pairs[pk];
-      if (f === 0) continue;
-      if (f & 4) {
-        const list = this.pairLits.get(pk) as number[];
-        for (const id of list) if (s.startsWith(lits[id], i)) onHit(id);
-      }
-      if (f & 1 && i + GRAM <= n) {
-        let id = head4[hashAt4(s, i) & mask4];
-        while (id >= 0) {
-          const start = i - off[id];
-          if (start >= 0 && s.startsWith(lits[id], start)) onHit(id);
-          id = next[id];
-        }
-      }
-      if (f & 2 && i + SHORT <= n) {
-        let id = head3[hash3(s, i) & mask3];
-        while (id >= 0) {
-          if (s.startsWith(lits[id], i)) onHit(id);
-          id = next[id];
-        }
-      }
-    }
-  }
-
-  /**
-   * scan() over a string that is not case-folded yet: ASCII letters are folded on the fly, so nothing is
-   * allocated; a string with a non-ASCII character is folded with toLowerCase() and scanned as usual.
-   */
-  scanFolding(s: string, onHit: (id: number) => void): void {
-    const n = s.length;
-    if (n === 0) return;
-    const head4 = this.head4;
-    const mask4 = this.mask4;
-    const head3 = this.head3;
-    const mask3 = this.mask3;
-    const pairs = this.pairs;
-    const next = this.next;
-    const off = this.off;
-    const lits = this.literals;
-    let c1 = fold(s.charCodeAt(0));
-    for (let i = 0; i < n; i++) {
-      const c0 = c1;
-      if (c0 > 127) {
-        this.scan(s.toLowerCase(), onHit);
+      const c = s.charCodeAt(i);
+      if (c > 127) {
+        this.scanLowered(s.toLowerCase(), i, st, onHit);
         return;
       }
-      if (i + 1 >= n) break;
-      c1 = fold(s.charCodeAt(i + 1));
-      const pk = (c0 << 7) | (c1 & 0x7f);
-      const f = pairs[pk];
-      if (f === 0) continue;
-      if (f & 4) {
-        const list = this.pairLits.get(pk) as number[];
-        for (const id of list) if (foldedAt(s, lits[id], i)) onHit(id);
-      }
-      if (f & 1 && i + GRAM <= n) {
-        let id = head4[hashFolded4(s, i) & mask4];
-        while (id >= 0) {
-          const start = i - off[id];
-          if (start >= 0 && foldedAt(s, lits[id], start)) onHit(id);
-          id = next[id];
-        }
-      }
-      if (f & 2 && i + SHORT <= n) {
-        let id = head3[hash3Folded(s, i) & mask3];
-        while (id >= 0) {
-          if (foldedAt(s, lits[id], i)) onHit(id);
-          id = next[id];
-        }
+      const nx = delta[st + ascii[c]];
+      if (nx >= 0) st = nx;
+      else {
+        st = -nx - 1;
+        this.report(st, s, i, true, onHit);
       }
     }
   }
 
-  private rareAt(s: string, i: number, c: number, onHit: (id: number) => void): void {
-    const list = this.rare.get(c);
-    if (list === undefined) return;
-    for (const id of list) {
-      const start = i - this.off[id];
-      if (start >= 0 && s.startsWith(this.literals[id], start)) onHit(id);
+  private scanLowered(t: string, from: number, st: number, onHit: (id: number) => void): void {
+    const delta = this.delta;
+    const ascii = this.ascii;
+    for (let i = from; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      const nx = delta[st + (c < 128 ? ascii[c] : this.wideClass(c))];
+      if (nx >= 0) st = nx;
+      else {
+        st = -nx - 1;
+        this.report(st, t, i, false, onHit);
+      }
+    }
+  }
+
+  private wideClass(c: number): number {
+    if (this.wideHashed) return this.wideBase + (Math.imul(c, 0x9e3779b1) >>> 27);
+    return this.wide.get(c) ?? 0;
+  }
+
+  private report(st: number, s: string, end: number, folding: boolean, onHit: (id: number) => void): void {
+    const state = (st / this.k) | 0;
+    const ids = this.outIds;
+    for (let j = this.outStart[state], e = this.outStart[state + 1]; j < e; j++) {
+      const id = ids[j];
+      if (this.seen[id] === this.gen) continue;
+      if (this.exact[id] === 0) {
+        const lit = this.literals[id];
+        const at = end + 1 - this.winLen[id] - this.winOff[id];
+        if (folding ? !foldedMayHold(s, lit, at) : at < 0 || !s.startsWith(lit, at)) continue;
+      }
+      this.seen[id] = this.gen;
+      onHit(id);
     }
   }
 }
 
-/** ASCII upper case to lower case; other code units unchanged. */
-function fold(c: number): number {
-  return c >= 65 && c <= 90 ? c + 32 : c;
-}
-
-/** Whether `lit` (case-folded, ASCII here) occurs in `s` at `at`, folding `s` on the fly. */
-function foldedAt(s: string, lit: string, at: number): boolean {
-  if (at + lit.length > s.length) return false;
-  for (let k = 0; k < lit.length; k++) if (fold(s.charCodeAt(at + k)) !== lit.charCodeAt(k)) return false;
+function isAscii(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (s.charCodeAt(i) > 127) return false;
   return true;
 }
 
-function hashFolded4(s: string, i: number): number {
-  const h = (fold(s.charCodeAt(i)) * 0x2f0b3) ^ (fold(s.charCodeAt(i + 1)) * 0x1e9d) ^ (fold(s.charCodeAt(i + 2)) * 0x9b) ^ fold(s.charCodeAt(i + 3));
-  return (h ^ (h >>> 11)) >>> 0;
+interface Built {
+  states: number;
+  k: number;
+  ascii: Uint16Array;
+  wide: Map<number, number>;
+  wideHashed: boolean;
+  wideBase: number;
+  delta: Int32Array;
+  outStart: Int32Array;
+  outIds: Int32Array;
+  winOff: Int32Array;
+  winLen: Int32Array;
+  exact: Uint8Array;
 }
 
-function hash3Folded(s: string, i: number): number {
-  let h = Math.imul(fold(s.charCodeAt(i)), 0x9e3779b1);
-  h = Math.imul(h ^ fold(s.charCodeAt(i + 1)), 0x85ebca77);
-  h = Math.imul(h ^ fold(s.charCodeAt(i + 2)), 0xc2b2ae3d);
-  return (h ^ (h >>> 15)) >>> 0;
+function build(literals: string[], window: number): Built {
+  const n = literals.length;
+  const winOff = new Int32Array(n);
+  const winLen = new Int32Array(n);
+  const exact = new Uint8Array(n);
+  // Window choice: the substring of `window` characters that the fewest literals contain, ASCII first.
+  const share = new Map<string, number>();
+  for (const l of literals) {
+    if (l.length <= window) continue;
+    const mine = new Set<string>();
+    for (let i = 0; i + window <= l.length; i++) mine.add(l.slice(i, i + window));
+    for (const w of mine) share.set(w, (share.get(w) ?? 0) + 1);
+  }
+  for (let id = 0; id < n; id++) {
+    const l = literals[id];
+    if (l.length <= window) {
+      winLen[id] = l.length;
+      continue;
+    }
+    let best = 0;
+    let bestScore = Infinity;
+    for (let i = 0; i + window <= l.length; i++) {
+      const score = (share.get(l.slice(i, i + window)) ?? 0) + (isAscii(l, i, i + window) ? 0 : 1e9);
+      if (score < bestScore) {
+        bestScore = score;
+        best = i;
+      }
+    }
+    winOff[id] = best;
+    winLen[id] = window;
+  }
+  // Character classes: one per ASCII character used in a window (upper case shares lower case); the
+  // non-ASCII ones exact up to WIDE_CLASSES, else hashed into WIDE_CLASSES shared classes; 0 = other.
+  const ascii = new Uint16Array(128);
+  const wideChars = new Set<number>();
+  let k = 1;
+  for (let id = 0; id < n; id++) {
+    const l = literals[id];
+    for (let i = winOff[id]; i < winOff[id] + winLen[id]; i++) {
+      const c = l.charCodeAt(i);
+      if (c < 128) {
+        if (ascii[c] === 0) ascii[c] = k++;
+      } else wideChars.add(c);
+    }
+  }
+  for (let c = 65; c <= 90; c++) ascii[c] = ascii[c + 32];
+  const wide = new Map<number, number>();
+  const wideHashed = wideChars.size > WIDE_CLASSES;
+  const wideBase = k;
+  if (wideHashed) k += WIDE_CLASSES;
+  else for (const c of wideChars) wide.set(c, k++);
+  const classOf = (c: number) => (c < 128 ? ascii[c] : wideHashed ? wideBase + (Math.imul(c, 0x9e3779b1) >>> 27) : (wide.get(c) as number));
+  for (let id = 0; id < n; id++) exact[id] = winLen[id] === literals[id].length && (!wideHashed || isAscii(literals[id], 0, literals[id].length)) ? 1 : 0;
+  // Trie over the windows.
+  let maxStates = 1;
+  for (let id = 0; id < n; id++) maxStates += winLen[id];
+  const go = new Int32Array(maxStates * k).fill(-1);
+  const direct: number[][] = [[]];
+  let states = 1;
+  for (let id = 0; id < n; id++) {
+    const l = literals[id];
+    let s = 0;
+    for (let i = winOff[id]; i < winOff[id] + winLen[id]; i++) {
+      const at = s * k + classOf(l.charCodeAt(i));
+      if (go[at] < 0) {
+        go[at] = states++;
+        direct.push([]);
+      }
+      s = go[at];
+    }
+    direct[s].push(id);
+  }
+  // Failure links in breadth-first order; missing edges become failure transitions (a full DFA).
+  const fail = new Int32Array(states);
+  const out: number[][] = new Array(states);
+  out[0] = direct[0];
+  const queue = new Int32Array(states);
+  let qh = 0;
+  let qt = 0;
+  for (let c = 0; c < k; c++) {
+    const v = go[c];
+    if (v > 0) {
+      fail[v] = 0;
+      queue[qt++] = v;
+    } else go[c] = 0;
+  }
+  while (qh < qt) {
+    const u = queue[qh++];
+    const f = fail[u];
+    out[u] = direct[u].length ? (out[f].length ? [...direct[u], ...out[f]] : direct[u]) : out[f];
+    for (let c = 0; c < k; c++) {
+      const at = u * k + c;
+      const v = go[at];
+      if (v >= 0) {
+        fail[v] = go[f * k + c];
+        queue[qt++] = v;
+      } else go[at] = go[f * k + c];
+    }
+  }
+  // Pack: premultiplied next states, negative when the next state reports literals.
+  const delta = new Int32Array(states * k);
+  for (let i = 0; i < states * k; i++) {
+    const v = go[i];
+    delta[i] = out[v].length ? -(v * k) - 1 : v * k;
+  }
+  const outStart = new Int32Array(states + 1);
+  let total = 0;
+  for (let s = 0; s < states; s++) total += out[s].length;
+  const outIds = new Int32Array(total);
+  let p = 0;
+  for (let s = 0; s < states; s++) {
+    outStart[s] = p;
+    for (const id of out[s]) outIds[p++] = id;
+  }
+  outStart[states] = p;
+  return { states, k, ascii, wide, wideHashed, wideBase, delta, outStart, outIds, winOff, winLen, exact };
 }
 
-function firstNonAscii(l: string): number {
-  for (let i = 0; i < l.length; i++) if (l.charCodeAt(i) > 127) return i;
-  return -1;
-}
-
-function pow2(n: number): number {
-  let p = 1;
-  while (p < n) p <<= 1;
-  return p;
-}
-
-/** Cheap 4-gram hash (collisions only cost a verification). */
-function hashAt4(s: string, i: number): number {
-  const h = (s.charCodeAt(i) * 0x2f0b3) ^ (s.charCodeAt(i + 1) * 0x1e9d) ^ (s.charCodeAt(i + 2) * 0x9b) ^ s.charCodeAt(i + 3);
-  return (h ^ (h >>> 11)) >>> 0;
-}
-
-function hash3(s: string, i: number): number {
-  let h = Math.imul(s.charCodeAt(i), 0x9e3779b1);
-  h = Math.imul(h ^ s.charCodeAt(i + 1), 0x85ebca77);
-  h = Math.imul(h ^ s.charCodeAt(i + 2), 0xc2b2ae3d);
-  return (h ^ (h >>> 15)) >>> 0;
+/**
+ * Whether `lit` (case-folded) occurs in `s` at `at`, folding ASCII in `s` on the fly. Everything up
+ * to the window hit is ASCII (the scan is still folding); a non-ASCII character further on, whose
+ * lower case may differ in length or be ASCII (the Kelvin sign), answers "maybe" (true): the
+ * prefilter may over-report, never miss.
+ */
+function foldedMayHold(s: string, lit: string, at: number): boolean {
+  if (at < 0) return false;
+  const n = s.length;
+  for (let k = 0; k < lit.length; k++) {
+    if (at + k >= n) return false;
+    let c = s.charCodeAt(at + k);
+    if (c > 127) return true;
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lit.charCodeAt(k)) return false;
+  }
+  return true;
 }
