@@ -6,6 +6,7 @@ import type { Parser } from "./types.ts";
 import { parser as apacheAccess } from "./apache-access/index.ts";
 import { parser as appJson } from "./app-json/index.ts";
 import { parser as awsCloudtrail } from "./aws-cloudtrail/index.ts";
+import { parser as azureLogAnalytics } from "./azure-log-analytics/index.ts";
 import { parser as ecs } from "./ecs/index.ts";
 import { parser as k8sAudit } from "./k8s-audit/index.ts";
 import { parser as otlpJson } from "./otlp-json/index.ts";
@@ -35,13 +36,14 @@ export const PARSERS: Readonly<Record<string, Parser>> = Object.freeze({
   "k8s-audit": k8sAudit,
   "suricata-eve": suricataEve,
   "otlp-json": otlpJson,
+  "azure-log-analytics": azureLogAnalytics,
   "windows-events-json": windowsEventsJson,
   ecs,
   "app-json": appJson,
 });
 
 /** Formats whose records are JSON objects: in auto mode each JSON line is routed to the one that recognizes it. */
-export const JSON_FORMATS: ReadonlySet<string> = new Set<string>(["ecs", "windows-events-json", "zeek", "suricata-eve", "aws-cloudtrail", "k8s-audit", "otlp-json", "app-json"]);
+export const JSON_FORMATS: ReadonlySet<string> = new Set<string>(["ecs", "azure-log-analytics", "windows-events-json", "zeek", "suricata-eve", "aws-cloudtrail", "k8s-audit", "otlp-json", "app-json"]);
 
 export const PARSER_NAMES: readonly string[] = Object.keys(PARSERS);
 

@@ -300,6 +300,8 @@ const CAT: Record<string, [EventCategory[], EventType[]]> = {
 function moduleOf(channel: string | undefined): { module: string; dataset: string } {
   const c = (channel ?? "").toLowerCase();
   if (c === SYSMON_CHANNEL.toLowerCase()) return { module: "sysmon", dataset: "windows.sysmon_operational" };
+  // Sysmon for Linux writes the same events (Elastic's sysmon_linux integration names)
+  if (c === "linux-sysmon/operational") return { module: "sysmon_linux", dataset: "sysmon_linux.log" };
   if (c === "security") return { module: "security", dataset: "system.security" };
   if (c === "system") return { module: "system", dataset: "system.system" };
   if (c === "application") return { module: "application", dataset: "system.application" };
@@ -379,7 +381,7 @@ export function toEcs(r: WinRecord, raw: string, rec: RawRecord, ctx: ParseConte
   const { module, dataset } = moduleOf(r.channel);
   const ed = r.eventData;
   const code = r.eventId;
-  const [category, type] = CAT[`${module}:${code}`] ?? [["host"], ["info"]];
+  const [category, type] = CAT[`${module === "sysmon_linux" ? "sysmon" : module}:${code}`] ?? [["host"], ["info"]];
   const prev = r.ecs ?? {};
   const ev: EcsEvent = {
     "@timestamp": isoTime(r.time, ctx.now()),
@@ -407,7 +409,7 @@ export function toEcs(r: WinRecord, raw: string, rec: RawRecord, ctx: ParseConte
   ev.winlog = winlog;
   if (r.computer) ev.host = { name: r.computer, hostname: r.computer };
   if (r.message) ev.message = r.message;
-  const sysmon = module === "sysmon";
+  const sysmon = module === "sysmon" || module === "sysmon_linux";
   const security = module === "security";
   const proc: JsonObject = {};
   const parent: JsonObject = {};
