@@ -25,6 +25,7 @@ import { chainOptionsFrom } from "./chains/config.ts";
 import { alertForChain, alertMergedInto } from "./chains/alerts.ts";
 import { buildEngine, type Engine } from "./engine.ts";
 import { Pipeline } from "./pipeline.ts";
+import { EventsIndexer } from "./indexer.ts";
 import { RoutingCorrelationStage } from "./correlation/stage.ts";
 import { StatefulRunner } from "./correlation/runner.ts";
 import { correlationStage } from "./correlation/partition.ts";
@@ -156,6 +157,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   let out: Signal[] = [];
   let producer: Producer | null = null;
   let eventsConsumer: Consumer | null = null;
+  let indexer: EventsIndexer | null = null;
   let chainsConsumer: Consumer | null = null;
   let runner: StatefulRunner | null = null;
   const watchers: fs.FSWatcher[] = [];
@@ -249,10 +251,9 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     stats.events += events.length;
     const standalone = out.filter((s) => !s.signal.route);
     if (debug) for (const s of standalone) log.debug({ signal_id: s.event.id, rule_id: s.rule.id, event_ids: s.signal.events.slice(0, 20).map((r) => r.id), ...traceFields(s as unknown as EcsEvent) }, "signal published");
-    // the three writes are independent: signals go out while the store indexes (the alert path does
-    // not wait for the events index); the batch commits only after all of them are durable
+    // the writes are independent: signals go out while the store writes the standalone ones; the batch
+    // commits only after both are durable (the events themselves are stored by the events indexer)
     const writes: Promise<void>[] = [];
-    if (events.length) writes.push(putOrDeadLetter("events", events, batch, dlq));
     if (standalone.length) writes.push(putOrDeadLetter("signals", standalone, batch, dlq));
     if (out.length) writes.push(producer!.send("signals", out.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }))));
     try {
@@ -459,6 +460,18 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         if (expireTimer) clearInterval(expireTimer);
         await chainsConsumer?.close();
         chainsConsumer = null;
+      },
+    })
+    .add({
+      // events go to the store in their own consumer group: a slow store holds up indexing, not alerts
+      name: "events indexer",
+      async start() {
+        indexer = new EventsIndexer({ bus: o.bus, store: o.store, log });
+        await indexer.start();
+      },
+      async stop() {
+        await indexer?.stop();
+        indexer = null;
       },
     })
     .add({

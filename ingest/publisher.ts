@@ -139,7 +139,8 @@ export class Publisher {
     if (msgs.length === 0 && deadMsgs.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
-        trace: this.opts.log ? batchTraceFields(events) : null,
+        // every id at debug level (so any one event can be followed), the first few for a warning
+        trace: this.opts.log ? batchTraceFields(events, this.opts.log.isLevelEnabled("debug") ? events.length : 20) : null,
         receiver,
         events: msgs,
         dead: deadMsgs,
