@@ -1,0 +1,244 @@
+// The pipeline under test as separate processes: `sigil ingest`, one or more `sigil correlate`, and
+// `sigil console`, on the real Kafka and Elasticsearch, isolated by a topic and index prefix; with the
+// agent token and console user they need, per-process CPU and memory from /proc, and teardown.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { stringify } from "yaml";
+import { parsePrometheus, type Sample } from "../../ui/server/health/prometheus.ts";
+
+export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+
+/**
+ * The code the roles run: this working tree, or a git revision exported to a temporary folder (so a
+ * measurement is of committed code, not of files someone is editing). Returns the folder and its cleanup.
+ */
+export function codeRoot(rev: string | undefined): { root: string; cleanup(): void } {
+  if (!rev) return { root: ROOT, cleanup: () => {} };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-bench-e2e-code-"));
+  const archive = spawnSync("sh", ["-c", `git -C "${ROOT}" archive "$REV" | tar -x -C "${dir}"`], { env: { ...process.env, REV: rev }, encoding: "utf8" });
+  if (archive.status !== 0) throw new Error(`cannot export git revision ${rev}: ${archive.stderr.trim()}`);
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+  return { root: dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+export const PASSWORD = "e2e correct horse battery staple";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** CPU seconds (user + system) and memory of a process from /proc; null when it is gone. */
+export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rss_mb: number } | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? "0");
+    return { cpu_s: (Number(f[11]) + Number(f[12])) / 100, rss_mb: kb("VmRSS") / 1024, peak_rss_mb: kb("VmHWM") / 1024 };
+  } catch {
+    return null;
+  }
+}
+
+export interface RoleProcess {
+  name: string;
+  role: "ingest" | "correlate" | "console";
+  child: ChildProcess;
+  telemetry: string;
+  /** The role's listener (ingest HTTP receiver, console) when it has one. */
+  url: string | null;
+  stderr: string[];
+  exited: Promise<number | null>;
+  /** CPU seconds at the start of the measured window. */
+  cpu0: number;
+  peakRssMb: number;
+  rssSamples: { t: number; rss_mb: number; heap_mb: number | null }[];
+}
+
+export interface ClusterOptions {
+  kafka: string[];
+  es: string;
+  partitions: number;
+  logLevel: string;
+  /** Extra rule directory (the canary rule) next to the project's rule pack. */
+  rules: string[];
+  /** Where the code of the roles is (codeRoot). */
+  root: string;
+  /** Environment for every role (e.g. bus tuning under test). */
+  env?: Record<string, string>;
+}
+
+export class Cluster {
+  readonly prefix: string;
+  readonly dir: string;
+  readonly config: string;
+  readonly roles: RoleProcess[] = [];
+  token = "";
+  private readonly baseEnv: NodeJS.ProcessEnv;
+
+  constructor(readonly o: ClusterOptions) {
+    this.prefix = `bench-e2e-${Math.random().toString(16).slice(2, 10)}-`;
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-bench-e2e-"));
+    this.config = path.join(this.dir, "sigil.yml");
+    fs.writeFileSync(
+      this.config,
+      stringify({
+        data_dir: path.join(this.dir, "data"),
+        bus: { type: "kafka", topic_prefix: this.prefix, partitions: o.partitions, kafka: { brokers: o.kafka } },
+        store: { type: "elasticsearch", elasticsearch: { node: o.es, index_prefix: this.prefix } },
+        telemetry: { log_level: o.logLevel, metrics: { port: 0 } },
+        ingest: { timezone: "UTC", http: { port: 0 }, otlp: { enabled: false }, syslog: { udp: { enabled: false }, tcp: { enabled: false } } },
+        security: { tokens: { rate_limit_eps: 0 } },
+        correlate: { rules: ["rules/sigma", "rules/correlation", "rules/anomaly", ...o.rules], watch_rules: false },
+        console: { port: 0, web: { auto_build: false } },
+      }),
+    );
+    this.baseEnv = { ...process.env, ...o.env, SIGIL_CONFIG: this.config };
+    delete this.baseEnv["SIGIL_LOG_LEVEL"];
+  }
+
+  private sigil(args: string[], input?: string): string {
+    const r = spawnSync(process.execPath, [path.join(this.o.root, "bin", "sigil.js"), ...args], { env: this.baseEnv, cwd: this.o.root, input, encoding: "utf8", timeout: 180_000 });
+    if (r.status !== 0) throw new Error(`sigil ${args.join(" ")} failed (${r.status}): ${(r.stderr || r.stdout).trim().slice(-600)}`);
+    return r.stdout;
+  }
+
+  /** The agent token for ingest and the console user, written to the store. */
+  prepare(): void {
+    this.token = (JSON.parse(this.sigil(["tokens", "create", "--name", "bench-e2e", "--json"])) as { token: string }).token;
+    this.sigil(["users", "add", "bench", "--role", "admin"], `${PASSWORD}\n`);
+  }
+
+  /** Starts a role process and resolves when its telemetry answers /readyz with 200 (or rejects on exit/timeout). */
+  async start(role: RoleProcess["role"], name: string, env: Record<string, string> = {}, opts: { waitReady?: boolean } = {}): Promise<RoleProcess> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [path.join(this.o.root, "bin", "sigil.js"), role], {
+      cwd: this.o.root,
+      env: { ...this.baseEnv, SIGIL_TELEMETRY__METRICS__PORT: String(port), ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const stderr: string[] = [];
+    let size = 0;
+    child.stderr!.on("data", (d: Buffer) => {
+      // bounded: the last ~4 MB of log lines (debug runs write much more)
+      stderr.push(d.toString());
+      size += d.length;
+      while (size > 4_000_000 && stderr.length > 1) size -= stderr.shift()!.length;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const p: RoleProcess = { name, role, child, telemetry: `http://127.0.0.1:${port}`, url: null, stderr, exited, cpu0: 0, peakRssMb: 0, rssSamples: [] };
+    this.roles.push(p);
+    const urlRe = role === "ingest" ? /http listening on (\S+)/ : role === "console" ? /console: listening on (\S+)/ : null;
+    const deadline = Date.now() + 240_000;
+    let dead = false;
+    void exited.then(() => (dead = true));
+    for (;;) {
+      if (dead) throw new Error(`${name} exited during start-up: ${stderr.join("").slice(-1500)}`);
+      if (Date.now() > deadline) throw new Error(`${name} did not become ready: ${stderr.join("").slice(-1500)}`);
+      if (urlRe && !p.url) p.url = urlRe.exec(stderr.join(""))?.[1] ?? null;
+      if (!urlRe || p.url) {
+        if (opts.waitReady === false) {
+          if (await fetch(`${p.telemetry}/healthz`).then((r) => r.ok, () => false)) break;
+        } else if (await fetch(`${p.telemetry}/readyz`).then((r) => r.status === 200, () => false)) break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return p;
+  }
+
+  async metrics(p: RoleProcess): Promise<Sample[]> {
+    const res = await fetch(`${p.telemetry}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    return parsePrometheus(await res.text());
+  }
+
+  /** Marks the start of the measured window: CPU counters from here. */
+  markCpu(): void {
+    for (const p of this.roles) p.cpu0 = procStats(p.child.pid!)?.cpu_s ?? 0;
+  }
+
+  /** One memory sample per live role (RSS from /proc, V8 heap from its /metrics). */
+  async sampleMemory(t: number): Promise<void> {
+    await Promise.all(
+      this.roles.map(async (p) => {
+        if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+        const s = procStats(p.child.pid!);
+        if (!s) return;
+        p.peakRssMb = Math.max(p.peakRssMb, s.peak_rss_mb);
+        let heap: number | null = null;
+        try {
+          const m = await this.metrics(p);
+          heap = (m.find((x) => x.name === "sigil_nodejs_heap_size_used_bytes")?.value ?? NaN) / 1024 / 1024;
+          if (!Number.isFinite(heap)) heap = null;
+        } catch {
+          heap = null;
+        }
+        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap === null ? null : Math.round(heap) });
+      }),
+    );
+  }
+
+  /** CPU seconds since markCpu and peak RSS, per role. */
+  usage(seconds: number): Record<string, { cpu_s: number; cpu_percent: number; peak_rss_mb: number }> {
+    const out: Record<string, { cpu_s: number; cpu_percent: number; peak_rss_mb: number }> = {};
+    for (const p of this.roles) {
+      const s = procStats(p.child.pid!);
+      const cpu = s ? s.cpu_s - p.cpu0 : NaN;
+      out[p.name] = { cpu_s: Math.round(cpu * 10) / 10, cpu_percent: Math.round((cpu / seconds) * 1000) / 10, peak_rss_mb: Math.round(Math.max(p.peakRssMb, s?.peak_rss_mb ?? 0)) };
+    }
+    return out;
+  }
+
+  /** Stops every role with SIGTERM (SIGKILL after 60 s); returns their exit codes. */
+  async stop(): Promise<Record<string, number | null>> {
+    const codes: Record<string, number | null> = {};
+    await Promise.all(
+      this.roles.map(async (p) => {
+        if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGTERM");
+        const t = setTimeout(() => p.child.kill("SIGKILL"), 60_000);
+        codes[p.name] = await p.exited;
+        clearTimeout(t);
+      }),
+    );
+    return codes;
+  }
+
+  /** Deletes the run's topics, indices and templates, and its temporary folder. */
+  async cleanup(): Promise<void> {
+    const { default: kafkajs } = await import("kafkajs");
+    const kafka = new kafkajs.Kafka({ clientId: "bench-e2e-cleanup", brokers: this.o.kafka, logLevel: kafkajs.logLevel.NOTHING });
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const topics = (await admin.listTopics()).filter((t) => t.startsWith(this.prefix));
+      if (topics.length) await admin.deleteTopics({ topics, timeout: 30_000 });
+      const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(this.prefix));
+      if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
+    } catch {
+      // best effort
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    try {
+      // wildcard deletes are refused by default (action.destructive_requires_name): delete by name
+      const res = await fetch(`${this.o.es}/_cat/indices/${this.prefix}*?format=json&h=index&expand_wildcards=all`, { signal: AbortSignal.timeout(30_000) });
+      const indices = res.ok ? ((await res.json()) as { index: string }[]).map((r) => r.index).filter((n) => n.startsWith(this.prefix)) : [];
+      for (let i = 0; i < indices.length; i += 50) await fetch(`${this.o.es}/${indices.slice(i, i + 50).join(",")}`, { method: "DELETE", signal: AbortSignal.timeout(60_000) });
+      const tpl = await fetch(`${this.o.es}/_index_template/${this.prefix}*`, { signal: AbortSignal.timeout(10_000) });
+      const names = tpl.ok ? ((await tpl.json()) as { index_templates?: { name: string }[] }).index_templates ?? [] : [];
+      for (const t of names) await fetch(`${this.o.es}/_index_template/${t.name}`, { method: "DELETE", signal: AbortSignal.timeout(10_000) });
+    } catch {
+      // best effort
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
