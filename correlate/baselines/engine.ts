@@ -22,6 +22,17 @@ const REFS_PER_INTERVAL = 10;
 const NEW_VALUES_KEPT = 50;
 /** Open intervals per entity (out-of-order events across an interval boundary, within the lateness). */
 const MAX_OPEN = 4;
+const SPARE_INTERVALS = 1_024;
+
+/** The spread a score divides by never goes below this (a flat history would make any wiggle infinite). */
+function minSpreadOf(r: AnomalyRule, center: number): number {
+  return r.minSpread ?? (r.metric === "sum" ? minSpreadOfSum(center) : 1);
+}
+
+/** Sums: 1% of the center, at least 1. */
+function minSpreadOfSum(center: number): number {
+  return Math.max(1, Math.abs(center) * 0.01);
+}
 
 export interface CompiledAnomaly {
   index: number;
@@ -107,6 +118,19 @@ export interface Observation {
 }
 
 class Interval {
+  /** Makes a finished interval reusable for another (the engine pools them). */
+  reset(idx: number): this {
+    this.idx = idx;
+    this.value = 0;
+    this.set?.clear();
+    this.saturated = false;
+    this.newValues = null;
+    this.refs = [];
+    this.count = 0;
+    this.entity = null;
+    this.lastTime = -Infinity;
+    return this;
+  }
   value = 0;
   set: Set<string> | null = null;
   saturated = false;
@@ -115,7 +139,7 @@ class Interval {
   count = 0;
   entity: JsonObject | null = null;
   lastTime = -Infinity;
-  constructor(readonly idx: number) {}
+  constructor(public idx: number) {}
 }
 
 export class Entity {
@@ -193,8 +217,11 @@ export class BaselineEngine implements Evictable {
   private dirty: Entity[] = [];
   private deleted = new Map<string, string[]>();
   private savedMaxTime = -Infinity;
-  /** Reused buffer for the samples of one interval's expectation. */
+  /** Reused buffer for the samples of one interval's expectation, and which seasonality they are. */
   private readonly scratch: Float64Array;
+  private seasonality = "none";
+  /** Finished intervals kept for reuse. */
+  private readonly spare: Interval[] = [];
 
   constructor(
     readonly anomalies: CompiledAnomaly[],
@@ -295,7 +322,7 @@ export class BaselineEngine implements Evictable {
         break;
       }
     if (iv === undefined) {
-      iv = new Interval(idx);
+      iv = this.spare.length ? this.spare.pop()!.reset(idx) : new Interval(idx);
       let p = open.length;
       while (p > 0 && open[p - 1].idx > idx) p--;
       open.splice(p, 0, iv);
@@ -338,7 +365,10 @@ export class BaselineEngine implements Evictable {
     if (iv.refs.length < REFS_PER_INTERVAL && metric !== "first_seen") iv.refs.push(refOf(o));
     if (t >= iv.lastTime) {
       iv.lastTime = t;
-      iv.entity = entityFieldsOf(o.event as Parameters<typeof entityFieldsOf>[0]);
+      // the entity fields of the interval's latest event, sampled: every event while the interval is
+      // young, then every 16th (copying them from every event of a busy interval costs more than
+      // the metric update itself)
+      if (iv.count <= REFS_PER_INTERVAL || (iv.count & 15) === 0 || iv.entity === null) iv.entity = entityFieldsOf(o.event as Parameters<typeof entityFieldsOf>[0]);
     }
     if (this.closes.size > 0 && this.closes.peekKey() <= wm) this.drainCloses(wm);
     this.expire(8);
@@ -399,59 +429,60 @@ export class BaselineEngine implements Evictable {
     const filled = iv.idx - from;
     this.stats.intervals++;
     if (filled >= r.warmup) {
-      const minSpread = (center: number) => r.minSpread ?? (r.metric === "sum" ? Math.max(1, Math.abs(center) * 0.01) : 1);
       let exp: Expectation;
-      let basis: AnomalyHit["basis"];
+      let n: number;
+      let seasonality = "none";
       if (r.method === "ewma") {
-        exp = ewmaExpectation(e.ewma, r.score, minSpread(e.ewma.mean));
-        basis = { method: "ewma", seasonality: "none", samples: e.ewma.n };
+        exp = ewmaExpectation(e.ewma, r.score, minSpreadOf(r, e.ewma.mean));
+        n = e.ewma.n;
       } else {
-        const b = this.samples(e, iv.idx, from);
-        exp = expectationSorted(this.scratch, b.n, r.method, r.score, minSpread);
-        basis = { method: r.method, seasonality: b.seasonality, samples: b.n };
+        n = this.samples(e, iv.idx, from);
+        seasonality = this.seasonality;
+        exp = expectationSorted(this.scratch, n, r.method, r.score, r.minSpread ?? (r.metric === "sum" ? minSpreadOfSum : 1));
       }
       const s = scoreOf(observed, exp, r.method, r.score);
       const up = s >= r.score && (r.minValue === null || observed >= r.minValue);
       const down = s <= -r.score && (r.minValue === null || observed <= r.minValue);
       const fire = r.direction === "up" ? up : r.direction === "down" ? down : up || down;
-      if (fire) this.raise(e, iv, observed, exp, s, basis);
+      if (fire) this.raise(e, iv, observed, exp, s, { method: r.method, seasonality, samples: n });
     }
     e.hist[iv.idx % H] = observed;
     e.last = Math.max(e.last, iv.idx);
     if (r.method === "ewma") ewmaUpdate(e.ewma, observed, r.alpha);
+    if (this.spare.length < SPARE_INTERVALS) this.spare.push(iv);
   }
 
   /**
    * Fills the scratch buffer (sorted) with the past values an interval is compared with: the same hour
    * of the week, else of the day, once there are enough of them; else every interval of the history.
+   * Returns how many; `this.seasonality` says which.
    */
-  private samples(e: Entity, idx: number, from: number): { n: number; seasonality: string } {
+  private samples(e: Entity, idx: number, from: number): number {
     const a = e.a;
     const r = a.rule;
-    const H = r.historyIntervals;
-    const buf = this.scratch;
-    const pick = (period: number): number => {
-      let n = 0;
-      for (let j = idx - period; j >= from; j -= period) buf[n++] = e.hist[j % H];
-      return n;
-    };
-    let n = 0;
-    let seasonality = "none";
     const want = r.seasonality;
+    let n = 0;
+    this.seasonality = "none";
     if ((want === "auto" || want === "day_of_week") && a.periodWeek > 1) {
-      n = pick(a.periodWeek);
-      if (n >= r.minSeasonalSamples) seasonality = "day_of_week";
+      n = this.pick(e, idx, from, a.periodWeek);
+      if (n >= r.minSeasonalSamples) this.seasonality = "day_of_week";
     }
-    if (seasonality === "none" && (want === "auto" || want === "hour_of_day") && a.periodDay > 1) {
-      n = pick(a.periodDay);
-      if (n >= r.minSeasonalSamples) seasonality = "hour_of_day";
+    if (this.seasonality === "none" && (want === "auto" || want === "hour_of_day") && a.periodDay > 1) {
+      n = this.pick(e, idx, from, a.periodDay);
+      if (n >= r.minSeasonalSamples) this.seasonality = "hour_of_day";
     }
-    if (seasonality === "none") {
-      n = 0;
-      for (let j = from; j < idx; j++) buf[n++] = e.hist[j % H];
-    }
-    buf.subarray(0, n).sort();
-    return { n, seasonality };
+    if (this.seasonality === "none") n = this.pick(e, idx, from, 1);
+    this.scratch.subarray(0, n).sort();
+    return n;
+  }
+
+  /** History values at idx - period, idx - 2·period, ... back to `from`, into the scratch buffer. */
+  private pick(e: Entity, idx: number, from: number, period: number): number {
+    const H = e.a.rule.historyIntervals;
+    const buf = this.scratch;
+    let n = 0;
+    for (let j = idx - period; j >= from; j -= period) buf[n++] = e.hist[j % H];
+    return n;
   }
 
   private raise(e: Entity, iv: Interval, observed: number, exp: Expectation, s: number, basis: AnomalyHit["basis"]): void {
@@ -480,14 +511,17 @@ export class BaselineEngine implements Evictable {
 
   private expire(limit: number): void {
     // an entity is idle when its whole history lies behind the watermark and nothing is open
-    this.lru.scan(limit, (e) => {
+    const lru = this.lru;
+    for (let steps = 0; steps < limit; steps++) {
+      const e = lru.peek();
+      if (e === null) return;
       const r = e.a.rule;
       const horizon = Math.floor((this.maxTime - this.lateness) / r.intervalMs) - r.historyIntervals;
-      if (e.open.length > 0 || !(e.last < horizon)) return false;
+      if (e.open.length > 0 || !(e.last < horizon)) return;
+      lru.shift();
       this.removeEntity(e);
       this.stats.expired++;
-      return true;
-    });
+    }
   }
 
   private markDirty(e: Entity): void {

@@ -22,13 +22,13 @@ const IQR_SCALE = 1.349;
  * `threshold` is the alert score, so low/high are the boundaries an observation must cross to
  * alert; counts and sums are never expected below zero. `minSpread` may depend on the center.
  */
-export function expectationSorted(sorted: Float64Array, n: number, method: Exclude<Method, "ewma">, threshold: number, minSpread: (center: number) => number): Expectation {
+export function expectationSorted(sorted: Float64Array, n: number, method: Exclude<Method, "ewma">, threshold: number, minSpreadArg: number | ((center: number) => number)): Expectation {
   if (method === "quantile") {
     const center = quantile(sorted, n, 0.5);
     const q05 = quantile(sorted, n, 0.05);
     const q95 = quantile(sorted, n, 0.95);
     const iqr = quantile(sorted, n, 0.75) - quantile(sorted, n, 0.25);
-    const spread = Math.max(iqr / IQR_SCALE, minSpread(center));
+    const spread = Math.max(iqr / IQR_SCALE, floorOf(minSpreadArg, center));
     return { center, spread, low: Math.max(0, q05 - threshold * spread), high: q95 + threshold * spread };
   }
   const center = quantile(sorted, n, 0.5);
@@ -39,14 +39,18 @@ export function expectationSorted(sorted: Float64Array, n: number, method: Exclu
     for (let i = 0; i < n; i++) s += Math.abs(sorted[i] - center);
     spread = (1.2533 * s) / n;
   }
-  spread = Math.max(spread, minSpread(center));
+  spread = Math.max(spread, floorOf(minSpreadArg, center));
   return { center, spread, low: Math.max(0, center - threshold * spread), high: center + threshold * spread };
+}
+
+function floorOf(arg: number | ((center: number) => number), center: number): number {
+  return typeof arg === "number" ? arg : arg(center);
 }
 
 /** The same over an unsorted array (tests, tools). */
 export function expectation(samples: number[], method: Exclude<Method, "ewma">, threshold: number, minSpread: number): Expectation {
   const buf = Float64Array.from(samples).sort();
-  return expectationSorted(buf, buf.length, method, threshold, () => minSpread);
+  return expectationSorted(buf, buf.length, method, threshold, minSpread);
 }
 
 /** Linear interpolation between closest ranks (numpy's default, simple-statistics' quantileSorted), over a prefix of a typed array. */

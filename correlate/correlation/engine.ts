@@ -9,7 +9,7 @@ import { entityFieldsOf } from "../../schema/signal.ts";
 import { Group, rangeMask, satisfied, typeCode, T_ORDERED, T_PERCENTILE, T_SUM, T_AVG, T_TEMPORAL, T_VALUE_COUNT, type RefSlot } from "./group.ts";
 import { MinHeap } from "./heap.ts";
 import { TouchQueue } from "./touch-queue.ts";
-import type { Accessor, CompiledCorrelation, CorrelationPlan } from "./plan.ts";
+import type { Accessor, CompiledCorrelation, CorrelationPlan, Edge } from "./plan.ts";
 import type { CorrelationHit, DroppedMatch, EngineSink, EngineStats, HitEventRef, Match } from "./types.ts";
 
 export interface EngineOptions {
@@ -95,7 +95,7 @@ export class GroupBudget {
   }
 }
 
-const EMPTY: CompiledCorrelation[] = [];
+const EMPTY: Edge[] = [];
 const EXPIRE_STEP = 8;
 const POOL_MAX = 4_096;
 
@@ -161,8 +161,8 @@ export class CorrelationEngine {
 
   /** Feeds one rule match; hits are reported to the sink synchronously. */
   onMatch(m: Match, only?: readonly string[]): void {
-    const corrs = this.plan.byRule.get(m.ruleId) ?? EMPTY;
-    if (corrs.length === 0) return;
+    const edges = this.plan.edges.get(m.ruleId) ?? EMPTY;
+    if (edges.length === 0) return;
     this.stats.matches++;
     const t = m.time;
     if (!Number.isFinite(t)) {
@@ -183,10 +183,10 @@ export class CorrelationEngine {
       this.sink.dropped?.({ reason: "late", ruleId: m.ruleId, time: t, file: m.file, line: m.line, eventId: m.eventId, behindMs: wm - t });
       return;
     }
-    for (let i = 0; i < corrs.length; i++) {
-      const c = corrs[i];
-      if (only !== undefined && !only.includes(c.id)) continue;
-      this.feed(c, m);
+    for (let i = 0; i < edges.length; i++) {
+      const e = edges[i];
+      if (only !== undefined && !only.includes(e.c.id)) continue;
+      this.feed(e, m);
     }
     if (this.closes.size > 0 && this.closes.peekKey() < wm) this.drainCloses(wm);
     this.expire(EXPIRE_STEP);
@@ -210,23 +210,24 @@ export class CorrelationEngine {
     this.sink.dropped?.({ reason, ruleId: m.ruleId, correlationId: c?.id, time: m.time, file: m.file, line: m.line, eventId: m.eventId, detail });
   }
 
-  private feed(c: CompiledCorrelation, m: Match): void {
+  private feed(e: Edge, m: Match): void {
+    const c = e.c;
     const tc = this.tcs[c.index];
-    const key = groupKey(c.groupPaths.get(m.ruleId)!, m.event);
+    const key = groupKey(e.group, m.event);
     if (key === null) {
       this.stats.missingGroupField++;
       return;
     }
     let val: number | string = 0;
     if (tc === T_VALUE_COUNT) {
-      const v = valueKey(c.valuePaths.get(m.ruleId)!, m.event);
+      const v = valueKey(e.value, m.event);
       if (v === null) {
         this.stats.missingGroupField++;
         return;
       }
       val = v;
     } else if (tc === T_SUM || tc === T_AVG || tc === T_PERCENTILE) {
-      const raw = c.valuePaths.get(m.ruleId)![0](m.event);
+      const raw = e.value[0](m.event);
       if (raw === undefined || raw === null) {
         this.stats.missingGroupField++;
         return;
@@ -238,7 +239,7 @@ export class CorrelationEngine {
       }
       val = n;
     } else if (tc === T_TEMPORAL || tc === T_ORDERED) {
-      val = c.positionOf.get(m.ruleId)!;
+      val = e.pos;
     }
     const map = this.maps[c.index];
     let g = map.get(key);
@@ -364,18 +365,21 @@ export class CorrelationEngine {
    * `limit` steps, so the per-event cost stays bounded.
    */
   private expire(limit: number): void {
-    this.lru.scan(limit, (g) => {
+    const lru = this.lru;
+    for (let steps = 0; steps < limit; steps++) {
+      const g = lru.peek();
+      if (g === null) return;
       if (g.closeAt !== null) {
         // a pending window close owns it (drainCloses); keep it in the order, look further
-        this.lru.push(g, ++this.budget.seq);
-        return true;
+        lru.shift();
+        lru.push(g, ++this.budget.seq);
+        continue;
       }
-      const horizon = this.maxTime - this.lateness - g.corr.rule.timespanMs;
-      if (!(g.newest() < horizon)) return false;
+      if (!(g.newest() < this.maxTime - this.lateness - g.corr.rule.timespanMs)) return;
+      lru.shift();
       this.removeGroup(g);
       this.stats.expired++;
-      return true;
-    });
+    }
   }
 
   private makeHit(g: Group, a: number, b: number, value: number, current: Match | null): CorrelationHit {
@@ -386,32 +390,29 @@ export class CorrelationEngine {
     const headKeep = count > cap ? Math.floor(cap / 4) : count;
     const tailFrom = count > cap ? count - (cap - headKeep) : count;
     let k = 0;
-    const add = (r: HitEventRef) => {
-      if (k < headKeep || k >= tailFrom) events.push(r);
-      k++;
-    };
     // the first event may sit inside an inner hit (chained correlations)
     let first = g.t[a];
     for (let i = a; i <= b; i++) {
       const slot = g.ids[i];
       if (typeof slot === "string") {
-        const line = g.ln !== null ? g.ln[i] : 0;
-        const file = g.fl !== null ? g.fl[i] : -1;
-        const r: HitEventRef = { id: slot, time: g.t[i] };
-        if (file >= 0) r.file = this.files[file];
-        if (line > 0) r.line = line;
-        add(r);
+        if (k < headKeep || k >= tailFrom) {
+          const line = g.ln !== null ? g.ln[i] : 0;
+          const file = g.fl !== null ? g.fl[i] : -1;
+          const r: HitEventRef = { id: slot, time: g.t[i] };
+          if (file >= 0) r.file = this.files[file];
+          if (line > 0) r.line = line;
+          events.push(r);
+        }
+        k++;
       } else
         for (const r of slot) {
           if (r.time < first) first = r.time;
-          add(r);
+          if (k < headKeep || k >= tailFrom) events.push(r);
+          k++;
         }
     }
     const last = g.t[b];
-    const fr = events[0];
-    const lr = events[events.length - 1];
-    const refKey = (r: HitEventRef | undefined) => (r ? r.id || `${r.file ?? ""}:${r.line ?? 0}` : "");
-    const id = hitId("sigil.correlation", c.id, g.key, String(first), String(last), refKey(fr), refKey(lr), String(count));
+    const id = hitId("sigil.correlation", c.id, g.key, String(first), String(last), refKey(events[0]), refKey(events[events.length - 1]), String(count));
     return {
       ruleId: c.id,
       type: c.rule.type,
@@ -443,7 +444,7 @@ export class CorrelationEngine {
         this.forwardSink?.forward(outer, routeKey(outer, key), m);
         continue;
       }
-      this.feed(outer, m);
+      this.feed(edgeOf(this.plan, outer, c.id), m);
     }
   }
 
@@ -452,7 +453,7 @@ export class CorrelationEngine {
     const c = this.plan.byId.get(outerId);
     if (!c || !c.positionOf.has(m.ruleId)) return;
     if (m.time > this.maxTime) this.maxTime = m.time;
-    this.feed(c, m);
+    this.feed(edgeOf(this.plan, c, m.ruleId), m);
   }
 
   // ---- groups, LRU, budget ----
@@ -660,6 +661,16 @@ function remapFiles(gs: GroupState, files: string[], id: (f: string) => number):
   if (gs[7] === null) return gs;
   const fl = gs[7].map((i) => (i >= 0 && i < files.length ? id(files[i]) : -1));
   return [gs[0], gs[1], gs[2], gs[3], gs[4], gs[5], gs[6], fl, gs[8], gs[9]];
+}
+
+/** The edge from a referenced rule into one correlation. */
+function edgeOf(plan: CorrelationPlan, c: CompiledCorrelation, ruleId: string): Edge {
+  return plan.edges.get(ruleId)!.find((e) => e.c === c)!;
+}
+
+/** An event reference as it enters a hit id: the event id, else where it came from. */
+function refKey(r: HitEventRef | undefined): string {
+  return r ? r.id || `${r.file ?? ""}:${r.line ?? 0}` : "";
 }
 
 function countRefs(g: Group, a: number, b: number): number {

@@ -34,6 +34,10 @@ export const statefulMetrics = {
     "sigil_stateful_redelivered_skipped_total",
     () => new prom.Counter({ name: "sigil_stateful_redelivered_skipped_total", help: "Redelivered messages skipped because the restored checkpoint already covers them" }),
   ),
+  idleHeld: metric(
+    "sigil_stateful_idle_advance_held_total",
+    () => new prom.Counter({ name: "sigil_stateful_idle_advance_held_total", help: "Idle ticks that did not advance partitions by the wall clock because the events consumer was behind or failing" }),
+  ),
 };
 
 /** What a stage counted since it was last asked (reported per batch). */

@@ -36,9 +36,20 @@ export interface CompiledCorrelation {
   consumers: CompiledCorrelation[];
 }
 
+/** One referenced rule of one correlation, with its field readers resolved (the per-match lookup). */
+export interface Edge {
+  c: CompiledCorrelation;
+  group: Accessor[];
+  value: Accessor[];
+  /** Position of the rule in the correlation's `rules`. */
+  pos: number;
+}
+
 export interface CorrelationPlan {
   correlations: CompiledCorrelation[];
   byId: Map<string, CompiledCorrelation>;
+  /** Rule id → the edges of the correlations that reference it. */
+  edges: Map<string, Edge[]>;
   /** Rule id (detection or correlation) → correlations that reference it directly. */
   byRule: Map<string, CompiledCorrelation[]>;
   /** Every rule the plan knows, by id. */
@@ -272,11 +283,14 @@ export function compileCorrelations(detection: RuleInfo[], correlations: Correla
     compiledById.set(cc.id, cc);
   }
   const byRule = new Map<string, CompiledCorrelation[]>();
+  const edges = new Map<string, Edge[]>();
   const referencedBy = new Map<string, CompiledCorrelation[]>();
   for (const cc of compiled) {
     for (const id of cc.refIds) {
       if (!byRule.has(id)) byRule.set(id, []);
       byRule.get(id)!.push(cc);
+      if (!edges.has(id)) edges.set(id, []);
+      edges.get(id)!.push({ c: cc, group: cc.groupPaths.get(id)!, value: cc.valuePaths.get(id)!, pos: cc.positionOf.get(id)! });
       const inner = compiledById.get(id);
       if (inner) inner.consumers.push(cc);
       if (!referencedBy.has(id)) referencedBy.set(id, []);
@@ -291,5 +305,5 @@ export function compileCorrelations(detection: RuleInfo[], correlations: Correla
     rules.set(id, info);
   }
   const fingerprint = createHash("sha256").update(compiled.map((c) => `${c.id}:${c.fingerprint}`).join(",")).digest("hex").slice(0, 16);
-  return { plan: { correlations: compiled, byId: compiledById, byRule, rules, silent, fingerprint }, problems };
+  return { plan: { correlations: compiled, byId: compiledById, byRule, edges, rules, silent, fingerprint }, problems };
 }

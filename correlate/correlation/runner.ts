@@ -43,6 +43,12 @@ export interface RunnerOptions {
   checkpointIntervalMs: number;
   /** Wall-clock advance of partitions that received nothing for this long (0: never). */
   idleAdvanceMs?: number;
+  /**
+   * Whether the inputs are flowing upstream (the events consumer keeps up). A partition that is idle
+   * because the pipeline before it is stalled (the store or the bus down) must not advance by the wall
+   * clock: its events are still coming and would all be late. Default: always.
+   */
+  upstreamLive?: () => boolean | Promise<boolean>;
   maxBatchSize?: number;
   log?: Logger;
   now?: () => number;
@@ -266,8 +272,21 @@ export class StatefulRunner {
 
   private async idleTick(idleMs: number): Promise<void> {
     const now = this.now();
-    for (const ps of this.partitions.values()) {
-      if (ps.covered === null || ps.stale || now - ps.lastInput < idleMs) continue;
+    const idle = [...this.partitions.values()].filter((ps) => !(ps.covered === null || ps.stale || now - ps.lastInput < idleMs));
+    if (idle.length === 0) return;
+    if (this.o.upstreamLive) {
+      let live = false;
+      try {
+        live = await this.o.upstreamLive();
+      } catch {
+        live = false;
+      }
+      if (!live) {
+        statefulMetrics.idleHeld.inc();
+        return;
+      }
+    }
+    for (const ps of idle) {
       try {
         for (const p of ps.parts) p.part.advanceIdle(now, idleMs);
         await this.flush(ps, null);

@@ -49,21 +49,6 @@ export class TouchQueue<G extends Touchable> {
     }
   }
 
-  /**
-   * Visits live groups stalest first while `fn` returns true, at most `limit` entries (stale ones
-   * included), so the work per call stays bounded.
-   */
-  scan(limit: number, fn: (g: G) => boolean): void {
-    let n = 0;
-    while (n < limit) {
-      const g = this.peek();
-      if (g === null) return;
-      n++;
-      if (!fn(g)) return;
-      if (this.q[this.h] === g) this.shift();
-    }
-  }
-
   /** Drops stale entries when they outnumber live ones (amortized O(1) per push). */
   maybeCompact(live: number): void {
     const len = this.q.length - this.h;
