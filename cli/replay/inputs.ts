@@ -41,6 +41,9 @@ export interface MergeOptions {
   onFormat?(file: string, format: string | null): void;
 }
 
+/** Records a parser may hold per file to calibrate a source's clock before emitting them. */
+const CLOCK_LOOKAHEAD = 20_000;
+
 interface FileState {
   file: string;
   it: AsyncGenerator<TimedEvent[]>;
@@ -82,7 +85,8 @@ async function* fileEvents(file: string, opts: MergeOptions, seqBase: { n: numbe
   raw.on("error", (err) => counter.destroy(err));
   raw.pipe(counter);
   const stream: Readable = await maybeGunzip(counter);
-  const ctx = defaultParseContext({ timezone: checkTimezone(opts.timezone) });
+  // offline: a parser may hold records back to calibrate a source's clock (Windows export skew)
+  const ctx = defaultParseContext({ timezone: checkTimezone(opts.timezone), clockLookahead: CLOCK_LOOKAHEAD });
   const norm = new Normalizer({ format: opts.format ?? "auto", ctx, pathHint: file });
   // log.offset on an event → the line of its record (records come out within a short distance)
   const lineOfOffset = new Map<number, number>();

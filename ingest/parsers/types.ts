@@ -46,6 +46,12 @@ export interface ParseContext {
   timezone: string;
   /** Bounds on JSON records (nesting depth, total keys); defaults in DEFAULT_JSON_LIMITS. */
   jsonLimits?: JsonLimits;
+  /**
+   * Offline readers (replay) only: how many records a parser may hold back to calibrate a source's
+   * clock before emitting them (Windows exports whose TimeCreated is skewed; see windows-events-json).
+   * Live ingest leaves it unset: nothing is held.
+   */
+  clockLookahead?: number;
 }
 
 export interface JsonLimits {

@@ -3,7 +3,10 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parser, shapeOf } from "./index.ts";
+import { exportSkewMs, parser, recordTimeMs, shapeOf } from "./index.ts";
+import { compileZone } from "../common/time.ts";
+import { defaultParseContext, type Emit, type ParseContext } from "../types.ts";
+import type { EcsEvent } from "../../../schema/ecs.ts";
 import { defineFixtureTests, fixtureEvents } from "../fixture-test.ts";
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
@@ -64,5 +67,69 @@ describe("windows-events-json parser", () => {
       [3, "windows_missing_field"],
       [4, "json_invalid"],
     ]);
+  });
+
+  describe("event time", () => {
+    const run = (records: object[], ctx: Partial<ParseContext> = {}) => {
+      const session = parser.open(defaultParseContext({ now: () => new Date("2030-01-01T00:00:00Z"), ...ctx }));
+      const out: EcsEvent[] = [];
+      const emit: Emit = { event: (e) => out.push(e), reject: (r) => expect.fail(r.reason) };
+      records.forEach((r, i) => session.push({ data: JSON.stringify(r), source: "t", line: i + 1, offset: i * 100 }, emit));
+      session.flush(emit);
+      return out;
+    };
+    // The OTRF LSASS campaign export: TimeCreated/@timestamp rendered 19 h off, Sysmon's UtcTime right.
+    const security = (t: string, n: number) => ({ SourceName: "Microsoft-Windows-Security-Auditing", Channel: "Security", Hostname: "ACCT01.pandalab.com", EventID: 4688, TimeCreated: t, "@timestamp": t, NewProcessName: `C:\\x${n}.exe` });
+    const sysmon = (t: string, utc: string) => ({ SourceName: "Microsoft-Windows-Sysmon", Channel: SYSMON, Hostname: "ACCT01.pandalab.com", EventID: 1, TimeCreated: t, "@timestamp": t, UtcTime: utc, Image: "C:\\a.exe" });
+    const SYSMON = "Microsoft-Windows-Sysmon/Operational";
+
+    it("takes a flat record's time from Sysmon's UtcTime, not the export's @timestamp or TimeCreated", () => {
+      const [e] = run([sysmon("2023-08-15T05:33:51.733Z", "2023-08-16 00:33:51.685")]);
+      expect(e["@timestamp"]).toBe("2023-08-16T00:33:51.685Z");
+      expect((e.winlog as { time_created?: string }).time_created).toBe("2023-08-15T05:33:51.733Z");
+    });
+
+    it("prefers a time that names its zone over NXLog's zone-less local EventTime, and reads zone-less times in the context's zone", () => {
+      const nx = { SourceName: "Microsoft-Windows-Security-Auditing", Channel: "Security", Hostname: "h", EventID: 4624, EventTime: "2020-09-22 14:53:30", "@timestamp": "2020-09-22T18:53:32.340Z" };
+      expect(run([nx])[0]["@timestamp"]).toBe("2020-09-22T18:53:32.340Z");
+      const only = { ...nx, "@timestamp": undefined };
+      expect(run([only], { timezone: "America/New_York" })[0]["@timestamp"]).toBe("2020-09-22T18:53:30.000Z");
+      expect(recordTimeMs("2020-10-18 10:56:14.2836", compileZone("UTC"))).toBe(Date.parse("2020-10-18T10:56:14.283Z"));
+      expect(recordTimeMs("2020-10-18T10:56:14.2836Z", compileZone("+05:00"))).toBe(Date.parse("2020-10-18T10:56:14.283Z"));
+      expect(recordTimeMs("Oct 18 2020 10:56:14 GMT", compileZone("UTC"))).toBe(Date.parse("2020-10-18T10:56:14Z"));
+      expect(Number.isNaN(recordTimeMs("yesterday", compileZone("UTC")))).toBe(true);
+    });
+
+    it("learns a host's export-clock skew from records with both clocks (quarter hours only) and applies it to that host's later records", () => {
+      expect(exportSkewMs(Date.parse("2023-08-16T00:33:51.685Z"), Date.parse("2023-08-15T05:33:51.733Z"))).toBe(19 * 3600_000);
+      expect(exportSkewMs(Date.parse("2023-08-16T00:33:51Z"), Date.parse("2023-08-16T00:33:48Z"))).toBe(0); // delay, not a zone
+      expect(exportSkewMs(Date.parse("2023-08-16T00:40:00Z"), Date.parse("2023-08-16T00:33:00Z"))).toBe(0); // 7 minutes: no zone differs so
+      const out = run([security("2023-08-15T05:30:00.000Z", 1), sysmon("2023-08-15T05:33:51.733Z", "2023-08-16 00:33:51.685"), security("2023-08-15T05:34:00.000Z", 2), { ...security("2023-08-15T05:35:00.000Z", 3), Hostname: "OTHER" }]);
+      expect(out.map((e) => e["@timestamp"])).toEqual([
+        "2023-08-15T05:30:00.000Z", // live: nothing is held, an earlier record stays as exported
+        "2023-08-16T00:33:51.685Z",
+        "2023-08-16T00:34:00.000Z", // 19 h skew learned for ACCT01's TimeCreated
+        "2023-08-15T05:35:00.000Z", // another host: no calibration
+      ]);
+    });
+
+    it("offline (clockLookahead) holds records until their host's clock is calibrated, then emits them in order", () => {
+      const recs = [security("2023-08-15T05:30:00.000Z", 1), security("2023-08-15T05:31:00.000Z", 2), sysmon("2023-08-15T05:33:51.733Z", "2023-08-16 00:33:51.685"), security("2023-08-15T05:34:00.000Z", 3)];
+      const out = run(recs, { clockLookahead: 100 });
+      expect(out.map((e) => [e.process?.executable ?? "", e["@timestamp"]])).toEqual([
+        ["C:\\x1.exe", "2023-08-16T00:30:00.000Z"],
+        ["C:\\x2.exe", "2023-08-16T00:31:00.000Z"],
+        ["C:\\a.exe", "2023-08-16T00:33:51.685Z"],
+        ["C:\\x3.exe", "2023-08-16T00:34:00.000Z"],
+      ]);
+      // no calibration within the lookahead: emitted as they are, nothing lost
+      const none = run([security("2023-08-15T05:30:00.000Z", 1), security("2023-08-15T05:31:00.000Z", 2), security("2023-08-15T05:32:00.000Z", 3)], { clockLookahead: 2 });
+      expect(none.map((e) => e["@timestamp"])).toEqual(["2023-08-15T05:30:00.000Z", "2023-08-15T05:31:00.000Z", "2023-08-15T05:32:00.000Z"]);
+      const ended = run([security("2023-08-15T05:30:00.000Z", 1)], { clockLookahead: 100 });
+      expect(ended).toHaveLength(1);
+      // clocks that agree: nothing changes
+      const agree = run([security("2023-08-16T00:30:00.000Z", 1), sysmon("2023-08-16T00:33:51.733Z", "2023-08-16 00:33:51.685")], { clockLookahead: 100 });
+      expect(agree.map((e) => e["@timestamp"])).toEqual(["2023-08-16T00:30:00.000Z", "2023-08-16T00:33:51.685Z"]);
+    });
   });
 });
