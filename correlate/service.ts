@@ -6,11 +6,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
+import { hostname } from "node:os";
 import type { Batch, Bus, Consumer, OutgoingMessage, Producer } from "../platform/bus/types.ts";
 import type { Store } from "../platform/store/types.ts";
 import type { SigilConfig } from "../platform/config/schema.ts";
 import { Lifecycle } from "../platform/lifecycle.ts";
-import { describeError } from "../platform/errors.ts";
+import { describeError, SigilError } from "../platform/errors.ts";
+import { AuditLog } from "../platform/security/audit.ts";
 import { batchTraceFields, traceFields, type Logger } from "../platform/telemetry/log.ts";
 import { metric, prom } from "../platform/telemetry/metrics.ts";
 import { registerDependencyChecks } from "../platform/telemetry/role.ts";
@@ -24,6 +26,7 @@ import { EntityModel } from "./chains/model.ts";
 import { chainOptionsFrom } from "./chains/config.ts";
 import { alertForChain, alertMergedInto } from "./chains/alerts.ts";
 import { buildEngine, type Engine } from "./engine.ts";
+import { listRuleFiles } from "./sigma/loader.ts";
 import { Pipeline } from "./pipeline.ts";
 import { EventsIndexer } from "./indexer.ts";
 import { RoutingCorrelationStage } from "./correlation/stage.ts";
@@ -142,6 +145,9 @@ function looksLikeEvent(v: JsonObject): v is EcsEvent {
   return typeof v["@timestamp"] === "string" && !!ev && typeof ev === "object" && typeof ev["id"] === "string" && !Number.isNaN(Date.parse(v["@timestamp"] as string));
 }
 
+/** Published signal ids remembered per process (a few MB), enough for the batches a store outage holds up. */
+const SENT_IDS_KEPT = 100_000;
+
 /** Builds the correlate role's lifecycle. */
 export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   const cfg = o.config.correlate;
@@ -158,6 +164,18 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   let producer: Producer | null = null;
   let eventsConsumer: Consumer | null = null;
   let indexer: EventsIndexer | null = null;
+  /** Ids of signals this process published (insertion order, bounded), so a redelivered batch does not publish them twice. */
+  const sent = new Map<string, true>();
+  const rememberSent = (signals: Signal[]) => {
+    for (const s of signals) sent.set(s.event.id, true);
+    for (const id of sent.keys()) {
+      if (sent.size <= SENT_IDS_KEPT) break;
+      sent.delete(id);
+    }
+  };
+  /** Chains and merges the chain builder holds that are not yet in the store (a write failed). */
+  const unwrittenChains = new Set<string>();
+  const unwrittenMerges = new Map<string, string>();
   let chainsConsumer: Consumer | null = null;
   let runner: StatefulRunner | null = null;
   const watchers: fs.FSWatcher[] = [];
@@ -176,6 +194,39 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
 
   const load = async (): Promise<Engine> => buildEngine({ rules, config: cfg, cwd: o.cwd });
 
+  /** Content hashes of the rule files, to tell which files a change touched (for the audit log). */
+  const ruleFileHashes = (): Map<string, string> => {
+    const out = new Map<string, string>();
+    for (const d of rules) {
+      try {
+        for (const f of listRuleFiles([path.resolve(o.cwd, d)])) {
+          try {
+            out.set(f, createHash("sha256").update(fs.readFileSync(f)).digest("hex"));
+          } catch {
+            out.set(f, "unreadable");
+          }
+        }
+      } catch {
+        // a missing directory: its files count as removed
+      }
+    }
+    return out;
+  };
+  let ruleHashes = new Map<string, string>();
+
+  /** One `rules.change` audit record per change that touched rule files: which files, and whether it compiled. */
+  const auditRuleChange = async (next: Map<string, string>, outcome: "success" | "failure", details: JsonObject): Promise<void> => {
+    const added = [...next.keys()].filter((f) => !ruleHashes.has(f));
+    const removed = [...ruleHashes.keys()].filter((f) => !next.has(f));
+    const changed = [...next.keys()].filter((f) => ruleHashes.has(f) && ruleHashes.get(f) !== next.get(f));
+    if (!added.length && !removed.length && !changed.length) return;
+    if (outcome === "success") ruleHashes = next;
+    const list = (xs: string[]) => xs.slice(0, 100).map((f) => path.relative(o.cwd, f) || f);
+    await new AuditLog(o.store)
+      .record({ actor: `correlate@${hostname().slice(0, 128)}`, action: "rules.change", target: "rules", outcome, details: { files_added: list(added), files_removed: list(removed), files_changed: list(changed), ...details } })
+      .catch((err: unknown) => log.warn({ err: describeError(err) }, "could not record the rule change in the audit log"));
+  };
+
   /** The running plan's version and size as metrics (the console's health page shows them). */
   const showPlan = (e: Engine): string => {
     const version = rulePlanVersion(rules.map((d) => path.resolve(o.cwd, d)));
@@ -190,6 +241,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
 
   /** Rebuilds the plan and swaps it in between batches; a broken rule keeps the running plan. */
   const swap = async () => {
+    const files = ruleFileHashes();
     try {
       const next = await load();
       engine = next;
@@ -198,9 +250,11 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       planSwapsCounter().inc({ outcome: "swapped" });
       const version = showPlan(next);
       log.info({ rules: next.detection.ruleCount, correlations: next.correlationRules, plan_version: version }, "rules changed: new plan swapped in");
+      await auditRuleChange(files, "success", { rules: next.detection.ruleCount, correlations: next.correlationRules, plan_version: String(version) });
     } catch (err) {
       planSwapsCounter().inc({ outcome: "kept" });
       log.error({ err: describeError(err) }, "rules changed but do not compile: keeping the running plan");
+      await auditRuleChange(files, "failure", { error: { code: err instanceof SigilError ? err.code : "rules_invalid", message: describeError(err).slice(0, 1000) } });
     }
   };
 
@@ -255,7 +309,10 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     // commits only after both are durable (the events themselves are stored by the events indexer)
     const writes: Promise<void>[] = [];
     if (standalone.length) writes.push(putOrDeadLetter("signals", standalone, batch, dlq));
-    if (out.length) writes.push(producer!.send("signals", out.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }))));
+    // a batch redelivered after a failed write must not publish its signals again: the correlation
+    // runner counts routing copies, and a copy counted twice can complete a threshold on its own
+    const toSend = out.filter((s) => !sent.has(s.event.id));
+    if (toSend.length) writes.push(producer!.send("signals", toSend.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }))).then(() => rememberSent(toSend)));
     try {
       await Promise.all(writes);
     } catch (err) {
@@ -364,8 +421,17 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         changed.delete(from);
       }
     }
+    // Chains changed by an attempt that failed to write stay pending: the redelivered batch finds its
+    // signals already in the builder (duplicates) and would otherwise never write those chains.
+    for (const [from, into] of merged) {
+      unwrittenMerges.set(from, into);
+      unwrittenChains.delete(from);
+    }
+    for (const id of changed) unwrittenChains.add(id);
     if (derived.length) await putOrDeadLetter("signals", derived, batch, dlq);
-    await writeChains(changed, merged);
+    await writeChains(unwrittenChains, unwrittenMerges);
+    unwrittenChains.clear();
+    unwrittenMerges.clear();
     if (dlq.length) await producer!.send("dlq", dlq);
     // per batch: counters move by the builder's deltas (bounded label values)
     const st = builder.stats;
@@ -383,6 +449,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     .add({
       name: "rules",
       async start() {
+        ruleHashes = ruleFileHashes();
         engine = await load();
         pipeline = makePipeline(engine);
         const version = showPlan(engine);
