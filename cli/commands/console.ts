@@ -12,6 +12,7 @@ import { consoleRole } from "../../ui/server/index.ts";
 import { ensureWebBuild } from "../../ui/server/web-build.ts";
 import { EXIT, configOption, type Command } from "../command.ts";
 import { openStore, runUntilSignal } from "../roles.ts";
+import { auditConfigChange } from "../../platform/security/audit.ts";
 
 export const command: Command = {
   name: "console",
@@ -49,6 +50,7 @@ changed (console.web.auto_build); --build rebuilds it and exits.`,
     const telemetry = telemetryStep(config.telemetry, log);
     const base = new Lifecycle("console-process", log)
       .add({ name: "store", start: () => store.init(), stop: () => store.close() })
+      .add({ name: "config audit", start: () => auditConfigChange(store, "console", config).then(() => undefined, (err: Error) => log.warn({ err: err.message }, "could not record the config in the audit log")) })
       .add({ name: "topics", start: () => bus.ensureTopics() })
       .add(telemetry);
     const role = consoleRole({ config, store, bus, log });

@@ -9,6 +9,7 @@ import { telemetryStep } from "../../platform/telemetry/role.ts";
 import { correlateRole } from "../../correlate/service.ts";
 import { EXIT, configOption, type Command } from "../command.ts";
 import { openStore, resolveRuleDirs, runUntilSignal } from "../roles.ts";
+import { auditConfigChange } from "../../platform/security/audit.ts";
 import path from "node:path";
 
 export const command: Command = {
@@ -37,7 +38,8 @@ running several.`,
     const telemetry = telemetryStep(config.telemetry, log);
     const base = new Lifecycle("correlate-process", log).add(telemetry);
     try {
-      await runUntilSignal([base, role.lifecycle], ctx.signal, log, () => {
+      await runUntilSignal([base, role.lifecycle], ctx.signal, log, async () => {
+        await auditConfigChange(store, "correlate", config).catch((err: Error) => log.warn({ err: err.message }, "could not record the config in the audit log"));
         const url = telemetry.url();
         if (url) ctx.stderr.write(`sigil correlate: telemetry on ${url}\n`);
         log.info({ rules, telemetry: url }, "correlate role running");

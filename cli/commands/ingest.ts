@@ -5,6 +5,7 @@ import { loadConfig } from "../../platform/config/load.ts";
 import { createBus } from "../../platform/bus/create.ts";
 import { Lifecycle } from "../../platform/lifecycle.ts";
 import { CachedTokenVerifier, TokenStore } from "../../platform/security/tokens.ts";
+import { auditConfigChange } from "../../platform/security/audit.ts";
 import { logger, setLogLevel } from "../../platform/telemetry/log.ts";
 import { monitorBus } from "../../platform/telemetry/lag.ts";
 import { registerDependencyChecks, telemetryStep } from "../../platform/telemetry/role.ts";
@@ -37,6 +38,7 @@ SIGTERM stops taking work, finishes the batches in flight and exits 0.`,
     let unregister: (() => void) | null = null;
     const base = new Lifecycle("ingest-process", log)
       .add({ name: "store", start: () => store.init(), stop: () => store.close() })
+      .add({ name: "config audit", start: () => auditConfigChange(store, "ingest", config).then(() => undefined, (err: Error) => log.warn({ err: err.message }, "could not record the config in the audit log")) })
       .add(telemetry)
       // the store holds the agent tokens: ingest is not ready when it cannot verify them
       .add({ name: "store check", start: () => void (unregister = registerDependencyChecks("ingest", { store })), stop: () => unregister?.() });

@@ -17,6 +17,7 @@ import { consoleRole } from "../../ui/server/index.ts";
 import { UserStore } from "../../ui/server/auth/users.ts";
 import { EXIT, configOption, type Command } from "../command.ts";
 import { openStore, resolveRuleDirs, runUntilSignal } from "../roles.ts";
+import { auditConfigChange } from "../../platform/security/audit.ts";
 import { generateDemo } from "../demo/generate.ts";
 import { DemoSender } from "../demo/send.ts";
 import { feedLive } from "./demo.ts";
@@ -51,6 +52,7 @@ console URL printed on stderr and watch the chain form. Ctrl-C stops every role 
     const tokens = new TokenStore(store);
     const base = new Lifecycle("start", log)
       .add({ name: "store", start: () => store.init(), stop: () => store.close() })
+      .add({ name: "config audit", start: () => auditConfigChange(store, "start", config).then(() => undefined, (err: Error) => log.warn({ err: err.message }, "could not record the config in the audit log")) })
       .add({ name: "topics", start: () => bus.ensureTopics(), stop: () => bus.close() })
       .add(telemetry)
       .add({
