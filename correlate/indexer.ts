@@ -43,6 +43,8 @@ export class EventsIndexer {
   }
 
   async start(): Promise<void> {
+    // registered from the start, so the dead-letter counter is on /metrics before the first one
+    deadLetters();
     this.producer = await this.o.bus.producer();
     this.consumer = await this.o.bus.consumer({ groupId: this.o.groupId ?? INDEXER_GROUP, topics: ["events"], fromBeginning: true, maxBatchSize: this.o.maxBatchSize ?? 2_000 });
     await this.consumer.run((batch) => this.handle(batch));

@@ -290,6 +290,11 @@ export class Agent {
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(this.status("running")));
       } else if (url === "/healthz") {
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, link: this.shipper.linkState }));
+      } else if (url === "/readyz") {
+        // ready while ingest takes batches (or nothing failed yet) and the disk buffer has room
+        const s = this.shipper.status();
+        const ready = s.link !== "down" && !s.buffer.full;
+        res.writeHead(ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify({ ready, link: s.link, buffered_lines: s.buffer.lines, buffer_full: s.buffer.full }));
       } else res.writeHead(404).end();
     };
     let server: http.Server;

@@ -28,14 +28,14 @@ export const METRICS: readonly CatalogEntry[] = [
   { name: "sigil_ingest_requests_total", type: "counter", labels: ["receiver", "status"], roles: ["ingest"], group: "throughput", help: "HTTP and OTLP requests answered, by status" },
   { name: "sigil_ingest_publish_seconds", type: "histogram", labels: [], roles: ["ingest"], group: "throughput", help: "Time from a batch handed to the bus to its acknowledgement" },
   { name: "sigil_ingest_pending_events", type: "gauge", labels: [], roles: ["ingest"], group: "throughput", help: "Events accepted and not yet acknowledged by the bus (bounded by ingest.max_pending_events)" },
-  { name: "sigil_ingest_connections", type: "gauge", labels: ["receiver"], roles: ["ingest"], group: "throughput", help: "Open syslog TCP/TLS connections" },
+  { name: "sigil_ingest_connections", type: "gauge", labels: ["receiver"], roles: [], group: "throughput", help: "Open syslog TCP/TLS connections (with the syslog TCP/TLS receivers)" },
   { name: "sigil_correlate_messages_total", type: "counter", labels: ["stage", "outcome"], roles: ["correlate"], group: "throughput", help: "Messages handled by the correlate role per stage and outcome" },
   { name: "sigil_correlate_batch_seconds", type: "histogram", labels: ["stage"], roles: ["correlate"], group: "throughput", help: "Time per bus batch per correlate stage (events, chains)" },
   { name: "sigil_correlate_indexed_events_total", type: "counter", labels: ["outcome"], roles: ["correlate"], group: "throughput", help: "Events the events indexer stored, refused (dead-lettered) or skipped" },
   { name: "sigil_correlate_index_batch_seconds", type: "histogram", labels: [], roles: ["correlate"], group: "store", help: "Time to store one batch of events (the events indexer)" },
   // dead letters by reason
   { name: "sigil_ingest_rejected_total", type: "counter", labels: ["reason", "receiver"], roles: ["ingest"], group: "dead letters", help: "Records sent to sigil.dlq by ingest, by reason code" },
-  { name: "sigil_ingest_dropped_total", type: "counter", labels: ["receiver", "reason"], roles: ["ingest"], group: "dead letters", help: "UDP syslog datagrams that could not be buffered while the bus pushed back" },
+  { name: "sigil_ingest_dropped_total", type: "counter", labels: ["receiver", "reason"], roles: [], group: "dead letters", help: "UDP syslog datagrams that could not be buffered while the bus pushed back (with the syslog UDP receiver)" },
   { name: "sigil_correlate_dead_letters_total", type: "counter", labels: ["reason"], roles: ["correlate"], group: "dead letters", help: "Messages and documents the correlate role sent to sigil.dlq, by reason code" },
   { name: "sigil_agent_dead_letter_lines_total", type: "counter", labels: [], roles: ["agent"], group: "dead letters", help: "Records ingest refused for good, kept in the agent's dead-letter folder" },
   // consumer lag
@@ -52,7 +52,7 @@ export const METRICS: readonly CatalogEntry[] = [
   { name: "sigil_correlate_rule_plan_version", type: "gauge", labels: [], roles: ["correlate"], group: "rules", help: "The running plan's version (first 32 bits of the rule files' hash)" },
   { name: "sigil_correlate_rule_plan_info", type: "gauge", labels: ["version"], roles: ["correlate"], group: "rules", help: "1 for the running plan, labelled with its version in hex" },
   { name: "sigil_correlate_rule_plan_rules", type: "gauge", labels: ["kind"], roles: ["correlate"], group: "rules", help: "Rules in the running plan by kind (detection, correlation, anomaly)" },
-  { name: "sigil_correlate_rule_plan_swaps_total", type: "counter", labels: ["outcome"], roles: ["correlate"], group: "rules", help: "Plans rebuilt after a rule change: swapped, or kept because the new rules do not compile" },
+  { name: "sigil_correlate_rule_plan_swaps_total", type: "counter", labels: ["outcome"], roles: [], group: "rules", help: "Plans rebuilt after a rule change: swapped, or kept because the new rules do not compile (after the first rule change)" },
   // correlation state
   { name: "sigil_stateful_live", type: "gauge", labels: ["stage"], roles: ["correlate"], group: "state", help: "Live correlation groups and baseline entities (state size)" },
   { name: "sigil_stateful_evicted_total", type: "counter", labels: ["stage"], roles: ["correlate"], group: "state", help: "Groups or entities evicted because the configured cap was reached" },

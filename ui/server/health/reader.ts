@@ -252,11 +252,14 @@ function pipelineHealth(cur: Scrape, prev: Scrape | null): PipelineHealth {
   const rate = (name: string, where?: (l: Record<string, string>) => boolean) => (dt > 0 && prev && has(prev, name) ? Math.max(0, (total(cur, name, where) - total(prev, name, where)) / dt) : null);
   const gauge = (name: string, where?: (l: Record<string, string>) => boolean) => (cur.samples.some((x) => x.name === name && (!where || where(x.labels))) ? total(cur, name, where) : null);
   const put = (l: Record<string, string>) => l["op"] === "put";
-  // rule evaluation: seconds per event over the window (or since start before a second scrape)
-  const evalS = total(cur, "sigil_correlate_rule_evaluation_seconds_sum") - total(prev, "sigil_correlate_rule_evaluation_seconds_sum");
-  const evalN = total(cur, "sigil_correlate_rule_evaluated_events_total") - total(prev, "sigil_correlate_rule_evaluated_events_total");
-  const putS = total(cur, "sigil_store_operation_seconds_sum", put) - total(prev, "sigil_store_operation_seconds_sum", put);
-  const putN = total(cur, "sigil_store_operation_seconds_count", put) - total(prev, "sigil_store_operation_seconds_count", put);
+  // per event and per write over the window between the two scrapes; since start when the window saw none
+  const windowed = (sum: string, count: string, where?: (l: Record<string, string>) => boolean): [number, number] => {
+    const n = total(cur, count, where) - total(prev, count, where);
+    if (n > 0) return [total(cur, sum, where) - total(prev, sum, where), n];
+    return [total(cur, sum, where), total(cur, count, where)];
+  };
+  const [evalS, evalN] = windowed("sigil_correlate_rule_evaluation_seconds_sum", "sigil_correlate_rule_evaluated_events_total");
+  const [putS, putN] = windowed("sigil_store_operation_seconds_sum", "sigil_store_operation_seconds_count", put);
   const rules: Record<string, number> = {};
   for (const x of cur.samples) if (x.name === "sigil_correlate_rule_plan_rules" && x.labels["kind"]) rules[x.labels["kind"]] = Math.max(rules[x.labels["kind"]] ?? 0, x.value);
   const breakers = cur.samples.filter((x) => x.name === "sigil_store_breaker_state").map((x) => x.value);
@@ -294,7 +297,7 @@ function pipelineHealth(cur: Scrape, prev: Scrape | null): PipelineHealth {
     store: {
       write_ms_avg: putN > 0 ? round((putS / putN) * 1000) : null,
       write_ms_p95: (() => {
-        const v = windowQuantile(cur, prev, "sigil_store_operation_seconds", 0.95, put);
+        const v = windowQuantile(cur, prev, "sigil_store_operation_seconds", 0.95, put) ?? windowQuantile(cur, null, "sigil_store_operation_seconds", 0.95, put);
         return v === null ? null : round(v * 1000);
       })(),
       writes_per_second: rate("sigil_store_operation_seconds_count", put),
