@@ -4,7 +4,7 @@
 
 import type { EcsEvent } from "../schema/ecs.ts";
 import type { OutgoingMessage, Producer } from "../platform/bus/types.ts";
-import { batchTraceFields, type Logger } from "../platform/telemetry/log.ts";
+import { batchTraceFields, traceFields, type Logger } from "../platform/telemetry/log.ts";
 import { deadLetterMessage, ingestMetrics, type DeadLetter } from "./dead-letter.ts";
 
 export interface PublisherOptions {
@@ -48,6 +48,50 @@ export class Slab {
     const out = this.buf.subarray(this.pos, this.pos + written);
     this.pos += written;
     return out;
+  }
+}
+
+/** Events of one receiver batch, serialized as they are added (Publisher.batch). */
+export class PublishBatch {
+  readonly messages: OutgoingMessage[] = [];
+  private readonly ingested = new Date().toISOString();
+  private readonly modules = new Map<string, number>();
+  private readonly ids: string[] = [];
+  private readonly traces = new Set<string>();
+
+  constructor(
+    readonly receiver: string,
+    private readonly slab: Slab,
+    /** Event ids kept for log lines (0: none, Infinity: all, at debug level). */
+    private readonly keepIds: number,
+  ) {}
+
+  /** Serializes one event (stamped with event.ingested) into the batch. */
+  add(e: EcsEvent): void {
+    e.event.ingested = this.ingested;
+    const m = e.event.module ?? "unknown";
+    this.modules.set(m, (this.modules.get(m) ?? 0) + 1);
+    if (this.ids.length < this.keepIds) {
+      const f = traceFields(e);
+      if (f.event_id) this.ids.push(f.event_id);
+      if (f.trace_id && this.traces.size < 20) this.traces.add(f.trace_id);
+    }
+    this.messages.push({ key: eventKey(e), value: this.slab.put(JSON.stringify(e)) });
+  }
+
+  get size(): number {
+    return this.messages.length;
+  }
+
+  /** The ids for log lines, in batchTraceFields' shape. */
+  trace(): ReturnType<typeof batchTraceFields> {
+    return this.traces.size ? { event_ids: this.ids, trace_ids: [...this.traces], events: this.messages.length } : { event_ids: this.ids, events: this.messages.length };
+  }
+
+  /** Counts the published events (sigil_ingest_events_total, per module: once per batch). */
+  count(): void {
+    const counter = ingestMetrics.events();
+    for (const [module, n] of this.modules) counter.inc({ receiver: this.receiver, module }, n);
   }
 }
 
@@ -113,45 +157,41 @@ export class Publisher {
   }
 
   /**
-   * Publishes events to sigil.events and dead letters to sigil.dlq; resolves when the bus accepted
+   * A batch to fill event by event as a receiver makes them: each event is serialized when added, so
+   * no batch of event objects stays alive (what a batch holds while it waits for the bus is its bytes).
+   */
+  batch(receiver: string): PublishBatch {
+    return new PublishBatch(receiver, this.slab, this.opts.log ? (this.opts.log.isLevelEnabled("debug") ? Infinity : 20) : 0);
+  }
+
+  /**
+   * Publishes a batch to sigil.events and dead letters to sigil.dlq; resolves when the bus accepted
    * both. The caller reserved room for the events and releases it afterwards.
    */
-  publish(events: EcsEvent[], dead: DeadLetter[], receiver: string): Promise<void> {
-    const ingested = new Date().toISOString();
-    const msgs: OutgoingMessage[] = new Array(events.length);
-    let module = "";
-    let count = 0;
-    const counter = ingestMetrics.events();
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i];
-      e.event.ingested = ingested;
-      // counted per run of one module (a batch is usually one source), not per event
-      const m = e.event.module ?? "unknown";
-      if (m !== module) {
-        if (count > 0) counter.inc({ receiver, module }, count);
-        module = m;
-        count = 0;
-      }
-      count++;
-      msgs[i] = { key: eventKey(e), value: this.slab.put(JSON.stringify(e)) };
-    }
+  send(batch: PublishBatch, dead: DeadLetter[]): Promise<void> {
     const deadMsgs = dead.map(deadLetterMessage);
-    if (msgs.length === 0 && deadMsgs.length === 0) return Promise.resolve();
+    if (batch.messages.length === 0 && deadMsgs.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
-        // every id at debug level (so any one event can be followed), the first few for a warning
-        trace: this.opts.log ? batchTraceFields(events, this.opts.log.isLevelEnabled("debug") ? events.length : 20) : null,
-        receiver,
-        events: msgs,
+        trace: this.opts.log ? batch.trace() : null,
+        receiver: batch.receiver,
+        events: batch.messages,
         dead: deadMsgs,
         done: (err) => {
           if (err) return reject(err);
-          if (count > 0) counter.inc({ receiver, module }, count);
+          batch.count();
           resolve();
         },
       });
       if (!this.sending) void this.drain();
     });
+  }
+
+  /** Publishes events (serialized here) and dead letters; see batch() and send(). */
+  publish(events: EcsEvent[], dead: DeadLetter[], receiver: string): Promise<void> {
+    const b = this.batch(receiver);
+    for (const e of events) b.add(e);
+    return this.send(b, dead);
   }
 
   /** Sends what is queued, in as few sends as maxBatchEvents allows, until the queue is empty. */

@@ -118,7 +118,7 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
   const token = (JSON.parse(created.stdout) as { token: string }).token;
   const profDir = values["cpu-prof"] ? path.resolve(values["cpu-prof"]) : null;
   const nodeArgs = [...(profDir ? ["--cpu-prof", "--cpu-prof-dir", profDir] : []), ...values["node-flags"].split(" ").filter(Boolean)];
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, bin, "ingest"], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, bin, "ingest"], { env, stdio: ["ignore", process.env.SIGIL_BENCH_CHILD_STDOUT ? fs.openSync(process.env.SIGIL_BENCH_CHILD_STDOUT, "w") : "ignore", "pipe"] });
   let err = "";
   const url = await new Promise<string | null>((resolve) => {
     const timer = setTimeout(() => resolve(null), 60_000);
@@ -148,14 +148,18 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
     }
     return out.join("\n") + "\n";
   };
+  // bodies built before the clock starts, so the client spends its CPU on sending (the ingest process is
+  // what is measured, but on a shared machine a busy client starves it); each record keeps its own origin
+  const bodies = Array.from({ length: 120 }, () => Buffer.from(body()));
+  let next = 0;
   const latencies: number[] = [];
   let events = 0;
   let failures = 0;
   const send = async () => {
-    const payload = body();
+    const payload = bodies[next++ % bodies.length];
     for (;;) {
       const t0 = performance.now();
-      const res = await fetch(`${url}/v1/ingest`, { method: "POST", body: payload, headers: { authorization: `Bearer ${token}`, "content-type": "application/x-ndjson", "x-sigil-batch-id": randomBytes(16).toString("hex"), "x-sigil-batch-time": String(Date.now()) } });
+      const res = await fetch(`${url}/v1/ingest`, { method: "POST", body: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), headers: { authorization: `Bearer ${token}`, "content-type": "application/x-ndjson", "x-sigil-batch-id": randomBytes(16).toString("hex"), "x-sigil-batch-time": String(Date.now()) } });
       const j = (await res.json()) as { events?: number };
       if (res.status === 200) {
         latencies.push(performance.now() - t0);
@@ -167,19 +171,25 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
     }
   };
   /** CPU seconds the ingest process used so far (Linux /proc; NaN elsewhere). */
-  const cpuOf = (pid: number | undefined): number => {
+  /** User and system CPU seconds of the ingest process so far, all threads (Linux /proc; NaN elsewhere). */
+  const cpuSplit = (pid: number | undefined): { user: number; sys: number } => {
     try {
       const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-      return (Number(f[11]) + Number(f[12])) / 100;
+      return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
     } catch {
-      return NaN;
+      return { user: NaN, sys: NaN };
     }
+  };
+  const cpuOf = (pid: number | undefined): number => {
+    const c = cpuSplit(pid);
+    return c.user + c.sys;
   };
   // warm-up
   await Promise.all(Array.from({ length: concurrency }, () => send()));
   latencies.length = 0;
   events = 0;
   const cpu0 = cpuOf(proc.pid);
+  const split0 = cpuSplit(proc.pid);
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
   await Promise.all(
@@ -189,6 +199,7 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
   );
   const dt = (performance.now() - t0) / 1000;
   const ingestCpu = cpuOf(proc.pid) - cpu0;
+  const split1 = cpuSplit(proc.pid);
   proc.kill("SIGTERM");
   await new Promise((r) => proc.once("exit", r));
   fs.rmSync(dir, { recursive: true, force: true });
@@ -197,6 +208,7 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
   return {
     events_per_s: Math.round(events / dt),
     events_per_ingest_cpu_s: Number.isFinite(ingestCpu) && ingestCpu > 0 ? Math.round(events / ingestCpu) : null,
+    ingest_cpu_s: { user: Math.round((split1.user - split0.user) * 100) / 100, sys: Math.round((split1.sys - split0.sys) * 100) / 100 },
     batches: latencies.length,
     batch_lines: batch,
     concurrency,

@@ -104,7 +104,7 @@ async function* fileEvents(file: string, opts: MergeOptions, seqBase: { n: numbe
     },
   };
   let announced = false;
-  for await (const batch of readRecords(stream, { source: file, path: file })) {
+  for await (const batch of readRecords(stream, { source: file, path: file, batchSize: 256 })) {
     for (const o of batch.overlong) {
       opts.onReject({ file, line: o.record.line, offset: o.record.offset, code: "line_too_long", reason: `line longer than the limit (${o.bytes} bytes); its start was kept`, raw: o.record.data.slice(0, 4096) });
     }

@@ -513,10 +513,16 @@ class Bucket {
   private readonly onHit: (id: number) => void;
   private curHits: Int32Array[] = [];
   private texts = 0;
+  /**
+   * EventData names whose value a slot scan reads first (`winlog.event_data.<name>`): those slots'
+   * automata carry the keyword literals too, so the keyword pass skips the values they scanned.
+   */
+  private readonly covered: Map<string, number> | null = null;
 
   constructor(
     readonly rules: CompiledRule[],
     totalRules: number,
+    eventDataKeys: (string | null)[] = [],
   ) {
     const always: number[] = [];
     this.full = new Uint8Array(totalRules);
@@ -541,6 +547,21 @@ class Bucket {
       });
     }
     this.always = Int32Array.from(always);
+    const kw = bySlot.get(KEYWORD_SLOT);
+    if (kw !== undefined) {
+      const covered = new Map<string, number>();
+      for (const [slot, m] of bySlot) {
+        const key = slot >= 0 ? eventDataKeys[slot] : null;
+        if (key === null || key === undefined || covered.has(key)) continue;
+        covered.set(key, slot);
+        for (const [lit, packed] of kw) {
+          const list = m.get(lit);
+          if (!list) m.set(lit, [...packed]);
+          else for (const p of packed) if (!list.includes(p)) list.push(p);
+        }
+      }
+      if (covered.size) this.covered = covered;
+    }
     for (const [slot, m] of bySlot) {
       const lits = [...m.keys()];
       const scan: Scan = { slot, index: new LiteralIndex(lits), litHits: lits.map((l) => Int32Array.from(m.get(l) as number[])) };
@@ -596,7 +617,30 @@ class Bucket {
       this.texts = 0;
       const roots = keywordRoots(ctx.reader, kw);
       if (roots === null) this.scanTexts(k.index, ctx.event, 0);
-      else for (let i = 0; i < roots.length; i++) this.scanTexts(k.index, roots[i], 0);
+      else {
+        const ed = this.covered === null ? undefined : ctx.reader.object(kw.eventData);
+        for (let i = 0; i < roots.length; i++) {
+          if (roots[i] === ed) this.scanEventData(k.index, ed as Record<string, unknown>, ctx);
+          else this.scanTexts(k.index, roots[i], 0);
+        }
+      }
+    }
+  }
+
+  /** The keyword pass over EventData: scalars a slot scan already read (with the keyword literals) are skipped. */
+  private scanEventData(index: LiteralIndex, ed: Record<string, unknown>, ctx: EvalContext): void {
+    const covered = this.covered as Map<string, number>;
+    for (const key in ed) {
+      if (this.texts > MAX_TEXTS) return;
+      const v = ed[key];
+      if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
+        const slot = covered.get(key);
+        if (slot !== undefined && ctx.value(slot) === v) {
+          this.texts++;
+          continue;
+        }
+      }
+      this.scanTexts(index, v, 1);
     }
   }
 
@@ -642,6 +686,8 @@ export class Plan {
   private readonly router: Router;
   private readonly kw: KeywordPaths;
   private readonly matched: number[] = [];
+  /** Per slot: the EventData name it reads first, when it reads one (keyword pass sharing). */
+  private readonly eventDataKeys: (string | null)[];
 
   constructor(
     readonly rules: CompiledRule[],
@@ -655,6 +701,12 @@ export class Plan {
     this.kw = keywordPaths(reader);
     this.router = new Router(routes, reader);
     this.ctx = new EvalContext(reader, slots, this.kw);
+    this.eventDataKeys = slots.map((d) => {
+      const first = d.candidates[0];
+      if (typeof first !== "number") return null;
+      const m = /^winlog\.event_data\.([^.]+)$/.exec(reader.paths[first]);
+      return m ? m[1] : null;
+    });
     Object.freeze(this.rules);
   }
 
@@ -709,7 +761,7 @@ export class Plan {
     const ruleKey = rules.map((r) => r.index).join(",");
     let b = this.bucketBySet.get(ruleKey);
     if (!b) {
-      b = new Bucket(rules, this.rules.length);
+      b = new Bucket(rules, this.rules.length, this.eventDataKeys);
       if (this.bucketBySet.size >= MAX_BUCKETS) this.bucketBySet.clear();
       this.bucketBySet.set(ruleKey, b);
     }

@@ -16,7 +16,7 @@ import { recordOfEvent } from "../parsers/common/event.ts";
 import type { ParseContext, RawRecord, Rejection } from "../parsers/types.ts";
 import { deadLetter } from "../dead-letter.ts";
 import type { Publisher } from "../publisher.ts";
-import { FormatCache, addToGroup, normalizeGroups, type Group } from "./batch.ts";
+import { FormatCache, GroupNormalizer, addToGroup, type Group } from "./batch.ts";
 import { Gate, HttpError, authenticate, rateLimit, readBody, sendJson, startHttpListener, type Listener } from "./server.ts";
 
 export interface HttpReceiverDeps {
@@ -79,15 +79,23 @@ function exceeds(s: string, limit: number): number {
   return n > limit ? n : -1;
 }
 
+/** Where readNdjson hands each record: its format, its source (for auto detection) and its envelope. */
+export type RecordSink = (rec: RawRecord, format: string, sourceKey: string, env: Envelope | undefined) => void;
+
+/** Lines in an NDJSON body, as readNdjson numbers them (a last line without a newline counts). */
+export function countLines(body: Buffer): number {
+  let n = 0;
+  for (let pos = body.indexOf(10); pos >= 0; pos = body.indexOf(10, pos + 1)) n++;
+  return body.length > 0 && body[body.length - 1] !== 10 ? n + 1 : n;
+}
+
 /**
- * Splits an NDJSON body into records grouped by format, with the envelopes and the lines it rejects.
- * The body is decoded once; consecutive records of one agent stream share their group and envelope,
- * so a large batch costs one JSON.parse and a few field reads per line.
+ * Reads an NDJSON body record by record into `sink`, and the lines it rejects into `rejections`;
+ * returns the number of lines. The body is decoded once; consecutive records of one agent stream share
+ * their source key and envelope, so a record costs one JSON.parse and a few field reads, and nothing of
+ * it outlives the sink's use of it.
  */
-export function parseNdjson(body: Buffer, opts: NdjsonOptions): ParsedNdjson {
-  const groups = new Map<string, Group>();
-  const envelopes = new Map<RawRecord, Envelope>();
-  const rejections: Rejection[] = [];
+export function readNdjson(body: Buffer, opts: NdjsonOptions, sink: RecordSink, rejections: Rejection[]): number {
   const text = body.toString("utf8");
   const maxRecord = opts.maxLineBytes * 2 + 4096;
   // the group and envelope of the previous agent record, reused while the stream stays the same
@@ -95,11 +103,11 @@ export function parseNdjson(body: Buffer, opts: NdjsonOptions): ParsedNdjson {
   let lastHost: string | undefined;
   let lastPath: string | undefined;
   let lastInput = "";
-  let lastGroup: Group | null = null;
+  let lastSource: string | null = null;
   let lastAgentIn: JsonObject | undefined;
   let lastAgentOut: JsonObject | undefined;
   let lastAgentOnly: Envelope | undefined;
-  let rawGroup: Group | null = null;
+  const rawSource = `raw\u0000${opts.peer}`;
   let pos = 0;
   let lineNo = 0;
   while (pos < text.length) {
@@ -160,8 +168,9 @@ export function parseNdjson(body: Buffer, opts: NdjsonOptions): ParsedNdjson {
       const created = str(obj(o.event)?.created);
       const service = str(obj(o.service)?.name);
       const truncated = sigil?.truncated === true;
+      let envelope: Envelope | undefined;
       if (created === undefined && service === undefined && !Array.isArray(o.tags) && !truncated) {
-        if (agentOut) envelopes.set(rec, lastAgentOnly!);
+        if (agentOut) envelope = lastAgentOnly!;
       } else {
         const env: Envelope = {};
         if (created && !Number.isNaN(Date.parse(created))) env.created = new Date(Date.parse(created)).toISOString();
@@ -169,29 +178,51 @@ export function parseNdjson(body: Buffer, opts: NdjsonOptions): ParsedNdjson {
         if (Array.isArray(o.tags)) env.tags = o.tags.filter((t): t is string => typeof t === "string").slice(0, 32);
         if (agentOut) env.agent = agentOut;
         if (truncated) env.truncated = true;
-        envelopes.set(rec, env);
+        envelope = env;
       }
       const format = str(sigil?.format) ?? opts.format;
       const input = str(obj(o.input)?.type) ?? "";
-      if (lastGroup !== null && format === lastFormat && host === lastHost && path === lastPath && input === lastInput) {
-        lastGroup.records.push(rec);
-      } else {
-        lastGroup = addToGroup(groups, rec, format, `${host ?? opts.peer}\u0000${path ?? ""}\u0000${input}`);
+      if (lastSource === null || format !== lastFormat || host !== lastHost || path !== lastPath || input !== lastInput) {
+        lastSource = `${host ?? opts.peer}\u0000${path ?? ""}\u0000${input}`;
         lastFormat = format;
         lastHost = host;
         lastPath = path;
         lastInput = input;
       }
+      sink(rec, format, lastSource, envelope);
     } else if (exceeds(line, opts.maxLineBytes) > 0) {
       rejections.push({ code: "line_too_long", reason: `line is ${Buffer.byteLength(line)} bytes, longer than the ${opts.maxLineBytes}-byte limit (ingest.limits.max_line_bytes)`, record: { data: line.slice(0, opts.maxLineBytes), source: opts.source, line: lineNo, peer: opts.peer } });
     } else {
       // a raw record: a JSON document of a known shape, or a plain text line
-      const rec: RawRecord = { data: line, source: opts.source, line: lineNo, peer: opts.peer };
-      if (rawGroup !== null) rawGroup.records.push(rec);
-      else rawGroup = addToGroup(groups, rec, opts.format, `raw\u0000${opts.peer}`);
+      sink({ data: line, source: opts.source, line: lineNo, peer: opts.peer }, opts.format, rawSource, undefined);
     }
   }
-  return { groups, envelopes, rejections, lines: lineNo };
+  return lineNo;
+}
+
+/** Splits an NDJSON body into records grouped by format, with the envelopes and the lines it rejects. */
+export function parseNdjson(body: Buffer, opts: NdjsonOptions): ParsedNdjson {
+  const groups = new Map<string, Group>();
+  const envelopes = new Map<RawRecord, Envelope>();
+  const rejections: Rejection[] = [];
+  let last: Group | null = null;
+  let lastFormat = "";
+  let lastSource = "";
+  const lines = readNdjson(
+    body,
+    opts,
+    (rec, format, sourceKey, env) => {
+      if (env) envelopes.set(rec, env);
+      if (last !== null && format === lastFormat && sourceKey === lastSource) last.records.push(rec);
+      else {
+        last = addToGroup(groups, rec, format, sourceKey);
+        lastFormat = format;
+        lastSource = sourceKey;
+      }
+    },
+    rejections,
+  );
+  return { groups, envelopes, rejections, lines };
 }
 
 export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listener> {
@@ -227,14 +258,13 @@ export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listene
     if (format !== "auto" && !/^[a-z0-9-]{1,64}$/.test(format)) throw new HttpError(400, "bad_format", "the format query parameter must be a format name or auto");
     const body = await readBody(req, cfg.limits.max_body_bytes);
     const peer = req.socket.remoteAddress ?? "unknown";
-    const parsed = parseNdjson(body, { source: `http ${peer}`, peer, maxLineBytes: cfg.limits.max_line_bytes, format, sender: token.name });
-    rateLimit(deps.limiter, token, parsed.lines);
-    if (!deps.publisher.tryReserve(parsed.lines)) {
+    const lines = countLines(body);
+    rateLimit(deps.limiter, token, lines);
+    if (!deps.publisher.tryReserve(lines)) {
       throw new HttpError(429, "backpressure", "the bus is behind; retry later", { "retry-after": "1" });
     }
-    const lines = parsed.lines;
     try {
-      const accepted = await normalizeAndPublish(parsed, token.name);
+      const accepted = await normalizeAndPublish(body, { source: `http ${peer}`, peer, maxLineBytes: cfg.limits.max_line_bytes, format, sender: token.name });
       deps.replay.accept(String(batchId), Number(/^\d+$/.test(String(batchTime)) ? batchTime : Date.parse(String(batchTime))));
       sendJson(res, 200, { accepted: lines, events: accepted.events, rejected: accepted.rejected });
     } finally {
@@ -243,24 +273,41 @@ export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listene
   }
 
   /**
-   * Normalizes a parsed body and publishes it; resolves with the counts once the bus accepted it. The
-   * events are not referenced past the hand-over to the publisher (which keeps only their bytes), so a
-   * batch waiting for Kafka's acknowledgement holds no event objects for the garbage collector to copy.
+   * Reads, normalizes and serializes a body record by record (a record's envelope objects and its event
+   * die as soon as its bytes are in the batch, so the collector copies little), then publishes it;
+   * resolves with the counts once the bus accepted it.
    */
-  function normalizeAndPublish(parsed: ParsedNdjson, sender: string): Promise<{ events: number; rejected: number }> {
-    const result = normalizeGroups(parsed.groups.values(), deps.ctx, cache);
-    if (result.events.length > cfg.limits.max_events_per_batch) {
-      throw new HttpError(413, "too_many_events", `the batch became ${result.events.length} events, more than ${cfg.limits.max_events_per_batch} (ingest.limits.max_events_per_batch); send smaller batches`);
+  function normalizeAndPublish(body: Buffer, opts: NdjsonOptions): Promise<{ events: number; rejected: number }> {
+    const batch = deps.publisher.batch("http");
+    const envelopes = new Map<RawRecord, Envelope>();
+    const readRejections: Rejection[] = [];
+    const rejected: Rejection[] = [];
+    const gn = new GroupNormalizer(deps.ctx, cache, {
+      event(e) {
+        const rec = recordOfEvent.get(e);
+        const env = rec ? envelopes.get(rec) : undefined;
+        if (env) applyEnvelope(e, env);
+        batch.add(e);
+      },
+      reject: (r) => rejected.push(r),
+    });
+    readNdjson(
+      body,
+      opts,
+      (rec, format, sourceKey, env) => {
+        if (env) envelopes.set(rec, env);
+        gn.push(rec, format, sourceKey);
+      },
+      readRejections,
+    );
+    gn.finish();
+    if (batch.size > cfg.limits.max_events_per_batch) {
+      throw new HttpError(413, "too_many_events", `the batch became ${batch.size} events, more than ${cfg.limits.max_events_per_batch} (ingest.limits.max_events_per_batch); send smaller batches`);
     }
-    for (const e of result.events) {
-      const rec = recordOfEvent.get(e);
-      const env = rec ? parsed.envelopes.get(rec) : undefined;
-      if (env) applyEnvelope(e, env);
-    }
-    const rejections = parsed.rejections.length === 0 ? result.rejections : [...parsed.rejections, ...result.rejections];
-    const dead = rejections.map((r) => deadLetter(r, "http", { sender, truncated: parsed.envelopes.get(r.record)?.truncated }));
-    const counts = { events: result.events.length, rejected: dead.length };
-    return deps.publisher.publish(result.events, dead, "http").then(
+    const rejections = [...readRejections, ...rejected, ...gn.rejections];
+    const dead = rejections.map((r) => deadLetter(r, "http", { sender: opts.sender, truncated: envelopes.get(r.record)?.truncated }));
+    const counts = { events: batch.size, rejected: dead.length };
+    return deps.publisher.send(batch, dead).then(
       () => counts,
       (err) => {
         const code = err instanceof SigilError ? err.code : "bus_unavailable";

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import kafkajs from "kafkajs";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { encodeRecord, groupMessagesPerPartition, kafkajsGroup, kafkajsProduceV3, kafkajsRecord, lz4Codec, produceRequestV3 } from "./kafka-produce.ts";
+import { crc32c, encodeRecord, groupMessagesPerPartition, kafkajsCrc32C, kafkajsGroup, kafkajsProduceV3, kafkajsRecord, lz4Codec, produceRequestV3 } from "./kafka-produce.ts";
 
 kafkajs.CompressionCodecs[kafkajs.CompressionTypes.LZ4] = () => lz4Codec;
 
@@ -66,6 +66,20 @@ describe("produceRequestV3", () => {
     vi.spyOn(Date, "now").mockReturnValue(1_732_000_000_123);
     const args = { acks: -1, timeout: 1000, compression: 0, topicData: [{ topic: "sigil.dlq", partitions: [{ partition: 0, firstSequence: 7, messages: [{ key: "s", value: "{}", headers: { "sigil-reason": "x" } }, { key: "s", value: "[]", timestamp: "1732000000000" }] }] }] };
     expect(await hex(produceRequestV3(args))).toBe(await hex(kafkajsProduceV3(args)));
+  });
+});
+
+describe("crc32c", () => {
+  it("is CRC-32C (the check value) and agrees with kafkajs' on any bytes, every length and alignment", () => {
+    expect(crc32c(Buffer.from("123456789"))).toBe(0xe3069283);
+    expect(crc32c(Buffer.alloc(0))).toBe(0);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.nat(7), (a, skip) => {
+        const b = Buffer.from(a).subarray(Math.min(skip, a.length));
+        expect(crc32c(b)).toBe(kafkajsCrc32C(b));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

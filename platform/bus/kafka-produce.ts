@@ -41,7 +41,8 @@ const LOADED_TOO_EARLY = DEPENDENTS.some((d) => require.cache[d] !== undefined) 
 
 /** kafkajs' produce request v3 (v4-v7 are it with another version number): the fallback and the reference in tests. */
 export const kafkajsProduceV3 = require(PRODUCE_V3_MODULE) as ProduceRequestFn;
-const crc32C = require("kafkajs/src/protocol/recordBatch/crc32C/index.js") as (b: Buffer) => number;
+/** kafkajs' CRC-32C (byte at a time; the reference in tests). */
+export const kafkajsCrc32C = require("kafkajs/src/protocol/recordBatch/crc32C/index.js") as (b: Buffer) => number;
 const { lookupCodec } = require("kafkajs/src/protocol/message/compression/index.js") as { lookupCodec: (type: number) => { compress(e: { buffer: Buffer }): Promise<Buffer> } | null };
 const Long = require("kafkajs/src/utils/long.js") as { fromValue(v: unknown): { value: bigint } };
 
@@ -196,6 +197,40 @@ function encodeRecords(messages: ProduceMessage[]): Buffer {
   return buf;
 }
 
+/** CRC-32C (Castagnoli) lookup tables for eight bytes at a time. */
+const CRC_TABLES = (() => {
+  const t = new Int32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    let c = t[n];
+    for (let k = 1; k < 8; k++) {
+      c = t[c & 0xff] ^ (c >>> 8);
+      t[k * 256 + n] = c;
+    }
+  }
+  return t;
+})();
+
+/** CRC-32C of a record batch body, slicing by 8 (several times kafkajs' byte-at-a-time loop). */
+export function crc32c(buf: Uint8Array): number {
+  const T = CRC_TABLES;
+  const n = buf.length;
+  const end8 = n - (n & 7);
+  let crc = -1;
+  let i = 0;
+  for (; i < end8; i += 8) {
+    const a = (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)) ^ crc;
+    const b = buf[i + 4] | (buf[i + 5] << 8) | (buf[i + 6] << 16) | (buf[i + 7] << 24);
+    crc = T[1792 + (a & 0xff)] ^ T[1536 + ((a >>> 8) & 0xff)] ^ T[1280 + ((a >>> 16) & 0xff)] ^ T[1024 + (a >>> 24)] ^ T[768 + (b & 0xff)] ^ T[512 + ((b >>> 8) & 0xff)] ^ T[256 + ((b >>> 16) & 0xff)] ^ T[b >>> 24];
+  }
+  for (; i < n; i++) crc = T[(crc ^ buf[i]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
 /** One partition's record batch v2 as kafkajs frames it: firstOffset, length, epoch, magic, CRC-32C, body. */
 async function encodeRecordBatch(messages: ProduceMessage[], compression: number, transactional: boolean, producerId: bigint, producerEpoch: number, firstSequence: number): Promise<Buffer> {
   const now = Date.now();
@@ -219,7 +254,7 @@ async function encodeRecordBatch(messages: ProduceMessage[], compression: number
   out.writeInt32BE(messages.length, pos + 36);
   pos += 40;
   payload.copy(out, pos);
-  out.writeUInt32BE(crc32C(out.subarray(21)), 17);
+  out.writeUInt32BE(crc32c(out.subarray(21)), 17);
   return out;
 }
 

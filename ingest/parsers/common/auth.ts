@@ -288,6 +288,9 @@ const REPEATED = /^message repeated (\d+) times: \[ ?(.*?) ?\]$/;
  * Recognizes an authentication message and enriches `ev`. Returns true when `program` is an auth
  * program or the message is a PAM record (the event then belongs to system.auth).
  */
+/** RULES with the "^" (starts with) marker taken off once, not on every line. */
+const COMPILED_RULES = RULES.map(([needle, re, apply]) => [needle.charCodeAt(0) === 94 /* ^ */, needle.charCodeAt(0) === 94 ? needle.slice(1) : needle, re, apply] as const);
+
 export function enrichAuth(ev: EcsEvent, program: string | undefined, msg: string): boolean {
   const isPam = msg.startsWith("pam_");
   if (!isAuthProgram(program) && !isPam) return false;
@@ -298,8 +301,8 @@ export function enrichAuth(ev: EcsEvent, program: string | undefined, msg: strin
     auth(ev).repeated = Number(rep[1]);
   }
   if (text.length > 2048) return true; // bounded: the patterns below backtrack on hostile text
-  for (const [needle, re, apply] of RULES) {
-    if (needle.charCodeAt(0) === 94 /* ^ */ ? !text.startsWith(needle.slice(1)) : !text.includes(needle)) continue;
+  for (const [prefix, needle, re, apply] of COMPILED_RULES) {
+    if (prefix ? !text.startsWith(needle) : !text.includes(needle)) continue;
     const m = re.exec(text);
     if (m) {
       apply(m, ev);

@@ -215,8 +215,15 @@ const MAX_MS = Date.UTC(2200, 0, 1);
 /** ISO 8601 UTC with milliseconds, or null when the instant is not usable. */
 export function toIso(ms: number): string | null {
   if (!Number.isFinite(ms) || ms < MIN_MS || ms >= MAX_MS) return null;
-  return new Date(ms).toISOString();
+  // consecutive records of a log mostly share their stamp: remember the last one
+  if (ms === lastIsoMs) return lastIso;
+  lastIsoMs = ms;
+  lastIso = new Date(ms).toISOString();
+  return lastIso;
 }
+
+let lastIsoMs = NaN;
+let lastIso = "";
 
 /** "Mon dd HH:MM:SS" style English dates used by Apache ("26/Dec/2016:16:16:28 +0200"). */
 export function parseClfDate(s: string, zone: ZoneOffset): number {
