@@ -18,6 +18,8 @@ import type { AgentMetrics } from "./metrics.ts";
 
 /** Bytes at the start of a file that identify its content (with device and inode). */
 export const FP_MAX = 512;
+/** How long a file that starts like an open stream waits for that stream's truncation before it is read as new. */
+const SUSPECT_MIN_MS = 5_000;
 /** A rotated copy is recognized by its first bytes only when at least this many are known. */
 export const FP_MIN_COPY = 64;
 
@@ -588,7 +590,8 @@ export class FileTailer {
             // It may be the copy of a file about to be truncated; wait a little before treating it as new.
             const since = this.suspects.get(k) ?? Date.now();
             this.suspects.set(k, since);
-            if (Date.now() - since < 3 * config.files.scan_interval_ms + 2 * config.files.poll_interval_ms) {
+            // (a loaded host may take a while to notice the truncation: never less than SUSPECT_MIN_MS)
+            if (Date.now() - since < Math.max(SUSPECT_MIN_MS, 3 * config.files.scan_interval_ms + 2 * config.files.poll_interval_ms)) {
               await fh.close();
               return;
             }
@@ -715,7 +718,9 @@ export class FileTailer {
     if (this.open.get(k) === s) this.open.delete(k);
     const oldFh = s.fh;
     const copy = s.fp.length > 0 ? await this.findInDir(path.dirname(s.path), async (p, st) => key(st.dev, st.ino) !== k && !this.open.has(key(st.dev, st.ino)) && st.size >= s.fp.length && (await this.headEquals(p, s.fp))) : null;
-    if (copy && copy.size > s.pos) {
+    // A copy no longer than what was read is still claimed (read from s.pos, it ends at once): left
+    // unclaimed, the next scan would take it for a new file and read it all again.
+    if (copy && copy.size >= s.pos) {
       log.info({ path: s.path, copy: copy.path, fid: s.fid, offset: s.pos, copy_size: copy.size }, "file was truncated (copy-truncate); reading the rest from its rotated copy");
       const fh = await fs.open(copy.path, "r");
       s.fh = fh;
