@@ -31,6 +31,7 @@ export const COMMANDS: Record<string, Loader> = {
   "users disable": () => import("./commands/users-disable.ts"),
   "users enable": () => import("./commands/users-enable.ts"),
   search: () => import("./commands/search.ts"),
+  bench: () => import("./commands/bench.ts"),
 };
 
 /** Groups shown as one line in the top-level help: "rules" → "rules lint", "rules test". */
