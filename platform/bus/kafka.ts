@@ -13,6 +13,7 @@ import { metric, prom } from "../telemetry/metrics.ts";
 import { partitionFor } from "./partitioner.ts";
 import { backoffMs, isFatalKafkaError, kafkaClientConfig, kafkaError } from "./kafka-client.ts";
 import { hookedAssigner } from "./kafka-hooks.ts";
+import { exclusiveAssigner } from "./kafka-exclusive.ts";
 import {
   TOPIC_NAMES,
   TOPICS,
@@ -363,6 +364,9 @@ class KafkaGroupMember implements Consumer {
   private closing = false;
   private restartAttempt = 0;
   private restartTimer: NodeJS.Timeout | null = null;
+  /** Exclusive groups: this member held the partitions before the current rebalance (kept across the rejoin, told to the leader). */
+  private wasHolding = false;
+  private readonly since = Date.now();
 
   constructor(
     private readonly bus: KafkaBus,
@@ -374,9 +378,16 @@ class KafkaGroupMember implements Consumer {
     const k = bus.cfg.kafka;
     this.groupId = bus.cfg.topic_prefix + opts.groupId;
     this.realTopics = [...new Set(opts.topics)].map((t) => bus.topicName(t));
-    const assigner = hookedAssigner(PartitionAssigners.roundRobin as unknown as (ctx: { cluster: object; groupId: string; logger: unknown }) => ReturnType<PartitionAssigner>, {
+    type AssignerFactory = (ctx: { cluster: object; groupId: string; logger: unknown }) => ReturnType<PartitionAssigner>;
+    const base = opts.exclusive
+      ? (exclusiveAssigner(() => ({ holding: this.wasHolding, since: this.since })) as unknown as AssignerFactory)
+      : (PartitionAssigners.roundRobin as unknown as AssignerFactory);
+    const assigner = hookedAssigner(base, {
       beforeJoin: () => this.revokeAll("rebalance"),
-      beforeLeave: () => this.revokeAll("leave"),
+      beforeLeave: () => {
+        this.wasHolding = false;
+        return this.revokeAll("leave");
+      },
       afterJoin: (assigned) => this.assign(assigned),
     });
     this.consumer = kafka.consumer({
@@ -418,6 +429,7 @@ class KafkaGroupMember implements Consumer {
     }
     rebalances().inc({ bus: "kafka" });
     this.restartAttempt = 0;
+    this.wasHolding = parts.length > 0;
     if (parts.length) await this.opts.onAssigned?.(parts);
     // Held only once onAssigned succeeded: a failed onAssigned leads to a restart, never to a batch without state.
     for (const tp of parts) this.held.set(tpKey(this.bus.topicName(tp.topic), tp.partition), tp);

@@ -106,6 +106,8 @@ interface Member {
   topics: TopicName[];
   fromBeginning: boolean;
   assigned: TopicPartition[];
+  /** All partitions to one member at a time (ConsumerOptions.exclusive). */
+  exclusive: boolean;
   /** Next offset to deliver per "topic/partition" this member holds. */
   positions: Map<string, number>;
   wake: () => void;
@@ -400,6 +402,14 @@ export class MemoryBus implements Bus {
   async consumer(opts: ConsumerOptions): Promise<Consumer> {
     if (this.closed) throw new SigilError("bus_closed", "the bus is closed");
     const group = this.group(opts.groupId);
+    const exclusive = opts.exclusive ?? false;
+    const other = group.members.find((m) => m.exclusive !== exclusive);
+    if (other) {
+      throw new SigilError("bus_group_mode_mismatch", `consumer group ${opts.groupId} has members ${other.exclusive ? "with" : "without"} exclusive assignment; a new member must use the same mode`, {
+        location: { key: "groupId" },
+        hint: "use one consumer group per assignment mode",
+      });
+    }
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- closures below outlive `this` binding
     const bus = this;
     const maxBatch = Math.max(1, opts.maxBatchSize ?? 1000);
@@ -409,6 +419,7 @@ export class MemoryBus implements Bus {
       topics: [...new Set(opts.topics)],
       fromBeginning: opts.fromBeginning ?? true,
       assigned: [],
+      exclusive,
       positions: new Map(),
       wake: () => {
         const r = wakeResolve;
@@ -419,8 +430,9 @@ export class MemoryBus implements Bus {
     let running = false;
     let stopping = false;
     let loopDone: Promise<void> = Promise.resolve();
-    // A rebalance wakes every member; each computes its share (round-robin in join order) and
-    // takes a partition only once its previous owner released it after finishing its batch.
+    // A rebalance wakes every member; each computes its share (round-robin in join order, or
+    // everything for the longest-standing member when exclusive) and takes a partition only once its
+    // previous owner released it after finishing its batch.
     const rebalance = () => {
       for (const m of group.members) m.wake();
     };
@@ -431,6 +443,10 @@ export class MemoryBus implements Bus {
       for (const t of member.topics) {
         const subs = group.members.filter((x) => x.topics.includes(t));
         const idx = subs.indexOf(member);
+        if (exclusive) {
+          if (idx === 0) for (let p = 0; p < bus.partitions; p++) next.push({ topic: t, partition: p });
+          continue;
+        }
         for (let p = 0; p < bus.partitions; p++) if (p % subs.length === idx) next.push({ topic: t, partition: p });
       }
       return next;

@@ -59,6 +59,14 @@ export interface ConsumerOptions {
   onAssigned?: (parts: TopicPartition[]) => Promise<void> | void;
   /** Called when partitions are taken away, after their in-flight batch finished and was committed. */
   onRevoked?: (parts: TopicPartition[]) => Promise<void> | void;
+  /**
+   * Every partition of the group's topics goes to one member at a time (active/standby), for state
+   * that needs every message in one place, such as the chain builder. The member that holds them
+   * keeps them while it lives (a new member joining does not take them over); when it leaves or fails
+   * (Kafka: its session times out) another member gets them all, with the usual hooks and from the
+   * committed offsets. Every member of a group must use the same mode.
+   */
+  exclusive?: boolean;
 }
 
 export type BatchHandler = (batch: Batch) => Promise<void>;
