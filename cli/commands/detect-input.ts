@@ -3,6 +3,8 @@
 // parsers (format auto-detected per stream, JSON routed per record).
 
 import type { Readable } from "node:stream";
+import { readRecords } from "../../ingest/input.ts";
+import { safeJsonParse } from "../../schema/fields.ts";
 import { createLineNormalizer } from "../../ingest/normalize.ts";
 import type { Rejection } from "../../ingest/parsers/types.ts";
 import type { EcsEvent } from "../../schema/ecs.ts";
@@ -23,85 +25,43 @@ export interface InputRecord {
 }
 
 /**
- * Splits a text stream into records: a line is a record unless it opens a JSON object or array that
- * it does not close, in which case the following lines are added until the value is balanced.
+ * Splits a byte stream into records with the ingest reader (ingest/input.ts readRecords): a line is a
+ * record unless it opens a JSON object or array that it does not close, in which case the following
+ * lines are added until the value is balanced; a top-level array gives one record per element. Values
+ * that span lines are compacted onto one line (the line normalizer reads one record per line).
  */
-export async function* readInputRecords(stream: AsyncIterable<Buffer | string>): AsyncGenerator<InputRecord> {
-  let buf = "";
-  let lineNo = 0;
+export async function* readInputRecords(stream: AsyncIterable<Buffer | string>, source = "input"): AsyncGenerator<InputRecord> {
   let index = 0;
-  let pending: string[] | null = null;
-  let pendingStart = 0;
-  let pendingBytes = 0;
-  let depth = 0;
-  let inStr = false;
-  let esc = false;
-  const scan = (s: string) => {
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (inStr) {
-        if (esc) esc = false;
-        else if (c === 92) esc = true;
-        else if (c === 34) inStr = false;
-      } else if (c === 34) inStr = true;
-      else if (c === 123 || c === 91) depth++;
-      else if (c === 125 || c === 93) depth--;
-    }
-  };
-  function* onLine(raw: string): Generator<InputRecord> {
-    lineNo++;
-    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    if (pending) {
-      pending.push(line);
-      pendingBytes += line.length;
-      scan(line);
-      if (depth <= 0) {
-        const text = pending.join("\n");
-        pending = null;
-        let compact = text;
+  const pending: { line: number; rec: Omit<InputRecord, "index"> }[] = [];
+  for await (const batch of readRecords(stream, { source, maxLineBytes: MAX_RECORD_BYTES, maxDocumentBytes: MAX_RECORD_BYTES, batchSize: 256 })) {
+    for (const r of batch.records) {
+      const line = r.line ?? 0;
+      if (r === batch.unterminated) {
+        pending.push({ line, rec: { text: "", line, error: { code: "json_unterminated", reason: "the input ends inside a JSON value that starts here" } } });
+        continue;
+      }
+      let text = r.data;
+      if (text.includes("\n")) {
         try {
-          compact = JSON.stringify(JSON.parse(text));
+          text = JSON.stringify(safeJsonParse(text));
         } catch {
-          // keep the text; the parser reports it as invalid JSON with this record's line
+          text = text.replace(/\r?\n/g, " "); // invalid JSON: the parser reports it with this record's line
         }
-        yield { text: compact, index: ++index, line: pendingStart };
-      } else if (pendingBytes > MAX_RECORD_BYTES) {
-        pending = null;
-        yield { text: "", index: ++index, line: pendingStart, error: { code: "record_too_large", reason: `a JSON value starting here is larger than ${MAX_RECORD_BYTES} bytes` } };
       }
-      return;
+      pending.push({ line, rec: { text, line } });
     }
-    const t = line.trim();
-    if (t === "") return;
-    if (t[0] === "{" || t[0] === "[") {
-      depth = 0;
-      inStr = false;
-      esc = false;
-      scan(t);
-      if (depth > 0) {
-        pending = [line];
-        pendingStart = lineNo;
-        pendingBytes = line.length;
-        return;
-      }
+    for (const o of batch.overlong) {
+      pending.push({ line: o.record.line ?? 0, rec: { text: "", line: o.record.line ?? 0, error: { code: "record_too_large", reason: `a line of ${o.bytes} bytes is larger than ${MAX_RECORD_BYTES} bytes` } } });
     }
-    yield { text: line, index: ++index, line: lineNo };
+    if (batch.documentTooLarge) {
+      const d = batch.documentTooLarge;
+      pending.push({ line: d.record.line ?? 0, rec: { text: "", line: d.record.line ?? 0, error: { code: "record_too_large", reason: `a JSON value of ${d.bytes} bytes starting here is larger than ${MAX_RECORD_BYTES} bytes` } } });
+    }
+    // records, overlong lines and oversized values come in separate lists: numbered in input order
+    pending.sort((a, b) => a.line - b.line);
+    for (const p of pending) yield { ...p.rec, index: ++index };
+    pending.length = 0;
   }
-  for await (const chunk of stream) {
-    buf += typeof chunk === "string" ? chunk : chunk.toString("utf8");
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      yield* onLine(l);
-    }
-    if (buf.length > MAX_RECORD_BYTES) {
-      yield* onLine(buf.slice(0, MAX_RECORD_BYTES));
-      buf = "";
-    }
-  }
-  if (buf.length) yield* onLine(buf);
-  if (pending) yield { text: "", index: ++index, line: pendingStart, error: { code: "json_unterminated", reason: "the input ends inside a JSON value that starts here" } };
 }
 
 export interface DetectNormalizer {
