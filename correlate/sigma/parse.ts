@@ -456,7 +456,8 @@ function buildEntry(field: string | null, mods: string[], items: Node[], at: Loc
 
 function parseCorrelation(root: YAMLMap, col: Collector, ctx: ParseContext, line: number): CorrelationDoc | null {
   const meta = parseMeta(root, col, false);
-  const keyLines: Record<string, number> = {};
+  // no prototype: a rule's own key named __proto__ or constructor gets its line like any other key
+  const keyLines = Object.create(null) as Record<string, number>;
   for (const p of root.entries) keyLines[keyOf(p)] = lineOf(col, p);
   const c = get(root, "correlation");
   if (c && isMap(c.value)) for (const p of c.value.entries) keyLines[`correlation.${keyOf(p)}`] = lineOf(col, p);

@@ -180,7 +180,7 @@ export function parsePipelineText(text: string, file: string, order0 = 0): { pip
           pp.err("pipeline_bad_value", "a fields block must be a mapping with logsource, map and/or fallback", item as Node);
           continue;
         }
-        const block: FieldBlock = { logsource: {}, map: {}, order: order++ };
+        const block: FieldBlock = { logsource: {}, map: Object.create(null) as FieldBlock["map"], order: order++ };
         for (const bp of item.items) {
           const bk = scalarText(bp.key) ?? "";
           if (!BLOCK_KEYS.has(bk)) pp.err("pipeline_unknown_key", `unknown fields-block key "${bk}" (allowed: logsource, map, fallback)`, bp as Pair);
@@ -299,7 +299,8 @@ export function resolveField(field: string, ruleLs: Logsource, pipelines: Pipeli
     for (const b of p.fields) {
       if (!logsourceContains(b.logsource, ruleLs)) continue;
       const spec = specificity(b.logsource);
-      const t = b.map[field];
+      // own keys only: a rule field named constructor or __proto__ is a field, not Object.prototype's
+      const t = Object.prototype.hasOwnProperty.call(b.map, field) ? b.map[field] : undefined;
       if (t && (!best || spec > best.spec || (spec === best.spec && b.order > best.order))) best = { t, spec, order: b.order };
       if (b.fallback && (!fb || spec > fb.spec || (spec === fb.spec && b.order > fb.order))) fb = { f: b.fallback, spec, order: b.order };
     }
