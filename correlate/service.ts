@@ -33,6 +33,7 @@ import { RoutingCorrelationStage } from "./correlation/stage.ts";
 import { StatefulRunner } from "./correlation/runner.ts";
 import { correlationStage } from "./correlation/partition.ts";
 import { RoutingBaselineStage, baselineStage } from "./baselines/stage.ts";
+import { CatalogWriter } from "./catalog.ts";
 
 export interface CorrelateRoleOptions {
   config: SigilConfig;
@@ -239,6 +240,11 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     return version;
   };
 
+  /** The rule catalog (schema/rule-catalog.ts) for the console, written on every plan build. */
+  const catalog = new CatalogWriter(o.store, { cwd: o.cwd, node: (o.config.node_name ?? hostname()).slice(0, 128), now });
+  const writeCatalog = (e: Engine, version: string): Promise<void> =>
+    catalog.write(e, version).catch((err: unknown) => log.warn({ err: describeError(err), plan_version: version }, "could not write the rule catalog; the console shows the previous one"));
+
   /** Rebuilds the plan and swaps it in between batches; a broken rule keeps the running plan. */
   const swap = async () => {
     const files = ruleFileHashes();
@@ -249,11 +255,13 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       stats.planSwaps++;
       planSwapsCounter().inc({ outcome: "swapped" });
       const version = showPlan(next);
+      await writeCatalog(next, version);
       log.info({ rules: next.detection.ruleCount, correlations: next.correlationRules, plan_version: version }, "rules changed: new plan swapped in");
       await auditRuleChange(files, "success", { rules: next.detection.ruleCount, correlations: next.correlationRules, plan_version: String(version) });
     } catch (err) {
       planSwapsCounter().inc({ outcome: "kept" });
       log.error({ err: describeError(err) }, "rules changed but do not compile: keeping the running plan");
+      await catalog.rejected(err).catch((e: unknown) => log.warn({ err: describeError(e) }, "could not record the rejected rule change in the rule catalog"));
       await auditRuleChange(files, "failure", { error: { code: err instanceof SigilError ? err.code : "rules_invalid", message: describeError(err).slice(0, 1000) } });
     }
   };
@@ -459,6 +467,10 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     .add({
       name: "store",
       start: () => o.store.init(),
+    })
+    .add({
+      name: "rule catalog",
+      start: () => writeCatalog(engine!, rulePlanVersion(rules.map((d) => path.resolve(o.cwd, d)))),
     })
     .add({
       name: "bus",

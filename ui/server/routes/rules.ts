@@ -50,7 +50,7 @@ export async function ruleRows(store: Store, windowMs: number | null, now = Date
     ? ((await searchAll(store, "state", { op: "and", args: [term("kind", RULE_CATALOG_ENTRY_KIND), term("plan_version", String(header.plan_version))] }, 50_000)) as RuleCatalogEntry[])
     : [];
   const range = windowMs === null ? {} : { from: now - windowMs, to: now + 60_000 };
-  const hits = await store.terms("signals", { ...range }, "rule.id", 20_000);
+  const hits = await store.terms("signals", { ...range }, "rule.id", 10_000); // the stores' terms limit
   const hitCount = new Map(hits.map((b) => [b.key, b.count]));
   // last hits: one pass over the newest signals, then a direct look-up for the few rules not seen in it
   const last = new Map<string, string>();
