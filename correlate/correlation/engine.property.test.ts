@@ -52,6 +52,12 @@ function aggregate(type: string, win: Ev[], nRules: number): number {
       return new Set(win.map((x) => x.v)).size;
     case "value_sum":
       return win.reduce((s, x) => s + x.v, 0);
+    case "value_avg":
+      return win.reduce((s, x) => s + x.v, 0) / win.length;
+    case "value_median":
+      return percentile(win, 50);
+    case "value_percentile":
+      return percentile(win, PERCENTILE);
     case "temporal":
       return new Set(win.map((x) => x.rule)).size;
     case "temporal_ordered": {
@@ -69,11 +75,23 @@ function aggregate(type: string, win: Ev[], nRules: number): number {
   throw new Error(type);
 }
 
+/** Linear interpolation between closest ranks (numpy's default), written out independently. */
+function percentile(win: Ev[], p: number): number {
+  const xs = win.map((x) => x.v).sort((a, b) => a - b);
+  const pos = ((xs.length - 1) * p) / 100;
+  const lo = Math.floor(pos);
+  return lo + 1 < xs.length ? xs[lo] + (pos - lo) * (xs[lo + 1] - xs[lo]) : xs[lo];
+}
+
+const PERCENTILE = 90;
+const VALUE_TYPES = new Set(["value_count", "value_sum", "value_avg", "value_median", "value_percentile"]);
+
 const rules = ["ra", "rb", "rc"];
 const ruleDocs = rules.map((r, i) => detectionRule(r, String(i + 1))).join("");
 
 function planFor(type: string, threshold: number): CorrelationPlan {
-  const field = type === "value_count" || type === "value_sum" ? `\n  condition: {field: v, gte: ${threshold}}` : `\n  condition: {gte: ${threshold}}`;
+  const pct = type === "value_percentile" ? `percentile: ${PERCENTILE}, ` : "";
+  const field = VALUE_TYPES.has(type) ? `\n  condition: {field: v, ${pct}gte: ${threshold}}` : `\n  condition: {gte: ${threshold}}`;
   return planFromYaml(`${ruleDocs}---
 title: P
 id: 0e95725d-7320-415d-80f7-004da920fc11
@@ -128,7 +146,7 @@ function run(plan: CorrelationPlan, events: Ev[], lateness: number, snapshotEver
   return hits;
 }
 
-describe.each(["event_count", "value_count", "value_sum", "temporal", "temporal_ordered"])("%s matches the reference semantics", (type) => {
+describe.each(["event_count", "value_count", "value_sum", "value_avg", "value_median", "value_percentile", "temporal", "temporal_ordered"])("%s matches the reference semantics", (type) => {
   const multi = type.startsWith("temporal");
   it("on random streams with out-of-order and late events", () => {
     fc.assert(
@@ -151,6 +169,111 @@ describe.each(["event_count", "value_count", "value_sum", "temporal", "temporal_
         expect(run(plan, events, 2_000, every)).toEqual(run(plan, events, 2_000));
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+/**
+ * Close-mode semantics (docs/decisions/0015, upper bounds and absence), computed the slow way: a
+ * group's window opens at its earliest remaining event and is decided when the watermark passes
+ * `first + timespan`, over the events in [first, first + timespan]; the next window opens at the next
+ * remaining event. Hits are compared as a set (groups closing at the same time may come in any order).
+ */
+function closeReference(test: (win: Ev[]) => number | null, events: Ev[], lateness: number): { lines: number[]; value: number }[] {
+  const hits: { lines: number[]; value: number }[] = [];
+  let maxTime = -Infinity;
+  const groups = new Map<string, (Ev & { line: number })[]>();
+  const drain = (wm: number) => {
+    for (;;) {
+      let next: string | null = null;
+      for (const [k, es] of groups) if (es[0].t + T < wm && (next === null || es[0].t < groups.get(next)![0].t)) next = k;
+      if (next === null) return;
+      const es = groups.get(next)!;
+      const close = es[0].t + T;
+      const win = es.filter((x) => x.t <= close);
+      const value = test(win);
+      if (value !== null) hits.push({ lines: win.map((x) => x.line), value });
+      const rest = es.filter((x) => x.t > close);
+      if (rest.length) groups.set(next, rest);
+      else groups.delete(next);
+    }
+  };
+  events.forEach((e, i) => {
+    if (e.t > maxTime) maxTime = e.t;
+    const wm = maxTime - lateness;
+    if (e.t < wm) return; // late
+    let es = groups.get(e.g);
+    if (!es) groups.set(e.g, (es = []));
+    let p = es.length;
+    while (p > 0 && es[p - 1].t > e.t) p--;
+    es.splice(p, 0, { ...e, line: i + 1 });
+    drain(wm);
+  });
+  drain(Infinity);
+  return hits;
+}
+
+const byLines = (hs: { lines: number[]; value: number }[]) => [...hs].sort((a, b) => a.lines[0] - b.lines[0]);
+
+function closePlan(type: string, rulesList: string[], condition: string): CorrelationPlan {
+  return planFromYaml(`${ruleDocs}---
+title: P
+id: 0e95725d-7320-415d-80f7-004da920fc11
+correlation:
+  type: ${type}
+  rules: [${rulesList.join(", ")}]
+  group-by: [g]
+  timespan: 10s
+  condition: ${condition}
+level: high
+`);
+}
+
+const has = (win: Ev[], r: number) => win.some((x) => x.rule === r);
+/** rb absent, and ra before rc (in window order: time, then arrival). */
+function raThenRcWithoutRb(win: Ev[]): boolean {
+  if (has(win, 1)) return false;
+  const a = win.findIndex((x) => x.rule === 0);
+  return a >= 0 && win.slice(a + 1).some((x) => x.rule === 2);
+}
+
+describe("windows decided at close (upper bounds and absence) match the reference semantics", () => {
+  const cases: [string, (k: number) => CorrelationPlan, boolean, (k: number) => (win: Ev[]) => number | null][] = [
+    ["event_count lt", (k) => closePlan("event_count", ["ra"], `{lt: ${k}}`), false, (k) => (w) => (w.length < k ? w.length : null)],
+    ["event_count range (gt + lte)", (k) => closePlan("event_count", ["ra"], `{gt: 1, lte: ${k}}`), false, (k) => (w) => (w.length > 1 && w.length <= k ? w.length : null)],
+    ["value_count lte", (k) => closePlan("value_count", ["ra"], `{field: v, lte: ${k}}`), false, (k) => (w) => (aggregate("value_count", w, 3) <= k ? aggregate("value_count", w, 3) : null)],
+    ["value_sum lt", (k) => closePlan("value_sum", ["ra"], `{field: v, lt: ${k * 3}}`), false, (k) => (w) => (aggregate("value_sum", w, 3) < k * 3 ? aggregate("value_sum", w, 3) : null)],
+    ["temporal with not", () => closePlan("temporal", rules, `"(ra or rc) and not rb"`), true, () => (w) => ((has(w, 0) || has(w, 2)) && !has(w, 1) ? aggregate("temporal", w, 3) : null)],
+    ["temporal_ordered with not", () => closePlan("temporal_ordered", rules, `"ra and rc and not rb"`), true, () => (w) => (raThenRcWithoutRb(w) ? aggregate("temporal_ordered", w, 3) : null)],
+  ];
+  it.each(cases)("%s, on random streams with out-of-order and late events", (_name, plan, multi, test) => {
+    fc.assert(
+      fc.property(streamArb(multi), fc.integer({ min: 1, max: 4 }), fc.constantFrom(0, 2_000, 20_000), (raw, k, lateness) => {
+        const events = toEvents(raw);
+        const p = plan(k);
+        let r = recorder(p, { allowedLatenessMs: lateness, maxWindowEvents: 1_000_000 });
+        events.forEach((e, i) => r.feed(rules[e.rule], e.t, { g: e.g, v: e.v }, i + 1));
+        r.engine.flush();
+        const got = r.hits.map((h) => ({ lines: h.events.map((x) => x.line!), value: h.value }));
+        expect(byLines(got)).toEqual(byLines(closeReference(test(k), events, lateness)));
+        // and across a snapshot/restore in the middle of the stream
+        const half = Math.floor(events.length / 2);
+        r = recorder(p, { allowedLatenessMs: lateness, maxWindowEvents: 1_000_000 });
+        const all: typeof got = [];
+        events.forEach((e, i) => {
+          r.feed(rules[e.rule], e.t, { g: e.g, v: e.v }, i + 1);
+          if (i + 1 === half) {
+            all.push(...r.hits.map((h) => ({ lines: h.events.map((x) => x.line!), value: h.value })));
+            const snap = JSON.parse(JSON.stringify(r.engine.snapshot()));
+            r = recorder(p, { allowedLatenessMs: lateness, maxWindowEvents: 1_000_000 });
+            r.engine.restore(snap);
+          }
+        });
+        r.engine.flush();
+        all.push(...r.hits.map((h) => ({ lines: h.events.map((x) => x.line!), value: h.value })));
+        expect(byLines(all)).toEqual(byLines(got));
+      }),
+      { numRuns: 150 },
     );
   });
 });

@@ -330,6 +330,18 @@ describe("lt/lte: decided when the window closes", () => {
     expect(r.hits.map((h) => h.group.TargetUserName)).toEqual(["few", "other"]);
   });
 
+  it("the group's own next event, just past the window, does not drop the window's first event", () => {
+    // three failures in 10 minutes are not "fewer than 3"; the fourth, 1 ms after the window, closes it
+    const r = recorder(eventCount("{lt: 3}", "10m"));
+    r.feed("failed_logon", at("00:00"), { TargetUserName: "a" }, 1);
+    r.feed("failed_logon", at("00:04"), { TargetUserName: "a" }, 2);
+    r.feed("failed_logon", at("00:10"), { TargetUserName: "a" }, 3);
+    r.feed("failed_logon", at("00:10") + 1, { TargetUserName: "a" }, 4);
+    expect(r.hits).toEqual([]);
+    r.engine.flush();
+    expect(r.hits.map((h) => [h.value, h.events.map((e) => e.line)])).toEqual([[1, [4]]]);
+  });
+
   it("a range (gt + lte) is AND-ed and decided at close", () => {
     const r = recorder(eventCount("{gt: 1, lte: 2}", "10m"));
     r.feed("failed_logon", at("00:00"), { TargetUserName: "a" });

@@ -262,8 +262,9 @@ export class CorrelationEngine {
     }
     const t = m.time;
     const T = c.rule.timespanMs;
-    // entries older than any window that can still change are useless
-    if (g.h < g.end && g.t[g.h] < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
+    // entries older than any window that can still change are useless (arrival mode; in close mode a
+    // pending window keeps every entry from its anchor until drainCloses decides it)
+    if (c.mode === "arrival" && g.h < g.end && g.t[g.h] < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
     if (g.end - g.h >= this.maxWindow) this.overflow(g);
     const ref: RefSlot = m.refs ?? m.eventId ?? "";
     const line = m.line ?? 0;
