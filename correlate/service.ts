@@ -25,12 +25,13 @@ import { ChainBuilder } from "./chains/builder.ts";
 import { EntityModel } from "./chains/model.ts";
 import { chainOptionsFrom } from "./chains/config.ts";
 import { alertForChain, alertMergedInto } from "./chains/alerts.ts";
+import { restoreChainState } from "./chains/restore.ts";
 import { buildEngine, type Engine } from "./engine.ts";
 import { listRuleFiles } from "./sigma/loader.ts";
 import { Pipeline } from "./pipeline.ts";
 import { EventsIndexer } from "./indexer.ts";
 import { RoutingCorrelationStage } from "./correlation/stage.ts";
-import { StatefulRunner } from "./correlation/runner.ts";
+import { StatefulRunner, type KnownRules, type StatefulStage } from "./correlation/runner.ts";
 import { correlationStage } from "./correlation/partition.ts";
 import { RoutingBaselineStage, baselineStage } from "./baselines/stage.ts";
 import { CatalogWriter } from "./catalog.ts";
@@ -158,7 +159,10 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   const lifecycle = new Lifecycle("correlate", log);
   const stats: CorrelateStats = { events: 0, malformed: 0, signals: 0, chainSignals: 0, chainsWritten: 0, alertsWritten: 0, planSwaps: 0 };
   const model = new EntityModel();
-  const builder = new ChainBuilder(model, chainOptionsFrom(cfg));
+  /** Replaced when this instance takes over or hands back chain building (the exclusive `sigil-chains` group). */
+  let builder = new ChainBuilder(model, chainOptionsFrom(cfg));
+  /** Signals partitions of the chains group this instance holds: chain building is active while it holds any. */
+  const chainParts = new Set<number>();
   let engine: Engine | null = null;
   let pipeline: Pipeline | null = null;
   let out: Signal[] = [];
@@ -194,6 +198,19 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   };
 
   const load = async (): Promise<Engine> => buildEngine({ rules, config: cfg, cwd: o.cwd });
+
+  /** The runner's stateful stages for a plan: correlation rules and anomaly baselines, one engine per partition. */
+  const statefulStages = (e: Engine): StatefulStage[] => [
+    correlationStage(e.correlationPlan, { allowedLatenessMs: cfg.allowed_lateness_ms, maxGroups: cfg.max_groups, created: () => now().toISOString() }),
+    baselineStage(e.baselines.anomalies, {
+      allowedLatenessMs: cfg.allowed_lateness_ms,
+      maxEntities: cfg.baselines.max_entities,
+      maxDistinctValues: cfg.baselines.max_distinct_values,
+      maxSeenValues: cfg.baselines.max_seen_values,
+      created: () => now().toISOString(),
+    }),
+  ];
+  const knownRules = (e: Engine): KnownRules => ({ correlations: new Set(e.correlationPlan.byId.keys()), baselines: new Set(e.baselines.anomalies.map((a) => a.rule.id)) });
 
   /** Content hashes of the rule files, to tell which files a change touched (for the audit log). */
   const ruleFileHashes = (): Map<string, string> => {
@@ -245,13 +262,18 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   const writeCatalog = (e: Engine, version: string): Promise<void> =>
     catalog.write(e, version).catch((err: unknown) => log.warn({ err: describeError(err), plan_version: version }, "could not write the rule catalog; the console shows the previous one"));
 
+  let swapping: Promise<void> = Promise.resolve();
   /** Rebuilds the plan and swaps it in between batches; a broken rule keeps the running plan. */
   const swap = async () => {
     const files = ruleFileHashes();
     try {
       const next = await load();
+      // the runner first (between two of its batches, state of unchanged rules kept), then the
+      // detection plan (between two event batches): copies routed by the new plan always find their rules
+      const kept = runner ? await runner.swap(statefulStages(next), knownRules(next)) : null;
       engine = next;
       pipeline = makePipeline(next);
+      if (kept) log.info({ partitions: kept.partitions, state_kept: kept.kept, state_dropped: kept.dropped }, "correlation and baseline state carried into the new plan");
       stats.planSwaps++;
       planSwapsCounter().inc({ outcome: "swapped" });
       const version = showPlan(next);
@@ -386,19 +408,31 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     stats.chainsWritten += chains.length;
   };
 
-  /** After a restart: the stored chains still inside the window come back with their signals. */
-  const restoreChains = async () => {
-    const recent = await o.store.search("chains", { sort: [{ field: "@timestamp", order: "desc" }], size: 1_000 });
-    const newest = recent.hits.length ? Date.parse(String(recent.hits[0]["@timestamp"])) : NaN;
-    if (!Number.isFinite(newest)) return;
-    let restored = 0;
-    for (const doc of recent.hits as Chain[]) {
-      if (newest - Date.parse(String(doc["@timestamp"])) > cfg.chains.window_ms || doc["merged_into"] !== undefined) continue;
-      const signals = (await o.store.getMany("signals", doc.steps.map((s) => s.signal_id))) as Signal[];
-      if (builder.restore(doc, signals)) restored++;
-    }
-    watermark = newest;
-    if (restored) log.info({ restored }, "chains restored from the store");
+  /**
+   * This instance takes over chain building (at start, or after the holder of the exclusive group
+   * failed): the builder comes back from the store's chains and signals, and what the previous holder
+   * left unwritten (a chain without its alert, a chain a stored signal completes) is written now.
+   */
+  const takeOverChains = async () => {
+    builder = new ChainBuilder(model, chainOptionsFrom(cfg));
+    for (const k of Object.keys(lastStats) as (keyof ChainBuilder["stats"])[]) delete lastStats[k];
+    unwrittenChains.clear();
+    unwrittenMerges.clear();
+    const t0 = performance.now();
+    const r = await restoreChainState(o.store, builder, { windowMs: cfg.chains.window_ms, maxChains: Math.min(cfg.chains.max_chains, 10_000) });
+    if (Number.isFinite(r.newest)) watermark = r.newest;
+    if (r.write.size || r.merged.size) await writeChains(r.write, r.merged);
+    chainGauge().set(builder.size);
+    log.info({ chains: r.chains, signals_replayed: r.replayed, written: r.write.size, merged: r.merged.size, ms: Math.round(performance.now() - t0) }, "chain building taken over: state restored from the store");
+  };
+
+  /** Another instance holds chain building now: forget the chains (they are stored; the holder continues them). */
+  const handOverChains = () => {
+    builder = new ChainBuilder(model, chainOptionsFrom(cfg));
+    unwrittenChains.clear();
+    unwrittenMerges.clear();
+    chainGauge().set(0);
+    log.info("chain building handed over to another instance");
   };
 
   const handleSignals = async (batch: Batch): Promise<void> => {
@@ -491,16 +525,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         runner = new StatefulRunner({
           bus: o.bus,
           store: o.store,
-          stages: [
-            correlationStage(engine!.correlationPlan, { allowedLatenessMs: cfg.allowed_lateness_ms, maxGroups: cfg.max_groups, created: () => now().toISOString() }),
-            baselineStage(engine!.baselines.anomalies, {
-              allowedLatenessMs: cfg.allowed_lateness_ms,
-              maxEntities: cfg.baselines.max_entities,
-              maxDistinctValues: cfg.baselines.max_distinct_values,
-              maxSeenValues: cfg.baselines.max_seen_values,
-              created: () => now().toISOString(),
-            }),
-          ],
+          stages: statefulStages(engine!),
+          known: knownRules(engine!),
           checkpointIntervalMs: cfg.checkpoint_interval_ms,
           idleAdvanceMs: cfg.allowed_lateness_ms,
           log,
@@ -519,8 +545,31 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           log.info("chain building is disabled on this instance (correlate.chains.enabled: false)");
           return;
         }
-        await restoreChains();
-        chainsConsumer = await o.bus.consumer({ groupId: "sigil-chains", topics: ["signals"], fromBeginning: true, maxBatchSize: 2_000 });
+        // one instance builds chains at a time (every signal in one place); the others stand by and
+        // take over, restoring from the store, when it stops or fails
+        chainsConsumer = await o.bus.consumer({
+          groupId: "sigil-chains",
+          topics: ["signals"],
+          fromBeginning: true,
+          maxBatchSize: 2_000,
+          exclusive: true,
+          onAssigned: async (parts) => {
+            const first = chainParts.size === 0;
+            for (const p of parts) chainParts.add(p.partition);
+            if (!first) return;
+            try {
+              await takeOverChains();
+            } catch (err) {
+              for (const p of parts) chainParts.delete(p.partition);
+              log.error({ err: describeError(err) }, "cannot restore chain state from the store; the assignment is retried");
+              throw err;
+            }
+          },
+          onRevoked: (parts) => {
+            for (const p of parts) chainParts.delete(p.partition);
+            if (chainParts.size === 0) handOverChains();
+          },
+        });
         await chainsConsumer.run(async (batch) => {
           try {
             await handleSignals(batch);
@@ -585,7 +634,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           try {
             const w = fs.watch(d, { recursive: true }, () => {
               if (swapTimer) clearTimeout(swapTimer);
-              swapTimer = setTimeout(() => void swap(), 500);
+              // one rebuild at a time, in order: an older plan never replaces a newer one
+              swapTimer = setTimeout(() => void (swapping = swapping.then(swap)), 500);
             });
             watchers.push(w);
           } catch (err) {

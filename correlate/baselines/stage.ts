@@ -163,8 +163,9 @@ export function baselineStage(anomalies: CompiledAnomaly[], opts: BaselineStageO
         snapshot: () => engine.snapshot(),
         delta: () => engine.delta(),
         restore(full, deltas) {
-          engine.restore(full as BaselineSnapshot | null, deltas as BaselineDelta[]);
+          const r = engine.restore(full as BaselineSnapshot | null, deltas as BaselineDelta[]);
           last = { ...engine.stats };
+          return r;
         },
         close: () => engine.close(),
         takeCounts(): StageCounts {

@@ -71,6 +71,8 @@ interface Group {
   overflow: number;
   risk: RiskBreakdown;
   promoted: boolean;
+  /** Rebuilt from a stored chain: its steps' counts already include the signals suppressed into them. */
+  restored?: boolean;
 }
 
 /** What adding one signal did. */
@@ -117,8 +119,12 @@ export class ChainBuilder {
     return this.groups.size;
   }
 
-  /** Adds one signal; idempotent by signal id. */
-  add(signal: Signal): AddResult {
+  /**
+   * Adds one signal; idempotent by signal id. `replay`: a stored signal replayed after a restore; one
+   * that would only be counted into a restored chain's step (suppressed, or past the step limit) is
+   * taken as already counted, since the stored counts include it.
+   */
+  add(signal: Signal, opts: { replay?: boolean } = {}): AddResult {
     const sid = signal.event.id;
     const known = this.signalGroup.get(sid);
     if (known) {
@@ -167,6 +173,11 @@ export class ChainBuilder {
     // the oldest chain survives a merge (deterministic)
     linked.sort((a, b) => a.g.firstTs - b.g.firstTs || (a.g.id < b.g.id ? -1 : 1));
     const target = linked[0].g;
+    if (opts.replay && target.restored && linked.length === 1 && (target.members.length >= this.opts.maxStepsPerChain || this.suppressedBy(target, member, weights))) {
+      this.signalGroup.set(member.signalId, target.id);
+      this.stats.duplicates++;
+      return { chainId: target.id, duplicate: true, suppressed: true, merged: [], promotedNow: false, promoted: target.promoted };
+    }
     const merged: string[] = [];
     for (const other of linked.slice(1)) {
       // the absorbed chain's first step now says how its chain joined this one
@@ -190,9 +201,7 @@ export class ChainBuilder {
     if (merged.length) member.why.push(`joined ${merged.length + 1} chains into one`);
 
     // suppression: same rule, sharing an entity with an earlier step, within the suppression window
-    const dup = target.members.find(
-      (m) => m.rule.id === member.rule.id && Math.abs(m.ts - member.ts) <= this.opts.suppressWindowMs && m.entities.some((e) => member.entities.some((x) => x.key === e.key && (weights.get(x.key) ?? 0) > 0)),
-    );
+    const dup = this.suppressedBy(target, member, weights);
     if (dup) {
       dup.count++;
       for (const ev of member.events) if (dup.events.length < this.opts.maxEventsPerStep) dup.events.push(ev);
@@ -213,6 +222,13 @@ export class ChainBuilder {
     }
     this.attach(target, member);
     return this.finish(target, member, false, merged);
+  }
+
+  /** The step a signal would be counted into: same rule, sharing an entity, within the suppression window. */
+  private suppressedBy(target: Group, member: Member, weights: Map<string, number>): Member | undefined {
+    return target.members.find(
+      (m) => m.rule.id === member.rule.id && Math.abs(m.ts - member.ts) <= this.opts.suppressWindowMs && m.entities.some((e) => member.entities.some((x) => x.key === e.key && (weights.get(x.key) ?? 0) > 0)),
+    );
   }
 
   private finish(g: Group, _m: Member, suppressed: boolean, merged: string[]): AddResult {
@@ -365,6 +381,7 @@ export class ChainBuilder {
     g.version = chain.version;
     g.risk = this.score(g);
     g.promoted = true;
+    g.restored = true;
     return true;
   }
 

@@ -86,6 +86,11 @@ export class PartitionCheckpoint<F, D> {
     return this.deltasSinceFull >= this.maxDeltas || this.now() - this.lastFull >= this.opts.fullIntervalMs;
   }
 
+  /** The next write is a full snapshot (the state was rebuilt, e.g. under a new rule plan). */
+  requestFull(): void {
+    this.lastFull = -Infinity;
+  }
+
   async saveDelta(delta: D, offset: string): Promise<void> {
     const seq = this.seq + 1;
     const id = `${this.base}/d${seq}`;

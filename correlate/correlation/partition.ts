@@ -95,8 +95,9 @@ export function correlationStage(plan: CorrelationPlan, opts: CorrelationStageOp
         snapshot: () => engine.snapshot(),
         delta: () => engine.delta(),
         restore(full, deltas) {
-          engine.restore(full as EngineSnapshot | null, deltas as EngineDelta[]);
+          const r = engine.restore(full as EngineSnapshot | null, deltas as EngineDelta[]);
           last = { ...engine.stats };
+          return r;
         },
         close: () => engine.close(),
         takeCounts(): StageCounts {

@@ -8,6 +8,7 @@ import type { Store } from "../../platform/store/types.ts";
 import type { Logger } from "../../platform/telemetry/log.ts";
 import { safeJsonParse } from "../../schema/fields.ts";
 import type { Signal } from "../../schema/signal.ts";
+import { SigilError } from "../../platform/errors.ts";
 import { PartitionCheckpoint } from "./checkpoint.ts";
 import { reportCounts, statefulMetrics, type StageCounts } from "./metrics.ts";
 
@@ -22,7 +23,8 @@ export interface PartitionPart {
   advanceIdle(nowMs: number, idleMs: number): void;
   snapshot(): unknown;
   delta(): unknown | null;
-  restore(full: unknown | null, deltas: unknown[]): void;
+  /** Replaces the state; state of rules the stage no longer has, or whose semantics changed, is dropped (counts when known). */
+  restore(full: unknown | null, deltas: unknown[]): void | { restored: number; dropped: number };
   close(): void;
   /** Counts since the last call. */
   takeCounts(): StageCounts;
@@ -34,10 +36,33 @@ export interface StatefulStage {
   open(partition: number, emit: (s: Signal) => void): PartitionPart;
 }
 
+/** The correlation and baseline rule ids the running plan evaluates (routing copies name them). */
+export interface KnownRules {
+  correlations: ReadonlySet<string>;
+  baselines: ReadonlySet<string>;
+}
+
+/** What a plan swap did to the live state, summed over the partitions held. */
+export interface SwapReport {
+  partitions: number;
+  /** Groups and entities kept (their rule is unchanged: same id and same semantics hash). */
+  kept: number;
+  /** Groups and entities dropped (their rule was removed, or its window semantics changed). */
+  dropped: number;
+}
+
 export interface RunnerOptions {
   bus: Bus;
   store: Store;
   stages: StatefulStage[];
+  /**
+   * The rules of `stages`. With it, a routing copy naming a rule this instance does not know yet (another
+   * instance already runs newer rules) holds its partition for up to `unknownHoldMs` so a rule change
+   * reaching this instance a little later loses nothing; copies for rules a swap removed are dropped at once.
+   */
+  known?: KnownRules;
+  /** How long a partition waits for rules it does not know (default 30 s); after that the copies are dropped and counted. */
+  unknownHoldMs?: number;
   /** Consumer group, also the checkpoint scope. */
   groupId?: string;
   checkpointIntervalMs: number;
@@ -61,6 +86,8 @@ interface PartitionState {
   /** Offset of the last message the state covers. */
   covered: bigint | null;
   out: OutgoingMessage[];
+  /** Publishes a signal the partition's stages produce (kept for the parts a plan swap opens). */
+  emit: (s: Signal) => void;
   lastInput: number;
   /** A batch failed after changing state: reload the checkpoint before the next one. */
   stale: boolean;
@@ -74,10 +101,14 @@ export interface RunnerStats {
   published: number;
   checkpoints: number;
   failed: number;
+  /** Plans swapped in. */
+  swaps: number;
+  /** Routing copies for rules this instance does not run (held for a while, then dropped). */
+  unknown: number;
 }
 
 export class StatefulRunner {
-  readonly stats: RunnerStats = { batches: 0, messages: 0, skipped: 0, malformed: 0, published: 0, checkpoints: 0, failed: 0 };
+  readonly stats: RunnerStats = { batches: 0, messages: 0, skipped: 0, malformed: 0, published: 0, checkpoints: 0, failed: 0, swaps: 0, unknown: 0 };
   private readonly partitions = new Map<number, PartitionState>();
   private consumer: Consumer | null = null;
   private producer: Producer | null = null;
@@ -85,10 +116,75 @@ export class StatefulRunner {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly groupId: string;
   private readonly now: () => number;
+  private stages: StatefulStage[];
+  private known: KnownRules | null;
+  /** Rule ids earlier plans had and a swap removed: copies still naming them are dropped without waiting. */
+  private readonly removed = { correlations: new Set<string>(), baselines: new Set<string>() };
+  /** Since when batches name rules this instance does not know (null: they do not). */
+  private unknownSince: number | null = null;
 
   constructor(private readonly o: RunnerOptions) {
     this.groupId = o.groupId ?? "sigil-correlate-stateful";
     this.now = o.now ?? Date.now;
+    this.stages = o.stages;
+    this.known = o.known ?? null;
+  }
+
+  /**
+   * Swaps in the stages of a new rule plan between two batches (atomically for every partition held):
+   * each partition's state goes through a snapshot into the new stages, which keep the state of rules
+   * with the same id and semantics and drop the rest; a full checkpoint then records the new state.
+   * Partitions assigned later open with the new stages.
+   */
+  swap(stages: StatefulStage[], known?: KnownRules): Promise<SwapReport> {
+    return this.locked(async () => {
+      const report: SwapReport = { partitions: 0, kept: 0, dropped: 0 };
+      if (this.known && known) {
+        for (const k of ["correlations", "baselines"] as const) {
+          for (const id of this.known[k]) if (!known[k].has(id)) this.remove(this.removed[k], id);
+          for (const id of known[k]) this.removed[k].delete(id);
+        }
+      }
+      this.stages = stages;
+      this.known = known ?? null;
+      this.unknownSince = null;
+      for (const ps of this.partitions.values()) {
+        report.partitions++;
+        const old = ps.parts;
+        const snaps = new Map<string, unknown>();
+        if (!ps.stale) for (const { stage, part } of old) snaps.set(stage.name, part.snapshot());
+        for (const { part } of old) part.close();
+        ps.parts = stages.map((stage) => ({ stage, part: stage.open(ps.partition, ps.emit) }));
+        if (ps.stale) {
+          // the live state was not trustworthy (a failed batch): the checkpoint, read under the new rules
+          await this.reload(ps);
+          continue;
+        }
+        for (const { stage, part } of ps.parts) {
+          const r = part.restore(snaps.get(stage.name) ?? null, []);
+          if (r) {
+            report.kept += r.restored;
+            report.dropped += r.dropped;
+          }
+        }
+        ps.ckpt.requestFull();
+        try {
+          await this.flush(ps, null);
+        } catch (err) {
+          // the next batch starts again from the checkpoint, read under the new rules: nothing lost
+          ps.stale = true;
+          this.o.log?.warn({ partition: ps.partition, err: String(err) }, "could not checkpoint the state carried into the new plan; the partition reloads its checkpoint");
+        }
+      }
+      this.stats.swaps++;
+      return report;
+    });
+  }
+
+  private remove(set: Set<string>, id: string): void {
+    set.add(id);
+    // bounded: the oldest removals are forgotten first (their copies are long gone)
+    if (set.size > 10_000) set.delete(set.values().next().value as string);
   }
 
   /** Partitions held now (tests). */
@@ -142,11 +238,11 @@ export class StatefulRunner {
         ckpt: new PartitionCheckpoint(this.o.store, `${this.groupId}/${this.o.bus.topicName("signals")}`, tp.partition, { fullIntervalMs: this.o.checkpointIntervalMs, now: this.now }),
         covered: null,
         out: [],
+        emit: (s: Signal) => ps.out.push({ key: s.signal.key, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }),
         lastInput: this.now(),
         stale: false,
       };
-      const emit = (s: Signal) => ps.out.push({ key: s.signal.key, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined });
-      ps.parts = this.o.stages.map((stage) => ({ stage, part: stage.open(tp.partition, emit) }));
+      ps.parts = this.stages.map((stage) => ({ stage, part: stage.open(tp.partition, ps.emit) }));
       await this.reload(ps);
       this.partitions.set(tp.partition, ps);
     }
@@ -184,8 +280,11 @@ export class StatefulRunner {
     // a failed batch left state the store does not have: start again from the checkpoint, so the
     // redelivered batch is not counted twice
     if (ps.stale) await this.reload(ps);
+    const signals = this.decode(ps, batch);
+    // before any state changes: a copy naming rules this instance does not run yet waits for them
+    this.checkKnown(ps, signals);
     try {
-      await this.process(ps, batch);
+      await this.process(ps, batch, signals);
     } catch (err) {
       ps.stale = true;
       this.stats.failed++;
@@ -194,16 +293,13 @@ export class StatefulRunner {
     }
   }
 
-  private async process(ps: PartitionState, batch: Batch): Promise<void> {
-    this.stats.batches++;
-    let fed = false;
-    for (const msg of batch.messages) {
-      this.stats.messages++;
-      if (ps.covered !== null && BigInt(msg.offset) <= ps.covered) {
-        this.stats.skipped++;
-        statefulMetrics.skipped.inc();
-        continue;
-      }
+  /** The batch's routing copies not yet covered by the partition's state (null: skipped or not a copy). */
+  private decode(ps: PartitionState, batch: Batch): (Signal | null)[] {
+    const out: (Signal | null)[] = new Array(batch.messages.length);
+    for (let i = 0; i < batch.messages.length; i++) {
+      const msg = batch.messages[i];
+      out[i] = null;
+      if (ps.covered !== null && BigInt(msg.offset) <= ps.covered) continue;
       let s: Signal;
       try {
         s = safeJsonParse(msg.value.toString("utf8")) as unknown as Signal;
@@ -212,6 +308,67 @@ export class StatefulRunner {
         continue;
       }
       if (!s || typeof s !== "object" || !s.signal || typeof s.signal !== "object" || !s.signal.route) continue;
+      out[i] = s;
+    }
+    return out;
+  }
+
+  /**
+   * Throws (the batch comes again after a backoff, nothing counted) while copies name rules this
+   * instance does not know and the hold has not run out: the rule change reaches every instance
+   * within moments, and the copies then count. After the hold they are dropped and counted.
+   */
+  private checkKnown(ps: PartitionState, signals: (Signal | null)[]): void {
+    const known = this.known;
+    if (!known) return;
+    let unknown: string | null = null;
+    let strays = 0;
+    for (const s of signals) {
+      if (!s) continue;
+      const r = s.signal.route!;
+      let stray = false;
+      for (const id of r.correlations ?? [])
+        if (!known.correlations.has(id)) {
+          stray = true;
+          if (!this.removed.correlations.has(id)) unknown ??= id;
+        }
+      for (const id of r.baselines ?? [])
+        if (!known.baselines.has(id)) {
+          stray = true;
+          if (!this.removed.baselines.has(id)) unknown ??= id;
+        }
+      if (stray) strays++;
+    }
+    if (unknown === null) {
+      this.stats.unknown += strays;
+      this.unknownSince = null;
+      return;
+    }
+    const now = this.now();
+    this.unknownSince ??= now;
+    const hold = this.o.unknownHoldMs ?? 30_000;
+    if (now - this.unknownSince < hold) {
+      throw new SigilError("correlate_rule_unknown", `a routing copy on partition ${ps.partition} names rule ${unknown}, which this instance does not run (yet)`, {
+        hint: "another correlate instance runs newer rules; this one waits for the same rule change, then drops the copies. Give every instance the same rule files",
+      });
+    }
+    this.stats.unknown += strays;
+    this.o.log?.warn({ partition: ps.partition, rule_id: unknown, held_ms: now - this.unknownSince }, "routing copies name a rule this instance does not run; dropping them");
+  }
+
+  private async process(ps: PartitionState, batch: Batch, signals: (Signal | null)[]): Promise<void> {
+    this.stats.batches++;
+    let fed = false;
+    for (let i = 0; i < batch.messages.length; i++) {
+      this.stats.messages++;
+      const msg = batch.messages[i];
+      if (ps.covered !== null && BigInt(msg.offset) <= ps.covered) {
+        this.stats.skipped++;
+        statefulMetrics.skipped.inc();
+        continue;
+      }
+      const s = signals[i];
+      if (!s) continue;
       for (const p of ps.parts) if (p.part.accept(s)) break;
       fed = true;
     }
