@@ -3,6 +3,7 @@
 
 import type { Store } from "../../platform/store/types.ts";
 import type { OutgoingMessage } from "../../platform/bus/types.ts";
+import type { AuditRecord } from "../../schema/signal.ts";
 import type { AuditLog } from "../../platform/security/audit.ts";
 import type { ConsoleConfig } from "../../platform/config/sections/console.ts";
 import type { Logger } from "../../platform/telemetry/log.ts";
@@ -19,6 +20,8 @@ export interface ConsoleDeps {
   store: Store;
   /** Publishes on the alerts topic (so every console process sees a triage change); resolves when durable. */
   publishAlerts(messages: OutgoingMessage[]): Promise<void>;
+  /** Publishes a sign-in audit record as an ECS event on the events topic (auth/audit-events.ts); absent without a bus. */
+  publishAudit?(rec: AuditRecord): Promise<void>;
   hub: LiveHub;
   users: UserStore;
   sessions: SessionStore;

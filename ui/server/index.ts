@@ -13,6 +13,7 @@ import { AuditLog } from "../../platform/security/audit.ts";
 import { health } from "../../platform/telemetry/health.ts";
 import type { Logger } from "../../platform/telemetry/log.ts";
 import { LoginThrottle } from "./auth/throttle.ts";
+import { publishAuditEvent } from "./auth/audit-events.ts";
 import { SessionStore } from "./auth/sessions.ts";
 import { UserStore } from "./auth/users.ts";
 import type { ConsoleDeps } from "./deps.ts";
@@ -72,6 +73,8 @@ export function consoleRole(opts: ConsoleRoleOptions): ConsoleRole {
     log,
   });
   let sweepTimer: NodeJS.Timeout | null = null;
+  /** host.name of the sign-in events this console publishes. */
+  const auditNode = (opts.config.node_name ?? os.hostname()).slice(0, 128);
 
   const deps: ConsoleDeps = {
     config: cfg,
@@ -79,6 +82,13 @@ export function consoleRole(opts: ConsoleRoleOptions): ConsoleRole {
     publishAlerts: async (messages) => {
       if (producer) await producer.send("alerts", messages);
     },
+    publishAudit: (rec) =>
+      publishAuditEvent(
+        producer ? (events) => producer!.send("events", events.map((e) => ({ key: e.host?.name ?? null, value: JSON.stringify(e), timestamp: Date.parse(e["@timestamp"]) || undefined }))) : undefined,
+        rec,
+        auditNode,
+        log,
+      ),
     hub,
     users,
     sessions,

@@ -53,14 +53,15 @@ export const authRoutes: RouteSpec<ConsoleDeps>[] = [
       if (!user) {
         d.throttle.failure(name, ip);
         signIns.inc({ outcome: "failure" });
-        await d.audit.record({ actor: name.slice(0, 64), action: "auth.sign_in_failed", outcome: "failure", source_ip: ip ?? undefined, details: { reason: "wrong user name or password, or user disabled" } });
+        const rec = await d.audit.record({ actor: name.slice(0, 64), action: "auth.sign_in_failed", outcome: "failure", source_ip: ip ?? undefined, details: { reason: "wrong user name or password, or user disabled" } });
+        await d.publishAudit?.(rec);
         throw new SigilError("sign_in_failed", "wrong user name or password", { exitCode: 2 });
       }
       d.throttle.success(name, ip);
       const { token, session } = await d.sessions.create(user, { ip, userAgent: c.req.header("user-agent") ?? null, previousToken: sessionCookie(c) });
       setCookie(c, COOKIE_NAME, token, { prefix: "host", httpOnly: true, secure: true, sameSite: "Strict", path: "/", maxAge: Math.floor(d.config.session_ttl_ms / 1000) });
       signIns.inc({ outcome: "success" });
-      await d.audit.record({ actor: user.name, action: "auth.sign_in", source_ip: ip ?? undefined, details: { role: user.role } });
+      await d.publishAudit?.(await d.audit.record({ actor: user.name, action: "auth.sign_in", source_ip: ip ?? undefined, details: { role: user.role } }));
       return c.json(sessionView(session, d.config.session_idle_ms));
     },
   },
@@ -73,7 +74,7 @@ export const authRoutes: RouteSpec<ConsoleDeps>[] = [
       const token = c.get("token");
       if (token) await d.sessions.destroy(token);
       deleteCookie(c, COOKIE_NAME, { prefix: "host", secure: true, path: "/" });
-      await d.audit.record({ actor: s.user, action: "auth.sign_out", source_ip: c.get("ip") ?? undefined });
+      await d.publishAudit?.(await d.audit.record({ actor: s.user, action: "auth.sign_out", source_ip: c.get("ip") ?? undefined }));
       return c.json({ ok: true });
     },
   },
