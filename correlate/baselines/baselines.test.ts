@@ -188,6 +188,34 @@ threshold: {score: 6}`);
     expect(lastSeasonal).toHaveLength(0);
   });
 
+  it("uses day-of-week seasonality once enough weeks exist (auto), and still alerts on that weekday's own outliers", () => {
+    const weekly = rule(`entity: service.name
+metric: sum
+field: destination.bytes
+interval: 1h
+baseline: {history: 35d, warmup: 24, seasonality: auto, min_seasonal_samples: 3}
+threshold: {score: 6}`);
+    const run = (text: string) => {
+      const { engine, hits, obs } = engineFor(text);
+      // every Monday 09:00 a weekly report sends 50x the usual hourly volume; in week 5 it sends 100x more
+      for (let h = 0; h < 24 * 7 * 5; h++) {
+        const mondayNine = h % (24 * 7) === 9;
+        const bytes = mondayNine ? (h >= 24 * 7 * 4 ? 5_000_000_000 : 50_000_000) : 1_000_000 + (h % 7) * 10_000;
+        obs(T0 + h * H + 60_000, { service: { name: "reports" }, destination: { bytes } });
+      }
+      engine.flush();
+      return hits.map((x) => ({ week: Math.floor((x.intervalStart - T0) / (7 * 24 * H)) + 1, hour: new Date(x.intervalStart).getUTCHours(), day: new Date(x.intervalStart).getUTCDay(), seasonality: x.basis.seasonality }));
+    };
+    // auto: the same hour of day until three Mondays exist, then the same hour of the week
+    expect(run(weekly)).toEqual([
+      { week: 2, hour: 9, day: 1, seasonality: "hour_of_day" },
+      { week: 3, hour: 9, day: 1, seasonality: "hour_of_day" },
+      { week: 5, hour: 9, day: 1, seasonality: "day_of_week" },
+    ]);
+    // forced to the hour of the day, every Monday report after warm-up is an outlier
+    expect(run(weekly.replace("seasonality: auto", "seasonality: hour_of_day")).map((x) => x.week)).toEqual([2, 3, 4, 5]);
+  });
+
   it("distinct_count: one user touching many hosts", () => {
     const { engine, hits, obs } = engineFor(
       rule(`entity: user.name

@@ -81,4 +81,25 @@ describe("sigil rules lint and rules test with correlation and anomaly rules", (
     expect(await main(["rules", "test", "--no-regression", dir], c)).toBe(1);
     expect(c.out()).toMatch(/FAIL .*spray\.tests\.yml:2 wrong on purpose: unexpected hit\(s\): value_count \{"source.ip":"203.0.113.9"\} value 5 lines \[1,2,3,4,5\]/);
   });
+
+  it("rules test checks the dropped counts a scenario states, by reason", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-test-dropped-"));
+    fs.cpSync(path.join(PROJECT_ROOT, "rules/sigma/linux"), path.join(dir, "sigma"), { recursive: true });
+    fs.copyFileSync(path.join(PROJECT_ROOT, "rules/correlation/linux/credential-access_ssh_password_spraying.yml"), path.join(dir, "spray.yml"));
+    // two failures, then one ten minutes behind the newest (later than the 60 s allowed lateness)
+    const events = [`10:10:00.000`, `10:10:01.000`, `10:00:00.000`]
+      .map((t, i) => `      - format: sshd-auth\n        raw: "${ssh(t, `Failed password for u${i} from 203.0.113.9 port 1 ssh2`)}"\n`)
+      .join("");
+    const scenario = (name: string, dropped: string) => `  - name: ${name}\n    events:\n${events}    expect: []\n    dropped: ${dropped}\n`;
+    fs.writeFileSync(
+      path.join(dir, "spray.tests.yml"),
+      "scenarios:\n" + scenario("one late", "{late: 1, missing_field: 0, evicted: 0}") + scenario("two late on purpose", "{late: 2}") + scenario("a typo", "{lat: 1}"),
+    );
+    const c = ctx();
+    expect(await main(["rules", "test", "--no-regression", dir], c)).toBe(1);
+    const out = c.out();
+    expect(out).not.toMatch(/one late/); // passed: only failures are listed
+    expect(out).toMatch(/FAIL .*spray\.tests\.yml:\d+ two late on purpose: expected 2 input\(s\) dropped as late, counted 1/);
+    expect(out).toMatch(/unknown dropped reason "lat" \(allowed: late, suppressed, missing_field, bad_value, evicted\)/);
+  });
 });

@@ -23,6 +23,9 @@ const SCENARIO_KEYS = new Set(["name", "options", "events", "expect", "late", "e
 const OPTION_KEYS = new Set(["allowed_lateness_ms", "max_groups", "max_entities", "max_window_events"]);
 const EVENT_KEYS = new Set(["event", "raw", "format", "repeat"]);
 const REPEAT_KEYS = new Set(["count", "every", "from", "vary"]);
+/** Reasons a scenario's `dropped:` can count (inputs not added to any window or interval). */
+const DROP_REASONS = ["late", "suppressed", "missing_field", "bad_value", "evicted"] as const;
+type DropReason = (typeof DROP_REASONS)[number];
 const EXPECT_KEYS = new Set(["rule", "group", "entity", "lines", "value", "observed", "new_values", "first_seen", "last_seen", "interval_start"]);
 const MAX_EVENTS = 200_000;
 
@@ -34,6 +37,8 @@ export interface Scenario {
   expect: (Record<string, unknown> & { line: number })[];
   late?: number;
   evicted?: number;
+  /** Expected counts per reason, e.g. {missing_field: 2}; reasons left out are not checked. */
+  dropped?: Partial<Record<DropReason, number>>;
 }
 
 /** Reads the `scenarios:` of a tests file; shape errors come back as messages with their line. */
@@ -72,6 +77,18 @@ export function readScenarios(file: string): { scenarios: Scenario[]; errors: { 
       late: typeof js.late === "number" ? js.late : undefined,
       evicted: typeof js.evicted === "number" ? js.evicted : undefined,
     };
+    if (js.dropped !== undefined) {
+      const d = js.dropped as Record<string, unknown>;
+      if (d === null || typeof d !== "object" || Array.isArray(d)) bad(`dropped is a mapping of reason to count (reasons: ${DROP_REASONS.join(", ")})`);
+      else {
+        s.dropped = {};
+        for (const [k, v] of Object.entries(d)) {
+          if (!(DROP_REASONS as readonly string[]).includes(k)) bad(`unknown dropped reason "${k}" (allowed: ${DROP_REASONS.join(", ")})`);
+          else if (typeof v !== "number" || !Number.isInteger(v) || v < 0) bad(`dropped.${k} must be a count (a whole number, 0 or more)`);
+          else s.dropped[k as DropReason] = v;
+        }
+      }
+    }
     const evNode = node.get("events", true);
     if (!isSeq(evNode)) return bad("needs an events list");
     evNode.items.forEach((en) => {
@@ -135,6 +152,8 @@ interface Outcome {
   hits: { kind: "correlation" | "anomaly"; ruleId: string; hit: CorrelationHit | AnomalyHit; a?: CompiledAnomaly }[];
   late: number;
   evicted: number;
+  /** Inputs not added to state, by reason, correlation and baseline engines together. */
+  dropped: Record<DropReason, number>;
   error?: string;
 }
 
@@ -176,7 +195,7 @@ function plansFor(compiled: Compiled, ruleFile: string): Plans {
 
 /** Runs one scenario through Sigma, correlations and baselines; returns every hit. */
 export function runScenario(compiled: Compiled, s: Scenario, normalize: SampleNormalizer | undefined, where: string, ruleFile: string): Outcome {
-  const out: Outcome = { hits: [], late: 0, evicted: 0 };
+  const out: Outcome = { hits: [], late: 0, evicted: 0, dropped: { late: 0, suppressed: 0, missing_field: 0, bad_value: 0, evicted: 0 } };
   const { corr, base } = plansFor(compiled, ruleFile);
   const cs = new LocalCorrelationStage(corr.plan, () => {}, {
     allowedLatenessMs: s.options.allowed_lateness_ms,
@@ -244,6 +263,9 @@ export function runScenario(compiled: Compiled, s: Scenario, normalize: SampleNo
   }
   cs.finish();
   bs.finish();
+  const c = cs.engine.stats;
+  const b = bs.engine.stats;
+  out.dropped = { late: c.late + b.late, suppressed: c.suppressed, missing_field: c.missingGroupField + b.missingField, bad_value: c.badValue + b.badValue, evicted: c.evicted + b.evicted };
   return out;
 }
 
@@ -296,6 +318,10 @@ export function judge(s: Scenario, out: Outcome, own: Map<string, string>): stri
   if (left.length) return `unexpected hit(s): ${left.map(describeHit).join("; ")}`;
   if (s.late !== undefined && s.late !== out.late) return `expected ${s.late} late event(s), counted ${out.late}`;
   if (s.evicted !== undefined && s.evicted !== out.evicted) return `expected ${s.evicted} eviction(s), counted ${out.evicted}`;
+  for (const [reason, n] of Object.entries(s.dropped ?? {})) {
+    const got = out.dropped[reason as DropReason];
+    if (got !== n) return `expected ${n} input(s) dropped as ${reason}, counted ${got}`;
+  }
   return null;
 }
 
