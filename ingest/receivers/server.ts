@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { createGunzip, createInflate } from "node:zlib";
 import type { TlsConfig } from "../../platform/config/sections/common.ts";
 import { serverTlsOptions, watchCertificates } from "../../platform/security/tls.ts";
+import { jsonProtocolErrors } from "../../platform/security/client-error.ts";
 import type { TokenInfo, TokenVerifier } from "../../platform/security/types.ts";
 import type { RateLimiter } from "../../platform/security/limits.ts";
 import { health as defaultHealth, type Health } from "../../platform/telemetry/health.ts";
@@ -135,26 +136,6 @@ export class Gate {
 }
 
 /**
- * Answers a request Node's HTTP parser refused (bad framing, oversized headers, a timeout) with a JSON
- * error code like every other refusal, then closes the connection; Node's default answer has no body.
- */
-export function answerClientError(err: NodeJS.ErrnoException, socket: import("node:stream").Duplex): void {
-  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) {
-    socket.destroy();
-    return;
-  }
-  const [status, code, message] =
-    err.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "headers_too_large", "the request headers are too large"]
-      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? [408, "request_timeout", "the request was not received in time"]
-        : [400, "bad_http_request", "the request is not valid HTTP/1.1"];
-  const body = JSON.stringify({ error: { code, message } }) + "\n";
-  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-}
-
-/**
  * Starts an HTTP(S) listener whose `route` handles everything but /healthz and /readyz. Errors thrown
  * as HttpError become JSON answers with their status; anything else is a 500 with code internal.
  */
@@ -188,12 +169,7 @@ export async function startHttpListener(opts: ListenerOptions, route: (req: http
   server.headersTimeout = 15_000;
   server.keepAliveTimeout = 30_000;
   server.maxHeadersCount = 100;
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket));
-  // an Expect header other than 100-continue: Node answers 417 without a body unless told how
-  server.on("checkExpectation", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    res.setHeader("connection", "close");
-    sendError(res, new HttpError(417, "expectation_failed", "only Expect: 100-continue is supported"));
-  });
+  jsonProtocolErrors(server);
   const stopWatch = useTls ? watchCertificates(server as https.Server, opts.tls, `${opts.name} listener`, opts.log) : () => undefined;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -10,6 +10,7 @@ import { getRequestListener } from "@hono/node-server";
 import { WebSocketServer } from "ws";
 import { UsageError } from "../../platform/errors.ts";
 import { serverTlsOptions, watchCertificates } from "../../platform/security/tls.ts";
+import { jsonProtocolErrors } from "../../platform/security/client-error.ts";
 import type { ConsoleConfig } from "../../platform/config/sections/console.ts";
 import type { Logger } from "../../platform/telemetry/log.ts";
 import { can } from "./auth/permissions.ts";
@@ -68,6 +69,8 @@ export async function startConsoleServer(d: ConsoleDeps, log: Logger): Promise<C
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 100;
+  // requests the HTTP parser refuses (an oversized URL, bad framing) still get a JSON error code
+  jsonProtocolErrors(server, "flat");
   const stopWatch = cfg.tls.enabled ? watchCertificates(server as https.Server, cfg.tls, "console listener", log) : () => {};
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024, perMessageDeflate: false });
