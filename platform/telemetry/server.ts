@@ -9,6 +9,7 @@ import { timingSafeEqual } from "node:crypto";
 import { registry } from "./metrics.ts";
 import { health as defaultHealth, type Health } from "./health.ts";
 import { serverTlsOptions, watchCertificates } from "../security/tls.ts";
+import { jsonProtocolErrors } from "../security/client-error.ts";
 import type { TlsConfig } from "../config/sections/common.ts";
 import type { Logger } from "./log.ts";
 
@@ -43,7 +44,7 @@ export async function startTelemetryServer(opts: TelemetryServerOptions): Promis
     res.setHeader("x-content-type-options", "nosniff");
     const url = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "application/json" }).end('{"error":"method_not_allowed","message":"use GET"}\n');
       return;
     }
     try {
@@ -55,7 +56,7 @@ export async function startTelemetryServer(opts: TelemetryServerOptions): Promis
         res.writeHead(r.ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(body) + "\n");
       } else if (url === "/metrics") {
         if (!authorized(req, opts.token)) {
-          res.writeHead(401, { "www-authenticate": "Bearer" }).end();
+          res.writeHead(401, { "www-authenticate": "Bearer", "content-type": "application/json" }).end('{"error":"unauthenticated","message":"send Authorization: Bearer <telemetry token>"}\n');
           return;
         }
         res.writeHead(200, { "content-type": registry.contentType }).end(await registry.metrics());
@@ -72,6 +73,7 @@ export async function startTelemetryServer(opts: TelemetryServerOptions): Promis
     : http.createServer((q, s) => void handler(q, s));
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
+  jsonProtocolErrors(server, "flat");
   const stopWatch = useTls ? watchCertificates(server as https.Server, opts.tls!, "telemetry listener", opts.log) : () => {};
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
