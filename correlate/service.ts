@@ -35,6 +35,7 @@ import { StatefulRunner, type KnownRules, type StatefulStage } from "./correlati
 import { correlationStage } from "./correlation/partition.ts";
 import { RoutingBaselineStage, baselineStage } from "./baselines/stage.ts";
 import { CatalogWriter } from "./catalog.ts";
+import { BaselineHistoryWriter } from "./baselines/history.ts";
 
 export interface CorrelateRoleOptions {
   config: SigilConfig;
@@ -199,6 +200,11 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
 
   const load = async (): Promise<Engine> => buildEngine({ rules, config: cfg, cwd: o.cwd });
 
+  /** Every closed baseline interval, written in batches as the history the console's Baselines page draws. */
+  const baselineHistory = new BaselineHistoryWriter(o.store, {}, log);
+  let historyTimer: NodeJS.Timeout | null = null;
+  let sweepTimer: NodeJS.Timeout | null = null;
+
   /** The runner's stateful stages for a plan: correlation rules and anomaly baselines, one engine per partition. */
   const statefulStages = (e: Engine): StatefulStage[] => [
     correlationStage(e.correlationPlan, { allowedLatenessMs: cfg.allowed_lateness_ms, maxGroups: cfg.max_groups, created: () => now().toISOString() }),
@@ -208,6 +214,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       maxDistinctValues: cfg.baselines.max_distinct_values,
       maxSeenValues: cfg.baselines.max_seen_values,
       created: () => now().toISOString(),
+      onInterval: (c) => baselineHistory.add(c),
     }),
   ];
   const knownRules = (e: Engine): KnownRules => ({ correlations: new Set(e.correlationPlan.byId.keys()), baselines: new Set(e.baselines.anomalies.map((a) => a.rule.id)) });
@@ -421,9 +428,9 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     const t0 = performance.now();
     const r = await restoreChainState(o.store, builder, { windowMs: cfg.chains.window_ms, maxChains: Math.min(cfg.chains.max_chains, 10_000) });
     if (Number.isFinite(r.newest)) watermark = r.newest;
-    if (r.write.size || r.merged.size) await writeChains(r.write, r.merged);
+    if (r.write.size) await writeChains(r.write, new Map());
     chainGauge().set(builder.size);
-    log.info({ chains: r.chains, signals_replayed: r.replayed, written: r.write.size, merged: r.merged.size, ms: Math.round(performance.now() - t0) }, "chain building taken over: state restored from the store");
+    log.info({ chains: r.chains, signals_replayed: r.replayed, written: r.write.size, ms: Math.round(performance.now() - t0) }, "chain building taken over: state restored from the store");
   };
 
   /** Another instance holds chain building now: forget the chains (they are stored; the holder continues them). */
@@ -517,6 +524,21 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         unregisterChecks?.();
         await producer?.close();
         producer = null;
+      },
+    })
+    .add({
+      name: "baseline history",
+      start() {
+        historyTimer = setInterval(() => void baselineHistory.flush(), 10_000);
+        historyTimer.unref();
+        const sweep = () => void baselineHistory.sweep().catch((err: unknown) => log.warn({ err: describeError(err) }, "could not sweep old baseline history"));
+        sweepTimer = setInterval(sweep, 15 * 60_000);
+        sweepTimer.unref();
+      },
+      async stop() {
+        if (historyTimer) clearInterval(historyTimer);
+        if (sweepTimer) clearInterval(sweepTimer);
+        await baselineHistory.flush();
       },
     })
     .add({

@@ -2,13 +2,19 @@
 // store's `state` collection so the console can draw the metric with its expected band and the
 // anomalies on it. Bounded: only the most recent intervals are kept.
 
+import { createHash } from "node:crypto";
 import type { JsonObject } from "./ecs.ts";
 
 export const BASELINE_HISTORY_KIND = "baseline_history";
 
-/** `state` id of a baseline's history: one per rule and entity value. */
+/** Longest id written as is (Elasticsearch refuses ids over 512 bytes); longer ones hash the entity. */
+const MAX_PLAIN_ID = 256;
+
+/** `state` id of a baseline's history: one per rule and entity value (readers find it by rule_id and entity). */
 export function baselineHistoryId(ruleId: string, entityField: string, entityValue: string): string {
-  return `baseline:${ruleId}:${entityField}=${entityValue}`;
+  const id = `baseline:${ruleId}:${entityField}=${entityValue}`;
+  if (Buffer.byteLength(id) <= MAX_PLAIN_ID) return id;
+  return `baseline:${ruleId.slice(0, 64)}:sha256:${createHash("sha256").update(`${entityField}=${entityValue}`).digest("hex")}`;
 }
 
 export interface BaselinePoint extends JsonObject {

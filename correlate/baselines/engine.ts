@@ -97,6 +97,21 @@ export interface BaselineDrop {
 export interface BaselineSink {
   anomaly(a: AnomalyHit): void;
   dropped?(d: BaselineDrop): void;
+  /** Every closed interval of every entity, with its band once the baseline has learned (the history the console draws). */
+  interval?(c: IntervalClose): void;
+}
+
+/** A closed interval of one entity's baseline. */
+export interface IntervalClose {
+  a: CompiledAnomaly;
+  /** The entity value (entity fields joined as in AnomalyHit.key). */
+  key: string;
+  intervalStart: number;
+  observed: number;
+  /** The expected band, null during warm-up. */
+  expected: { low: number; high: number; center: number } | null;
+  /** Intervals without events between this entity's previous closed interval and this one (their value was 0). */
+  quietBefore: number;
 }
 
 export interface BaselineOptions {
@@ -428,6 +443,7 @@ export class BaselineEngine implements Evictable {
     const from = Math.max(e.first, iv.idx - H);
     const filled = iv.idx - from;
     this.stats.intervals++;
+    let band: Expectation | null = null;
     if (filled >= r.warmup) {
       let exp: Expectation;
       let n: number;
@@ -445,6 +461,11 @@ export class BaselineEngine implements Evictable {
       const down = s <= -r.score && (r.minValue === null || observed <= r.minValue);
       const fire = r.direction === "up" ? up : r.direction === "down" ? down : up || down;
       if (fire) this.raise(e, iv, observed, exp, s, { method: r.method, seasonality, samples: n });
+      band = exp;
+    }
+    if (this.sink.interval) {
+      const quietBefore = e.last >= 0 ? Math.max(0, iv.idx - e.last - 1) : 0;
+      this.sink.interval({ a, key: e.key, intervalStart: iv.idx * r.intervalMs, observed, expected: band ? { low: round(band.low), high: round(band.high), center: round(band.center) } : null, quietBefore });
     }
     e.hist[iv.idx % H] = observed;
     e.last = Math.max(e.last, iv.idx);

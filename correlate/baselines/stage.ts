@@ -13,7 +13,7 @@ import { isLive } from "../correlation/partition.ts";
 import { eventTime } from "../correlation/stage.ts";
 import type { BaselineStage, Origin } from "../pipeline.ts";
 import { eventRef } from "../pipeline.ts";
-import { BaselineEngine, entityKey, type AnomalyHit, type BaselineDrop, type BaselineDelta, type BaselineOptions, type BaselineSnapshot, type BaselineStats, type CompiledAnomaly } from "./engine.ts";
+import { BaselineEngine, entityKey, type AnomalyHit, type BaselineDrop, type BaselineDelta, type BaselineOptions, type BaselineSnapshot, type BaselineStats, type CompiledAnomaly, type IntervalClose } from "./engine.ts";
 import type { Selection } from "./load.ts";
 import { signalFromAnomaly } from "./signal.ts";
 
@@ -125,6 +125,8 @@ export function observationFromRouted(s: Signal): { ids: string[]; event: JsonOb
 export interface BaselineStageOptions extends Omit<BaselineOptions, "budget" | "trackChanges"> {
   maxEntities: number;
   created?: () => string;
+  /** Every closed interval (baselines/history.ts writes them as the baseline history). */
+  onInterval?: (c: IntervalClose) => void;
 }
 
 /** Baselines as a stateful stage of the runner: one engine per `sigil.signals` partition. */
@@ -143,6 +145,7 @@ export function baselineStage(anomalies: CompiledAnomaly[], opts: BaselineStageO
             outputs++;
             emit(signalFromAnomaly(byId.get(hit.ruleId)!, hit, opts.created?.()));
           },
+          interval: opts.onInterval,
         },
         { ...opts, budget, trackChanges: true },
       );
