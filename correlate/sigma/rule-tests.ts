@@ -207,6 +207,22 @@ export function readRegressionCases(dir: string): RegressionCase[] {
     .map((l) => JSON.parse(l) as RegressionCase);
 }
 
+/** Why `rel` does not name a file inside `dir` (null when it does). */
+function outsideOf(dir: string, rel: string): string | null {
+  if (path.isAbsolute(rel) || rel.includes("\0")) return "is not a path relative to the regression folder";
+  const root = path.resolve(dir);
+  const full = path.resolve(root, rel);
+  if (!full.startsWith(root + path.sep)) return `leaves the regression folder ${root}`;
+  try {
+    const real = fs.realpathSync(full);
+    const realRoot = fs.realpathSync(root);
+    if (!real.startsWith(realRoot + path.sep)) return `is a link out of the regression folder ${root}`;
+  } catch {
+    return null; // missing: reading it reports that
+  }
+  return null;
+}
+
 /**
  * Runs regression cases whose rule is in the plan: every event file through the normalizer (raw cases
  * as one text line), passing when the rule fires on at least match_count events (default 1).
@@ -220,7 +236,13 @@ export function runRegression(plan: Plan, dir: string, normalize: SampleNormaliz
       skipped++;
       continue;
     }
-    const file = path.join(dir, c.event_file);
+    const file = path.join(dir, String(c.event_file));
+    // a case names a file inside the regression folder: never one outside it (../, absolute, or a symlink out)
+    const escape = outsideOf(dir, String(c.event_file));
+    if (escape) {
+      outcomes.push({ name: `regression ${c.rule_path}`, file: path.join(dir, "cases.jsonl"), ok: false, message: `event_file ${JSON.stringify(c.event_file)} ${escape}; refused` });
+      continue;
+    }
     const text = fs.readFileSync(file, "utf8");
     const events: Record<string, unknown>[] = [];
     let error: string | undefined;
