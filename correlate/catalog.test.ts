@@ -65,7 +65,7 @@ describe("rule catalog", () => {
       expect(header.rule_count).toBe(rows.length);
       const byId = new Map(rows.map((r) => [r.rule_id, r]));
       // detection rules (ours and the pack's), the pack's correlations and an anomaly baseline
-      expect(byId.get("11111111-1111-4111-8111-111111111111")).toMatchObject({ type: "detection", title: "Catalog rule alpha", level: "high", status: "weird", author: "catalog test", file: "rules/execution_alpha.yml", enabled: true });
+      expect(byId.get("11111111-1111-4111-8111-111111111111")).toMatchObject({ type: "detection", title: "Catalog rule alpha", level: "high", status: "weird", author: "catalog test", rule_file: "rules/execution_alpha.yml", enabled: true });
       expect(byId.get("11111111-1111-4111-8111-111111111111")!.problems.map((p) => [p.code, p.severity, p.file])).toContainEqual(["rule_bad_status", "warning", "rules/execution_alpha.yml"]);
       expect(byId.get("33333333-3333-4333-8333-333333333333")!.problems).toEqual([]);
       const placeholder = byId.get("44444444-4444-4444-8444-444444444444")!;
@@ -75,7 +75,7 @@ describe("rule catalog", () => {
       expect(byId.get("cc0853ab-b018-4bdc-b1be-475a9c1d4d3d")).toMatchObject({ type: "correlation", level: "critical" });
       expect(byId.get("1703a049-b4f5-4acd-84ad-a1576b81a270")).toMatchObject({ type: "correlation" });
       expect(rows.filter((r) => r.type === "anomaly").length).toBeGreaterThan(0);
-      expect(rows.filter((r) => r.type === "anomaly").every((r) => r.file?.endsWith(".yml"))).toBe(true);
+      expect(rows.filter((r) => r.type === "anomaly").every((r) => r.rule_file?.endsWith(".yml"))).toBe(true);
 
       // what the console's Rules page reads
       const view = await ruleRows(store, null);

@@ -46,7 +46,8 @@ export interface RuleCatalogEntry extends JsonObject {
   type: "detection" | "correlation" | "anomaly";
   level?: string;
   status?: string;
-  file?: string;
+  /** The rule's file (not `file`: the store maps that ECS name as an object). */
+  rule_file?: string;
   tags?: string[];
   author?: string;
   /** false when the rule loaded but is not in the running plan (e.g. disabled, deprecated, failed to compile). */
@@ -81,7 +82,7 @@ export function catalogDocs(opts: { planVersion: string; builtAt: Date; node?: s
     const e: RuleCatalogEntry = { id: ruleCatalogEntryId(r.id), kind: RULE_CATALOG_ENTRY_KIND, "@timestamp": at, plan_version: opts.planVersion, rule_id: r.id, title: r.title, type: r.type, enabled: r.enabled, problems: r.problems ?? [] };
     if (r.level !== undefined) e.level = r.level;
     if (r.status !== undefined) e.status = r.status;
-    if (r.file !== undefined) e.file = r.file;
+    if (r.file !== undefined) e.rule_file = r.file;
     if (r.tags !== undefined) e.tags = r.tags;
     if (r.author !== undefined) e.author = r.author;
     return e;

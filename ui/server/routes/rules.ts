@@ -77,7 +77,7 @@ export async function ruleRows(store: Store, windowMs: number | null, now = Date
     type: e.type,
     level: e.level ?? null,
     status: e.status ?? null,
-    file: e.file ?? null,
+    file: e.rule_file ?? null,
     enabled: e.enabled !== false,
     in_catalog: true,
     problems: Array.isArray(e.problems) ? e.problems : [],
