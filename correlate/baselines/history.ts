@@ -7,7 +7,7 @@ import type { Store } from "../../platform/store/types.ts";
 import type { Logger } from "../../platform/telemetry/log.ts";
 import { describeError } from "../../platform/errors.ts";
 import { BASELINE_HISTORY_KIND, baselineHistoryId, type BaselineHistory, type BaselinePoint } from "../../schema/baseline-history.ts";
-import type { IntervalClose } from "./engine.ts";
+import type { CompiledAnomaly, IntervalClose } from "./engine.ts";
 import { metricName } from "./signal.ts";
 
 /** Named defaults. */
@@ -26,17 +26,28 @@ export const HISTORY_DEFAULTS = {
 
 export type HistoryOptions = typeof HISTORY_DEFAULTS;
 
-interface Pending {
-  ruleId: string;
-  ruleTitle: string;
-  metric: string;
-  field: string;
-  value: string;
-  intervalMs: number;
-  points: BaselinePoint[];
+/** A baseline this process keeps history for, with the points not yet written. */
+interface Tracked {
+  a: CompiledAnomaly;
+  key: string;
+  id: string | null;
+  /** Newest interval start added. */
+  last: number;
+  /** Points not yet written, flat: t, observed, low, high, center (NaN for no band). */
+  pts: number[];
+  queued: boolean;
 }
 
+const PT = 5;
+
 const iso = (t: number) => new Date(t).toISOString();
+const orNull = (x: number) => (Number.isNaN(x) ? null : x);
+
+function toPoints(pts: number[]): BaselinePoint[] {
+  const out: BaselinePoint[] = [];
+  for (let i = 0; i + PT <= pts.length; i += PT) out.push({ t: iso(pts[i]), observed: pts[i + 1], low: orNull(pts[i + 2]), high: orNull(pts[i + 3]), center: orNull(pts[i + 4]) });
+  return out;
+}
 
 /** Merges points by interval start (a later point for the same interval wins), oldest first, within the bounds. */
 export function mergePoints(stored: BaselinePoint[], added: BaselinePoint[], opts: Pick<HistoryOptions, "maxPoints" | "retentionMs">): BaselinePoint[] {
@@ -53,13 +64,15 @@ export function mergePoints(stored: BaselinePoint[], added: BaselinePoint[], opt
 
 export class BaselineHistoryWriter {
   readonly opts: HistoryOptions;
-  /** Baselines with points not yet written, by document id. */
-  private pending = new Map<string, Pending>();
-  /** Baselines this process keeps history for (insertion order = least recently closed first). */
-  private tracked = new Map<string, number>();
+  /** Tracked baselines by rule id and entity value. */
+  private byRule = new Map<string, Map<string, Tracked>>();
+  private count = 0;
+  /** Baselines with points waiting to be written. */
+  private dirty: Tracked[] = [];
   private flushing: Promise<void> | null = null;
-  /** Newest interval start seen (what "idle" is measured against). */
+  /** Newest interval start seen (what "idle" is measured against), and when idle ones were last looked for. */
   private newest = -Infinity;
+  private lastScan = -Infinity;
   readonly stats = { points: 0, written: 0, untracked: 0, failed: 0, swept: 0 };
 
   constructor(
@@ -71,41 +84,59 @@ export class BaselineHistoryWriter {
     this.opts = { ...HISTORY_DEFAULTS, ...opts };
   }
 
-  /** One closed interval (from the baselines stage; runs on the hot path of a batch: memory only). */
+  /** One closed interval (from the baselines stage, on the hot path of a batch: memory only, a few numbers). */
   add(c: IntervalClose): void {
     const r = c.a.rule;
-    const field = r.entity.join(",");
-    const id = baselineHistoryId(r.id, field, c.key);
     if (c.intervalStart > this.newest) this.newest = c.intervalStart;
-    if (!this.tracked.has(id)) {
-      if (this.tracked.size >= this.opts.maxBaselines && !this.evictIdle()) {
+    let m = this.byRule.get(r.id);
+    if (m === undefined) this.byRule.set(r.id, (m = new Map()));
+    let t = m.get(c.key);
+    if (t === undefined) {
+      if (this.count >= this.opts.maxBaselines && !this.evictIdle()) {
         this.stats.untracked++;
         return;
       }
-    } else this.tracked.delete(id);
-    this.tracked.set(id, c.intervalStart);
-    let p = this.pending.get(id);
-    if (!p) this.pending.set(id, (p = { ruleId: r.id, ruleTitle: r.title, metric: metricName(c.a), field, value: c.key, intervalMs: r.intervalMs, points: [] }));
+      t = { a: c.a, key: c.key, id: null, last: c.intervalStart, pts: [], queued: false };
+      m.set(c.key, t);
+      this.count++;
+    }
+    t.a = c.a; // the rule as last loaded (a hot swap may change its title)
+    if (c.intervalStart > t.last) t.last = c.intervalStart;
     const quiet = Math.min(c.quietBefore, this.opts.quietPoints);
-    for (let k = quiet; k >= 1; k--) p.points.push({ t: iso(c.intervalStart - k * r.intervalMs), observed: 0, low: null, high: null, center: null });
-    p.points.push({ t: iso(c.intervalStart), observed: c.observed, low: c.expected?.low ?? null, high: c.expected?.high ?? null, center: c.expected?.center ?? null });
-    if (p.points.length > this.opts.maxPoints * 2) p.points.splice(0, p.points.length - this.opts.maxPoints);
+    const pts = t.pts;
+    for (let k = quiet; k >= 1; k--) pts.push(c.intervalStart - k * r.intervalMs, 0, NaN, NaN, NaN);
+    const e = c.expected;
+    pts.push(c.intervalStart, c.observed, e ? e.low : NaN, e ? e.high : NaN, e ? e.center : NaN);
+    if (pts.length > this.opts.maxPoints * 2 * PT) pts.splice(0, pts.length - this.opts.maxPoints * PT);
+    if (!t.queued) {
+      t.queued = true;
+      this.dirty.push(t);
+    }
     this.stats.points += quiet + 1;
   }
 
-  /** Frees the slot of the baseline whose last interval is oldest when it is older than the retention. */
+  /** Frees the slots of baselines idle for longer than the retention (looked for once per newer interval). */
   private evictIdle(): boolean {
-    const first = this.tracked.entries().next();
-    if (first.done) return false;
-    const [id, last] = first.value;
-    if (last >= this.newest - this.opts.retentionMs || this.pending.has(id)) return false;
-    this.tracked.delete(id);
-    return true;
+    if (this.newest === this.lastScan) return false;
+    this.lastScan = this.newest;
+    const horizon = this.newest - this.opts.retentionMs;
+    let freed = 0;
+    for (const [rule, m] of this.byRule) {
+      for (const [key, t] of m) {
+        if (t.last < horizon && !t.queued) {
+          m.delete(key);
+          freed++;
+        }
+      }
+      if (m.size === 0) this.byRule.delete(rule);
+    }
+    this.count -= freed;
+    return freed > 0;
   }
 
   /** Baselines with points waiting to be written. */
   get backlog(): number {
-    return this.pending.size;
+    return this.dirty.length;
   }
 
   /** Writes every pending baseline: read, merge, write, in batches. Points that fail stay pending for the next flush. */
@@ -115,41 +146,48 @@ export class BaselineHistoryWriter {
   }
 
   private async doFlush(): Promise<void> {
-    if (this.pending.size === 0) return;
-    const work = this.pending;
-    this.pending = new Map();
-    const ids = [...work.keys()];
-    for (let i = 0; i < ids.length; i += this.opts.batch) {
-      const slice = ids.slice(i, i + this.opts.batch);
+    if (this.dirty.length === 0) return;
+    const work = this.dirty;
+    this.dirty = [];
+    const taken = new Map<Tracked, number[]>();
+    for (const t of work) {
+      taken.set(t, t.pts);
+      t.pts = [];
+      t.queued = false;
+    }
+    for (let i = 0; i < work.length; i += this.opts.batch) {
+      const slice = work.slice(i, i + this.opts.batch);
+      for (const t of slice) t.id ??= baselineHistoryId(t.a.rule.id, t.a.rule.entity.join(","), t.key);
       try {
-        const stored = new Map((await this.store.getMany("state", slice)).map((d) => [String(d["id"]), d as BaselineHistory]));
+        const stored = new Map((await this.store.getMany("state", slice.map((t) => t.id!))).map((d) => [String(d["id"]), d as BaselineHistory]));
         const at = iso(this.now());
-        const docs: BaselineHistory[] = slice.map((id) => {
-          const p = work.get(id)!;
-          const cur = stored.get(id);
+        const docs: BaselineHistory[] = slice.map((t) => {
+          const r = t.a.rule;
+          const cur = stored.get(t.id!);
           return {
-            id,
+            id: t.id!,
             kind: BASELINE_HISTORY_KIND,
             "@timestamp": at,
-            rule_id: p.ruleId,
-            rule_title: p.ruleTitle,
-            metric: p.metric,
-            entity: { field: p.field, value: p.value },
-            interval_ms: p.intervalMs,
-            points: mergePoints(cur && cur.interval_ms === p.intervalMs && Array.isArray(cur.points) ? cur.points : [], p.points, this.opts),
+            rule_id: r.id,
+            rule_title: r.title,
+            metric: metricName(t.a),
+            entity: { field: r.entity.join(","), value: t.key },
+            interval_ms: r.intervalMs,
+            points: mergePoints(cur && cur.interval_ms === r.intervalMs && Array.isArray(cur.points) ? cur.points : [], toPoints(taken.get(t)!), this.opts),
           };
         });
         await this.store.put("state", docs);
         this.stats.written += docs.length;
       } catch (err) {
-        // keep the points (merged with any added meanwhile) for the next flush
+        // the points go back in front of any added meanwhile, for the next flush
         this.stats.failed += slice.length;
-        for (const id of slice) {
-          const p = work.get(id)!;
-          const later = this.pending.get(id);
-          if (later) p.points.push(...later.points.splice(0));
-          if (p.points.length > this.opts.maxPoints) p.points.splice(0, p.points.length - this.opts.maxPoints);
-          this.pending.set(id, p);
+        for (const t of slice) {
+          t.pts = taken.get(t)!.concat(t.pts);
+          if (t.pts.length > this.opts.maxPoints * PT) t.pts.splice(0, t.pts.length - this.opts.maxPoints * PT);
+          if (!t.queued) {
+            t.queued = true;
+            this.dirty.push(t);
+          }
         }
         this.log?.warn({ err: describeError(err), baselines: slice.length }, "could not write baseline history; kept for the next attempt");
       }
@@ -168,7 +206,6 @@ export class BaselineHistoryWriter {
     });
     const ids = r.hits.map((d) => String(d["id"]));
     for (let i = 0; i < ids.length; i += this.opts.batch) await this.store.delete("state", ids.slice(i, i + this.opts.batch));
-    for (const id of ids) this.tracked.delete(id);
     this.stats.swept += ids.length;
     return ids.length;
   }
