@@ -19,10 +19,13 @@ export const command: Command = {
   description: `
 Consumes sigil.events, runs the compiled Sigma plan, routes matches to the correlation runner, builds
 attack chains from sigil.signals, writes events, signals, chains and alerts to the store and publishes
-alerts on sigil.alerts. Rule directories are watched; a changed rule set is compiled and swapped in
-without a restart (a broken rule keeps the running plan and is logged). SIGTERM finishes the in-flight
-batches, commits them and exits 0. Set correlate.chains.enabled: false on all but one instance when
-running several.`,
+alerts on sigil.alerts. Rule directories are watched; a changed rule set (detection, correlation or
+anomaly rules) is compiled and swapped in without a restart: correlation windows and baselines of
+unchanged rules keep their state, those of removed or changed rules start over, and a broken rule keeps
+the running plan and is logged. Run as many instances as you like with the same rules: detection and
+correlation split the partitions, and one instance at a time builds attack chains while the others
+stand by; when it stops or fails another takes over and restores the chains from the store
+(docs/chains.md). SIGTERM finishes the in-flight batches, commits them and exits 0.`,
   options: {
     config: configOption,
     rules: { type: "string", short: "r", multiple: true, valueName: "<dir>", description: "rule directories (default: correlate.rules from the config)" },

@@ -120,9 +120,8 @@ export class ChainBuilder {
   }
 
   /**
-   * Adds one signal; idempotent by signal id. `replay`: a stored signal replayed after a restore; one
-   * that would only be counted into a restored chain's step (suppressed, or past the step limit) is
-   * taken as already counted, since the stored counts include it.
+   * Adds one signal; idempotent by signal id. `replay`: a stored signal replayed after a restore (see
+   * restoreChainState); one that links to a restored chain changes nothing and is not remembered.
    */
   add(signal: Signal, opts: { replay?: boolean } = {}): AddResult {
     const sid = signal.event.id;
@@ -173,10 +172,16 @@ export class ChainBuilder {
     // the oldest chain survives a merge (deterministic)
     linked.sort((a, b) => a.g.firstTs - b.g.firstTs || (a.g.id < b.g.id ? -1 : 1));
     const target = linked[0].g;
-    if (opts.replay && target.restored && linked.length === 1 && (target.members.length >= this.opts.maxStepsPerChain || this.suppressedBy(target, member, weights))) {
-      this.signalGroup.set(member.signalId, target.id);
-      this.stats.duplicates++;
-      return { chainId: target.id, duplicate: true, suppressed: true, merged: [], promotedNow: false, promoted: target.promoted };
+    // a replayed signal that links to a restored chain is left out: the stored chain already shows
+    // what the previous holder made of it (a step, or a count); one it had not handled yet comes again
+    // from the bus. The entity statistics of this process differ from the previous holder's, so
+    // replaying it could attach, count or merge differently and rewrite an alert for nothing.
+    if (opts.replay) {
+      const restored = linked.find((l) => l.g.restored);
+      if (restored) {
+        this.stats.signals--;
+        return { chainId: restored.g.id, duplicate: true, suppressed: false, merged: [], promotedNow: false, promoted: restored.g.promoted };
+      }
     }
     const merged: string[] = [];
     for (const other of linked.slice(1)) {
@@ -365,8 +370,9 @@ export class ChainBuilder {
       if (!sig || this.signalGroup.has(sig.event.id)) continue;
       const m = this.toMember(sig);
       m.why = [...step.why];
+      // the step's count shows repeats; the score counts the step once, as it did live (a restored
+      // chain scores what it scored before, so its alert is not rewritten for nothing)
       m.count = typeof step["count"] === "number" ? (step["count"] as number) : 1;
-      m.risk.count = m.count;
       m.events = step.events.slice(0, this.opts.maxEventsPerStep);
       members.push(m);
     }

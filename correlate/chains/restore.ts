@@ -25,13 +25,12 @@ export interface RestoreResult {
   /** Event time of the newest stored signal (epoch ms; NaN when there is none): the builder's watermark. */
   newest: number;
   /**
-   * Promoted chains whose stored documents or alerts are behind the builder (the previous owner
-   * stopped between writing a chain and its alert, or a replayed signal completed a chain): the
-   * caller writes them, idempotently, before handling new signals.
+   * Chains to write before handling new signals (idempotent): restored chains whose alert is missing
+   * or behind (the previous holder stopped between writing a chain and its alert), and candidates the
+   * replay took over the alert threshold (signals the previous holder never saw: their redelivery is a
+   * duplicate to this builder and would write nothing).
    */
   write: Set<string>;
-  /** Chains merged into others by the replay (chain id → survivor). */
-  merged: Map<string, string>;
 }
 
 const PAGE = 1_000;
@@ -40,7 +39,7 @@ const PAGE = 1_000;
 export async function restoreChainState(store: Store, builder: ChainBuilder, o: RestoreOptions): Promise<RestoreResult> {
   const maxChains = o.maxChains ?? 10_000;
   const maxSignals = o.maxSignals ?? 200_000;
-  const result: RestoreResult = { chains: 0, replayed: 0, newest: NaN, write: new Set(), merged: new Map() };
+  const result: RestoreResult = { chains: 0, replayed: 0, newest: NaN, write: new Set() };
   // what the previous owner acknowledged must be visible to search (Elasticsearch refreshes lazily)
   await store.refresh("signals");
   await store.refresh("chains");
@@ -71,8 +70,9 @@ export async function restoreChainState(store: Store, builder: ChainBuilder, o: 
     }
   }
 
-  // 2. every stored signal of the window, in event time: candidates come back, and signals the
-  // previous owner had not linked yet join their chains (duplicates of restored steps change nothing)
+  // 2. every other stored signal of the window, in event time: the candidates below the alert
+  // threshold come back (they were only in the previous holder's memory). Signals linking to a
+  // restored chain are left out (builder.add with replay).
   for (let after: string | undefined, seen = 0; seen < maxSignals; ) {
     const page = await store.search("signals", { from, sort: [{ field: "@timestamp", order: "asc" }], size: Math.min(PAGE, maxSignals - seen), after });
     for (const s of page.hits as Signal[]) {
@@ -81,11 +81,8 @@ export async function restoreChainState(store: Store, builder: ChainBuilder, o: 
       const r = builder.add(s, { replay: true });
       if (r.duplicate) continue;
       result.replayed++;
-      result.write.add(r.chainId);
-      for (const m of r.merged) {
-        result.merged.set(m, r.chainId);
-        result.write.delete(m);
-      }
+      if (r.promoted) result.write.add(r.chainId);
+      for (const m of r.merged) result.write.delete(m);
     }
     if (!page.next || page.hits.length === 0) break;
     after = page.next;
@@ -93,7 +90,7 @@ export async function restoreChainState(store: Store, builder: ChainBuilder, o: 
 
   // 3. restored chains whose alert is missing or shows other content (never one that lost steps
   // because a signal could not be read back: the stored alert stays as it is then)
-  const restoredIds = [...storedSteps.keys()].filter((id) => !result.write.has(id) && builder.isPromoted(id));
+  const restoredIds = [...storedSteps.keys()].filter((id) => builder.isPromoted(id));
   for (let i = 0; i < restoredIds.length; i += PAGE) {
     const ids = restoredIds.slice(i, i + PAGE);
     const alerts = new Map(((await store.getMany("alerts", ids)) as Alert[]).map((a) => [a.id, a]));
@@ -104,6 +101,5 @@ export async function restoreChainState(store: Store, builder: ChainBuilder, o: 
       if (!alert || (alert["chain_digest"] !== chainDigest(c) && c.steps.length >= (storedSteps.get(id) ?? 0))) result.write.add(id);
     }
   }
-  for (const id of [...result.write]) if (!builder.isPromoted(id)) result.write.delete(id);
   return result;
 }
