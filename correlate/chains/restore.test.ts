@@ -3,7 +3,7 @@
 // step are not counted again, and chains whose alert is missing are written.
 import { describe, expect, it } from "vitest";
 import { EmbeddedStore } from "../../platform/store/embedded.ts";
-import { LEVEL_RISK, type Alert, type Level, type Signal } from "../../schema/signal.ts";
+import { LEVEL_RISK, type Level, type Signal } from "../../schema/signal.ts";
 import { alertForChain } from "./alerts.ts";
 import { ChainBuilder } from "./builder.ts";
 import { EntityModel } from "./model.ts";
