@@ -97,6 +97,57 @@ describe("routing copies", () => {
   });
 });
 
+describe("generate on chained correlations", () => {
+  const chain = (generate: boolean) =>
+    planFromYaml(
+      detectionRule("failed_logon", "1") +
+        `---
+title: Burst for one user
+id: aaaaaaaa-0000-4000-8000-000000000003
+name: burst
+correlation:
+  type: event_count
+  rules: [failed_logon]
+  group-by: [user.name]
+  timespan: 5m
+  condition: {gte: 2}
+level: medium
+---
+title: Two bursts for one user
+id: aaaaaaaa-0000-4000-8000-000000000004
+correlation:
+  type: event_count
+  rules: [burst]
+  group-by: [user.name]
+  timespan: 1h
+  condition: {gte: 2}
+  generate: ${generate}
+level: high
+`,
+    );
+  const run = (generate: boolean) => {
+    const p = chain(generate);
+    const f = [...p.rules.values()].find((r) => r.name === "failed_logon")!;
+    const out: Signal[] = [];
+    const st = new LocalCorrelationStage(p, (s) => out.push(s), { allowedLatenessMs: 0 });
+    for (let i = 0; i < 4; i++) st.match({ ...rule, id: f.id }, ev(i, "bob", "10.0.0.5"), undefined);
+    st.finish();
+    return { titles: out.map((s) => s.rule.title), silent: (id: string) => st.isSilent(id), detection: f.id };
+  };
+
+  it("generate: false (the default) keeps the inner correlation and its detection rule silent; the outer hit alerts", () => {
+    const r = run(false);
+    expect(r.titles).toEqual(["Two bursts for one user"]);
+    expect(r.silent("aaaaaaaa-0000-4000-8000-000000000003")).toBe(true);
+  });
+
+  it("generate: true lets the inner hits alert on their own too", () => {
+    const r = run(true);
+    expect(r.titles).toEqual(["Burst for one user", "Burst for one user", "Two bursts for one user"]);
+    expect(r.silent("aaaaaaaa-0000-4000-8000-000000000003")).toBe(false);
+  });
+});
+
 describe("correlation signals", () => {
   it("carry the rule with every involved author, ATT&CK from the involved rules, event refs and the last event's entities", () => {
     const signals: Signal[] = [];
