@@ -3,10 +3,13 @@
 // Origin and the CSRF token, so requests get past authentication into the handlers: random path
 // parameters, query strings (the query language, times, sizes, cursors, filters), bodies (random JSON
 // and structural mutations of valid ones), headers and methods. Every answer is 2xx or 4xx with a JSON
-// error code, never 5xx, never a hang, and the console keeps serving. The budget is SIGIL_FUZZ_RUNS.
+// error code, never 5xx, never a hang, and the console keeps serving. The live WebSocket gets random
+// frames and subscriptions: it answers them or closes with a protocol code, never an internal error.
+// The budget is SIGIL_FUZZ_RUNS.
 
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { ROUTES } from "../../ui/server/app.ts";
 import { PASSWORD, startConsoleEnv, type ConsoleEnv } from "../console/support/console-env.ts";
 import { background, intrusion, otherAlerts } from "../console/support/fixtures.ts";
@@ -211,6 +214,39 @@ describe("fuzz: the console API with a valid session", () => {
       );
     },
     fuzzTimeout(200),
+  );
+
+  it(
+    "answers random live WebSocket frames and subscriptions, or closes with a protocol code, never an internal error",
+    async () => {
+      const frame = (epoch: string) =>
+        fc.oneof(
+          fc.record({ type: fc.constant("subscribe"), filter: fc.oneof(queryString.map((q) => q.slice(1)), anyString(100), fc.constant("x=" + "a".repeat(10_000))), sub: fc.oneof(fc.integer(), fc.double(), anyString(5)), resume: fc.oneof(fc.constant(null), fc.record({ epoch: fc.oneof(fc.constant(epoch), anyString(16)), seq: fc.oneof(fc.integer(), fc.double(), fc.constantFrom(-1, 0, Number.MAX_SAFE_INTEGER, 1e300)) })) }, { requiredKeys: ["type"] }).map((m) => JSON.stringify(m)),
+          hostileValue().map((v) => JSON.stringify(v) ?? "null"),
+          anyString(200),
+          fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u)),
+        );
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), fc.nat(), async (picks, seed) => {
+          if (!(await stillValid(analyst))) analyst = await freshSession("analyst");
+          const ws = new WebSocket(env.url.replace("http", "ws") + "/api/live", { headers: { origin: env.url, cookie: analyst.cookie } });
+          const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
+          const hello = await new Promise<{ epoch: string }>((resolve, reject) => {
+            ws.once("message", (d) => resolve(JSON.parse(String(d)) as { epoch: string }));
+            ws.once("error", reject);
+          });
+          const frames = fc.sample(fc.array(frame(hello.epoch), { minLength: picks.length, maxLength: picks.length }), { numRuns: 1, seed })[0];
+          for (const f of frames) if (ws.readyState === WebSocket.OPEN) ws.send(f);
+          await new Promise((r) => setTimeout(r, 50));
+          if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+          const code = await closed;
+          expect([1000, 1005, 4400, 4009, 1009], `close code ${code} after ${frames.map((f) => String(f).slice(0, 80)).join(" | ")}`).toContain(code);
+        }),
+        fuzzParams(0.5),
+      );
+      expect(await stillValid(admin)).toBe(true);
+    },
+    fuzzTimeout(300),
   );
 
   it("signs in and out under random credentials without a 5xx", async () => {
