@@ -6,6 +6,8 @@ import { createHash } from "node:crypto";
 import type { JsonObject } from "./ecs.ts";
 
 export const BASELINE_HISTORY_KIND = "baseline_history";
+/** A small document per baseline for lists (the history documents carry every point). */
+export const BASELINE_SUMMARY_KIND = "baseline_summary";
 
 /** Longest id written as is (Elasticsearch refuses ids over 512 bytes); longer ones hash the entity. */
 const MAX_PLAIN_ID = 256;
@@ -38,4 +40,25 @@ export interface BaselineHistory extends JsonObject {
   interval_ms: number;
   /** Oldest first; at most a few thousand points. */
   points: BaselinePoint[];
+}
+
+/** `state` id of a baseline's summary. */
+export function baselineSummaryId(historyId: string): string {
+  return `summary:${historyId}`;
+}
+
+/** What a list of baselines shows, written with every history update (id: baselineSummaryId). */
+export interface BaselineSummary extends JsonObject {
+  id: string;
+  kind: typeof BASELINE_SUMMARY_KIND;
+  "@timestamp": string; // last update
+  history_id: string;
+  rule_id: string;
+  rule_title?: string;
+  metric: string;
+  entity: { field: string; value: string };
+  interval_ms: number;
+  /** Points in the history document (not `points`: one index holds both kinds, and there it is a list). */
+  point_count: number;
+  last_point: BaselinePoint | null;
 }

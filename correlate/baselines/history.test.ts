@@ -9,9 +9,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../platform/config/load.ts";
 import { MemoryBus } from "../../platform/bus/memory.ts";
 import { EmbeddedStore } from "../../platform/store/embedded.ts";
+import { StoreRejectError } from "../../platform/store/errors.ts";
 import type { QueryNode } from "../../platform/store/types.ts";
 import { logger } from "../../platform/telemetry/log.ts";
-import { BASELINE_HISTORY_KIND, baselineHistoryId, type BaselineHistory, type BaselinePoint } from "../../schema/baseline-history.ts";
+import { BASELINE_HISTORY_KIND, BASELINE_SUMMARY_KIND, baselineHistoryId, baselineSummaryId, type BaselineHistory, type BaselinePoint } from "../../schema/baseline-history.ts";
 import type { EcsEvent } from "../../schema/ecs.ts";
 import { PROJECT_RULE_DIRS } from "../engine.ts";
 import { correlateRole } from "../service.ts";
@@ -59,6 +60,8 @@ describe("baseline history writer", () => {
       { t: new Date(T0 + HOUR).toISOString(), observed: 7, low: 2, high: 9, center: 5 },
     ]);
     expect(await consoleHistory(store, a.rule.id, "user.name", "bob")).toMatchObject({ points: [{ observed: 1 }] });
+    // beside each history, the small summary the console's list of baselines reads
+    expect(await store.get("state", baselineSummaryId(id))).toMatchObject({ kind: BASELINE_SUMMARY_KIND, history_id: id, rule_id: a.rule.id, point_count: 2, last_point: { observed: 7, high: 9 } });
 
     // a restarted process continues the stored document; two quiet hours become zeros
     const w2 = new BaselineHistoryWriter(store, {}, undefined, () => T0 + 101 * HOUR);
@@ -103,6 +106,7 @@ describe("baseline history writer", () => {
     // u1's document was last written at T0: swept; u2 and u4 were written now
     expect(await w.sweep()).toBe(1);
     expect(await consoleHistory(store, a.rule.id, "user.name", "u1")).toBeNull();
+    expect(await store.get("state", baselineSummaryId(baselineHistoryId(a.rule.id, "user.name", "u1")))).toBeNull();
     expect(await consoleHistory(store, a.rule.id, "user.name", "u2")).not.toBeNull();
     // an entity value too long for a document id is stored under a hash, and found by its fields
     const long = "x".repeat(600);
@@ -133,6 +137,20 @@ describe("baseline history writer", () => {
     fail = false;
     await w.flush();
     expect((await consoleHistory(store, a.rule.id, "user.name", "ann"))!.points.map((p) => p.observed)).toEqual([3, 4]);
+
+    // documents the store refuses for what they are are not written again and again
+    flaky.put = async (c, docs) => {
+      const rejected = docs.map((d, index) => ({ index, id: String(d["id"]), code: "doc_refused", reason: "mapping conflict" })).filter((r) => r.id.includes("carl"));
+      const result = await store.put(c, docs.filter((d) => !String(d["id"]).includes("carl")));
+      if (rejected.length) throw new StoreRejectError("state", rejected, result);
+      return result;
+    };
+    w.add(close(a, "carl", 2, 1));
+    w.add(close(a, "ann", 2, 5));
+    await w.flush();
+    expect(w.stats.refused).toBe(2);
+    expect(w.backlog).toBe(0);
+    expect((await consoleHistory(store, a.rule.id, "user.name", "ann"))!.points.map((p) => p.observed)).toEqual([3, 4, 5]);
     await store.close();
   });
 });

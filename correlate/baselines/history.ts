@@ -6,7 +6,8 @@
 import type { Store } from "../../platform/store/types.ts";
 import type { Logger } from "../../platform/telemetry/log.ts";
 import { describeError } from "../../platform/errors.ts";
-import { BASELINE_HISTORY_KIND, baselineHistoryId, type BaselineHistory, type BaselinePoint } from "../../schema/baseline-history.ts";
+import { isStoreRejectError } from "../../platform/store/errors.ts";
+import { BASELINE_HISTORY_KIND, BASELINE_SUMMARY_KIND, baselineHistoryId, baselineSummaryId, type BaselineHistory, type BaselinePoint, type BaselineSummary } from "../../schema/baseline-history.ts";
 import type { CompiledAnomaly, IntervalClose } from "./engine.ts";
 import { metricName } from "./signal.ts";
 
@@ -73,7 +74,7 @@ export class BaselineHistoryWriter {
   /** Newest interval start seen (what "idle" is measured against), and when idle ones were last looked for. */
   private newest = -Infinity;
   private lastScan = -Infinity;
-  readonly stats = { points: 0, written: 0, untracked: 0, failed: 0, swept: 0 };
+  readonly stats = { points: 0, written: 0, untracked: 0, failed: 0, refused: 0, swept: 0 };
 
   constructor(
     private readonly store: Store,
@@ -158,10 +159,11 @@ export class BaselineHistoryWriter {
     for (let i = 0; i < work.length; i += this.opts.batch) {
       const slice = work.slice(i, i + this.opts.batch);
       for (const t of slice) t.id ??= baselineHistoryId(t.a.rule.id, t.a.rule.entity.join(","), t.key);
+      let docs: BaselineHistory[] = [];
       try {
         const stored = new Map((await this.store.getMany("state", slice.map((t) => t.id!))).map((d) => [String(d["id"]), d as BaselineHistory]));
         const at = iso(this.now());
-        const docs: BaselineHistory[] = slice.map((t) => {
+        docs = slice.map((t) => {
           const r = t.a.rule;
           const cur = stored.get(t.id!);
           return {
@@ -176,9 +178,29 @@ export class BaselineHistoryWriter {
             points: mergePoints(cur && cur.interval_ms === r.intervalMs && Array.isArray(cur.points) ? cur.points : [], toPoints(taken.get(t)!), this.opts),
           };
         });
-        await this.store.put("state", docs);
+        const summaries: BaselineSummary[] = docs.map((d) => ({
+          id: baselineSummaryId(d.id),
+          kind: BASELINE_SUMMARY_KIND,
+          "@timestamp": d["@timestamp"],
+          history_id: d.id,
+          rule_id: d.rule_id,
+          rule_title: d.rule_title,
+          metric: d.metric,
+          entity: d.entity,
+          interval_ms: d.interval_ms,
+          point_count: d.points.length,
+          last_point: d.points[d.points.length - 1] ?? null,
+        }));
+        await this.store.put("state", [...docs, ...summaries]);
         this.stats.written += docs.length;
       } catch (err) {
+        if (isStoreRejectError(err)) {
+          // refused for what they are (not because the store is away): writing them again cannot help
+          this.stats.refused += err.rejected.length;
+          this.stats.written += docs.length - err.rejected.filter((x) => x.index < docs.length).length;
+          this.log?.error({ refused: err.rejected.length, first: err.rejected[0] ? { id: err.rejected[0].id, code: err.rejected[0].code, reason: err.rejected[0].reason } : null }, "the store refused baseline history documents; their points are dropped");
+          continue;
+        }
         // the points go back in front of any added meanwhile, for the next flush
         this.stats.failed += slice.length;
         for (const t of slice) {
@@ -194,19 +216,19 @@ export class BaselineHistoryWriter {
     }
   }
 
-  /** Deletes history documents not updated within the retention (entities gone quiet, rules removed). */
+  /** Deletes history documents (and their summaries) not updated within the retention (entities gone quiet, rules removed). */
   async sweep(maxDocs = 5_000): Promise<number> {
     const before = this.now() - this.opts.retentionMs;
     const r = await this.store.search("state", {
-      query: { op: "term", field: "kind", value: BASELINE_HISTORY_KIND, wildcard: false, phrase: false },
+      query: { op: "term", field: "kind", value: BASELINE_SUMMARY_KIND, wildcard: false, phrase: false },
       to: before,
       timeField: "@timestamp",
       size: Math.min(maxDocs, 10_000),
       sort: [{ field: "@timestamp", order: "asc" }],
     });
-    const ids = r.hits.map((d) => String(d["id"]));
+    const ids = r.hits.flatMap((d) => [String(d["history_id"]), String(d["id"])]);
     for (let i = 0; i < ids.length; i += this.opts.batch) await this.store.delete("state", ids.slice(i, i + this.opts.batch));
-    this.stats.swept += ids.length;
-    return ids.length;
+    this.stats.swept += r.hits.length;
+    return r.hits.length;
   }
 }

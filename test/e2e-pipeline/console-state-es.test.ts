@@ -10,7 +10,7 @@ import { MemoryBus } from "../../platform/bus/memory.ts";
 import { ElasticsearchStore, elasticsearchOptionsFromConfig } from "../../platform/store/elasticsearch.ts";
 import type { QueryNode } from "../../platform/store/types.ts";
 import { logger } from "../../platform/telemetry/log.ts";
-import { BASELINE_HISTORY_KIND, type BaselineHistory } from "../../schema/baseline-history.ts";
+import { BASELINE_HISTORY_KIND, BASELINE_SUMMARY_KIND, type BaselineHistory } from "../../schema/baseline-history.ts";
 import type { EcsEvent } from "../../schema/ecs.ts";
 import { PROJECT_RULE_DIRS } from "../../correlate/engine.ts";
 import { correlateRole, rulePlanVersion } from "../../correlate/service.ts";
@@ -74,6 +74,8 @@ describe("console state documents on Elasticsearch", () => {
     const found = await store.search("state", { query: { op: "and", args: [term("kind", BASELINE_HISTORY_KIND), term("rule_id", RULE), term("entity.field", "source.ip"), term("entity.value", "10.0.2.20")] }, size: 1, sort: [{ field: "id", order: "asc" }] });
     const h = found.hits[0] as BaselineHistory;
     expect(h.points.map((p) => Date.parse(p.t))).toEqual(Array.from({ length: 49 }, (_, i) => T0 + i * HOUR));
+    const summary = await store.search("state", { query: { op: "and", args: [term("kind", BASELINE_SUMMARY_KIND), term("rule_id", RULE)] }, size: 10 });
+    expect(summary.hits).toEqual([expect.objectContaining({ history_id: h.id, point_count: 49, last_point: expect.objectContaining({ observed: 9e8 }) })]);
     const spike = h.points[48];
     expect(spike.observed).toBe(9e8);
     expect(spike.observed).toBeGreaterThan(spike.high!);
@@ -83,6 +85,7 @@ describe("console state documents on Elasticsearch", () => {
     expect(await later.sweep()).toBe(1);
     await store.refresh("state");
     expect(await store.count("state", { query: term("kind", BASELINE_HISTORY_KIND) })).toBe(0);
+    expect(await store.count("state", { query: term("kind", BASELINE_SUMMARY_KIND) })).toBe(0);
     await store.dropAll();
     await store.close();
   });

@@ -4,7 +4,7 @@ import { addRoleUsers, makeAlert, makeChain, signIn, startHarness, type Client, 
 import { decodeAlertsMessage } from "../../../platform/alerts/messages.ts";
 import type { Alert, ChainStep, Signal } from "../../../schema/signal.ts";
 import { catalogDocs } from "../../../schema/rule-catalog.ts";
-import { baselineHistoryId } from "../../../schema/baseline-history.ts";
+import { BASELINE_SUMMARY_KIND, baselineHistoryId, baselineSummaryId } from "../../../schema/baseline-history.ts";
 import { prom, registry } from "../../../platform/telemetry/metrics.ts";
 
 let h: Harness;
@@ -255,6 +255,8 @@ describe("rules, baselines, health, admin", () => {
         { t: "2026-11-21T02:00:00.000Z", observed: 40, low: 0, high: 8, center: 4 },
       ],
     }]);
+    // the list reads the small summary document the writer puts beside each history (correlate/baselines/history.ts)
+    await h.store.put("state", [{ id: baselineSummaryId(id), kind: BASELINE_SUMMARY_KIND, "@timestamp": "2026-11-21T03:00:00.000Z", history_id: id, rule_id: "r-logons", rule_title: "Logon count", metric: "event_count", entity: { field: "user.name", value: "bob" }, interval_ms: 3600_000, point_count: 2, last_point: { t: "2026-11-21T02:00:00.000Z", observed: 40, low: 0, high: 8, center: 4 } }]);
     await h.store.put("signals", [signal("an-1", "2026-11-21T02:59:59.000Z", { rule: { id: "r-logons", title: "Logon count", level: "medium" }, signal: { type: "anomaly", key: "bob", events: [], anomaly: { metric: "event_count", entity: { field: "user.name", value: "bob" }, interval_start: "2026-11-21T02:00:00.000Z", interval_ms: 3600_000, observed: 40, expected: { low: 0, high: 8, center: 4 }, score: 9.1 } } } as Partial<Signal>)]);
     const list = await json<{ baselines: { id: string; points: number }[] }>(await viewer.fetch("/api/baselines"));
     expect(list.baselines).toEqual([expect.objectContaining({ id, points: 2 })]);

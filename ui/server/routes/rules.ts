@@ -5,7 +5,7 @@
 import { UsageError } from "../../../platform/errors.ts";
 import type { Doc, QueryNode, Store } from "../../../platform/store/types.ts";
 import { RULE_CATALOG_ENTRY_KIND, RULE_CATALOG_ID, type RuleCatalogEntry, type RuleCatalogHeader } from "../../../schema/rule-catalog.ts";
-import { BASELINE_HISTORY_KIND, type BaselineHistory } from "../../../schema/baseline-history.ts";
+import { BASELINE_HISTORY_KIND, BASELINE_SUMMARY_KIND, type BaselineHistory, type BaselineSummary } from "../../../schema/baseline-history.ts";
 import type { Signal } from "../../../schema/signal.ts";
 import type { ConsoleDeps } from "../deps.ts";
 import { param, timeParam, type RouteSpec } from "../http.ts";
@@ -115,12 +115,9 @@ export const ruleRoutes: RouteSpec<ConsoleDeps>[] = [
     path: "/api/baselines",
     access: "rules:read",
     async handler(c, d) {
-      const docs = (await searchAll(d.store, "state", term("kind", BASELINE_HISTORY_KIND), 5000)) as BaselineHistory[];
-      const baselines = docs.map((h) => {
-        const pts = Array.isArray(h.points) ? h.points : [];
-        const lastPt = pts[pts.length - 1];
-        return { id: h.id, rule_id: h.rule_id, rule_title: h.rule_title ?? null, metric: h.metric, entity: h.entity, interval_ms: h.interval_ms, updated: h["@timestamp"], points: pts.length, last: lastPt ?? null };
-      });
+      // the summaries (one small document per baseline), not the histories with every point
+      const docs = (await searchAll(d.store, "state", term("kind", BASELINE_SUMMARY_KIND), 5000)) as BaselineSummary[];
+      const baselines = docs.map((h) => ({ id: h.history_id, rule_id: h.rule_id, rule_title: h.rule_title ?? null, metric: h.metric, entity: h.entity, interval_ms: h.interval_ms, updated: h["@timestamp"], points: typeof h.point_count === "number" ? h.point_count : 0, last: h.last_point ?? null }));
       // baselines known only from the anomalies they raised (no history published)
       const known = new Set(baselines.map((b) => `${b.rule_id}\u0000${b.entity?.field}=${b.entity?.value}`));
       const recent = await d.store.search("signals", { query: term("signal.type", "anomaly"), sort: [{ field: "@timestamp", order: "desc" }], size: 2000 });
