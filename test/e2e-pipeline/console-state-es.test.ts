@@ -2,6 +2,8 @@
 // a real Elasticsearch node: the rule catalog (every loaded rule with its problems and the plan version)
 // and the baseline history (a host's hourly outbound volume with its band and the spike above it), read
 // back with the console's own queries; stale history swept by time.
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../platform/config/load.ts";
@@ -31,7 +33,10 @@ describe("console state documents on Elasticsearch", () => {
     const cfg = storeSchema.parse({ type: "elasticsearch", elasticsearch: { node: iso.esUrl, index_prefix: iso.indexPrefix } });
     const store = new ElasticsearchStore({ ...elasticsearchOptionsFromConfig(cfg), retentionIntervalS: 0 });
     await store.init();
-    const dirs = [path.join(PROJECT_RULE_DIRS[0], "sigil"), path.join(PROJECT_RULE_DIRS[1], "sigil"), path.join(PROJECT_RULE_DIRS[2], "network")];
+    // a rule of our own with a lint warning, so the catalog carries a located problem
+    const own = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-state-es-"));
+    fs.writeFileSync(path.join(own, "execution_odd.yml"), "title: Odd status\nid: 11111111-1111-4111-8111-111111111111\nstatus: weird\nlogsource: {product: sigil, service: audit}\ndetection:\n  sel:\n    event.action: nothing\n  condition: sel\nlevel: low\n");
+    const dirs = [own, path.join(PROJECT_RULE_DIRS[0], "sigil"), path.join(PROJECT_RULE_DIRS[1], "sigil"), path.join(PROJECT_RULE_DIRS[2], "network")];
     const memBus = new MemoryBus({ partitions: 2 });
     const role = correlateRole({ config: loadConfig({ env: {} }), bus: memBus, store, log: logger("test", { level: "silent" }), rules: dirs, cwd: process.cwd() });
     await role.lifecycle.start();
@@ -69,6 +74,10 @@ describe("console state documents on Elasticsearch", () => {
     expect(catalogued.length).toBe(header!.rule_count);
     expect(new Set(catalogued.map((r) => r.type))).toEqual(new Set(["detection", "correlation", "anomaly"]));
     expect(catalogued.find((r) => r.rule_id === RULE)).toMatchObject({ type: "anomaly", hits: 1 });
+    const odd = catalogued.find((r) => r.rule_id === "11111111-1111-4111-8111-111111111111")!;
+    expect(odd.problems.map((p) => [p.code, p.severity, p.line])).toContainEqual(["rule_bad_status", "warning", 3]);
+    expect(odd.file).toMatch(/execution_odd\.yml$/);
+    fs.rmSync(own, { recursive: true, force: true });
 
     // Baselines page: the console's look-up by rule and entity
     const found = await store.search("state", { query: { op: "and", args: [term("kind", BASELINE_HISTORY_KIND), term("rule_id", RULE), term("entity.field", "source.ip"), term("entity.value", "10.0.2.20")] }, size: 1, sort: [{ field: "id", order: "asc" }] });
