@@ -11,7 +11,7 @@ import { chromiumMissing, cspViolations, launch, markersSet, signIn, type Browse
 import { PASSWORD, startConsoleEnv, type ConsoleEnv } from "../console/support/console-env.ts";
 import { otherAlerts } from "../console/support/fixtures.ts";
 import { catalogDocs } from "../../schema/rule-catalog.ts";
-import { BASELINE_HISTORY_KIND, baselineHistoryId } from "../../schema/baseline-history.ts";
+import { BASELINE_HISTORY_KIND, BASELINE_SUMMARY_KIND, baselineHistoryId, baselineSummaryId } from "../../schema/baseline-history.ts";
 import type { Alert } from "../../schema/signal.ts";
 
 /** One payload per place, each setting its own marker if it ever ran. */
@@ -71,6 +71,20 @@ describe.skipIf(missing)(`hostile content on every console page${missing ? ` (sk
         entity: { field: "host.name", value: P.entity },
         interval_ms: 3_600_000,
         points: [{ t: new Date(now.getTime() - 3_600_000).toISOString(), observed: 3, low: 1, high: 5, center: 3 }],
+      },
+      // and its summary, which the list of baselines reads (correlate/baselines/history.ts writes both)
+      {
+        id: baselineSummaryId(baselineHistoryId("a-hostile", "host.name", P.entity)),
+        kind: BASELINE_SUMMARY_KIND,
+        "@timestamp": now.toISOString(),
+        history_id: baselineHistoryId("a-hostile", "host.name", P.entity),
+        rule_id: "a-hostile",
+        rule_title: P.baseline,
+        metric: "event_count",
+        entity: { field: "host.name", value: P.entity },
+        interval_ms: 3_600_000,
+        point_count: 1,
+        last_point: { t: new Date(now.getTime() - 3_600_000).toISOString(), observed: 3, low: 1, high: 5, center: 3 },
       },
     ]);
     const alerts = otherAlerts(now, 2).map((a, i): Alert => (i === 0 ? { ...a, title: P.alertTitle, entities: { ...a.entities, hosts: [P.entity] } } : a));
