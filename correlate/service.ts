@@ -434,12 +434,24 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   };
 
   /** Another instance holds chain building now: forget the chains (they are stored; the holder continues them). */
+  /**
+   * The partitions went away: a rebalance that may give them straight back (the state in memory stays
+   * current then: onAssigned says `resumed`), or another instance holds them now (the memory is
+   * released shortly; the stored chains are its business).
+   */
+  let parkTimer: NodeJS.Timeout | null = null;
   const handOverChains = () => {
-    builder = new ChainBuilder(model, chainOptionsFrom(cfg));
-    unwrittenChains.clear();
-    unwrittenMerges.clear();
-    chainGauge().set(0);
-    log.info("chain building handed over to another instance");
+    if (parkTimer) clearTimeout(parkTimer);
+    parkTimer = setTimeout(() => {
+      parkTimer = null;
+      if (chainParts.size > 0) return;
+      builder = new ChainBuilder(model, chainOptionsFrom(cfg));
+      unwrittenChains.clear();
+      unwrittenMerges.clear();
+      chainGauge().set(0);
+    }, 60_000);
+    parkTimer.unref();
+    log.info("chain building handed over (another instance takes it over, or this one is stopping)");
   };
 
   const handleSignals = async (batch: Batch): Promise<void> => {
@@ -575,10 +587,16 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           fromBeginning: true,
           maxBatchSize: 2_000,
           exclusive: true,
-          onAssigned: async (parts) => {
+          onAssigned: async (parts, info) => {
             const first = chainParts.size === 0;
             for (const p of parts) chainParts.add(p.partition);
             if (!first) return;
+            if (parkTimer) clearTimeout(parkTimer);
+            parkTimer = null;
+            if (info.resumed) {
+              log.info({ chains: builder.size }, "chain building resumed: nobody else held the signals partitions, the state in memory is current");
+              return;
+            }
             try {
               await takeOverChains();
             } catch (err) {
@@ -608,6 +626,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       },
       async stop() {
         if (expireTimer) clearInterval(expireTimer);
+        if (parkTimer) clearTimeout(parkTimer);
         await chainsConsumer?.close();
         chainsConsumer = null;
       },

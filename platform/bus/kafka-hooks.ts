@@ -12,12 +12,13 @@ import { SigilError } from "../errors.ts";
 
 export interface GroupHooks {
   beforeJoin(): Promise<void>;
-  afterJoin(assigned: { topic: string; partitions: number[] }[]): Promise<void>;
+  afterJoin(assigned: { topic: string; partitions: number[] }[], generationId: number): Promise<void>;
   beforeLeave(): Promise<void>;
 }
 
 interface ConsumerGroupLike {
   cluster: object;
+  generationId: number;
   assigned(): { topic: string; partitions: number[] }[];
   joinAndSync(): Promise<void>;
   leave(): Promise<void>;
@@ -48,7 +49,7 @@ function install(): void {
     const hooks = hooksByCluster.get(this.cluster);
     if (hooks) await hooks.beforeJoin();
     await origJoin.call(this);
-    if (hooks) await hooks.afterJoin(this.assigned());
+    if (hooks) await hooks.afterJoin(this.assigned(), this.generationId);
   };
   proto.leave = async function (this: ConsumerGroupLike) {
     const hooks = hooksByCluster.get(this.cluster);

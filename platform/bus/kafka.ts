@@ -367,6 +367,9 @@ class KafkaGroupMember implements Consumer {
   /** Exclusive groups: this member held the partitions before the current rebalance (kept across the rejoin, told to the leader). */
   private wasHolding = false;
   private readonly since = Date.now();
+  /** What this member held in which group generation, to tell a partition that never left it (onAssigned's `resumed`). */
+  private heldBefore: { keys: string; generation: number } | null = null;
+  private generationHeld = -1;
 
   constructor(
     private readonly bus: KafkaBus,
@@ -388,7 +391,7 @@ class KafkaGroupMember implements Consumer {
         this.wasHolding = false;
         return this.revokeAll("leave");
       },
-      afterJoin: (assigned) => this.assign(assigned),
+      afterJoin: (assigned, generationId) => this.assign(assigned, generationId),
     });
     this.consumer = kafka.consumer({
       groupId: this.groupId,
@@ -412,6 +415,7 @@ class KafkaGroupMember implements Consumer {
     this.generation++;
     if (this.held.size === 0) return;
     const parts = [...this.held.values()];
+    this.heldBefore = why === "rebalance" ? { keys: [...this.held.keys()].sort().join(","), generation: this.generationHeld } : null;
     this.held.clear();
     try {
       await this.opts.onRevoked?.(parts);
@@ -420,7 +424,7 @@ class KafkaGroupMember implements Consumer {
     }
   }
 
-  private async assign(assigned: { topic: string; partitions: number[] }[]): Promise<void> {
+  private async assign(assigned: { topic: string; partitions: number[] }[], generationId: number): Promise<void> {
     const parts: TopicPartition[] = [];
     for (const { topic, partitions } of assigned) {
       const logical = this.bus.logicalTopic(topic);
@@ -430,7 +434,12 @@ class KafkaGroupMember implements Consumer {
     rebalances().inc({ bus: "kafka" });
     this.restartAttempt = 0;
     this.wasHolding = parts.length > 0;
-    if (parts.length) await this.opts.onAssigned?.(parts);
+    const keys = parts.map((tp) => tpKey(this.bus.topicName(tp.topic), tp.partition)).sort().join(",");
+    const before = this.heldBefore;
+    const resumed = before !== null && before.keys === keys && before.generation >= 0 && generationId === before.generation + 1;
+    this.heldBefore = null;
+    if (parts.length) await this.opts.onAssigned?.(parts, { resumed });
+    this.generationHeld = generationId;
     // Held only once onAssigned succeeded: a failed onAssigned leads to a restart, never to a batch without state.
     for (const tp of parts) this.held.set(tpKey(this.bus.topicName(tp.topic), tp.partition), tp);
     this.log.debug({ group: this.groupId, partitions: parts.map((p) => `${p.topic}/${p.partition}`).join(",") }, "partitions assigned");

@@ -482,7 +482,7 @@ export class MemoryBus implements Bus {
           for (const tp of added) group.owners.set(tpKey(tp.topic, tp.partition), member.id);
           if (added.length) {
             try {
-              await opts.onAssigned?.(added);
+              await opts.onAssigned?.(added, { resumed: false });
             } catch (err) {
               // Hand them back and try again shortly: never process a partition whose state did not load.
               bus.log.error({ group: group.id, err: describeError(err) }, "onAssigned failed; retrying the assignment");

@@ -55,8 +55,13 @@ export interface ConsumerOptions {
   fromBeginning?: boolean;
   /** Upper bound on messages per handler call. */
   maxBatchSize?: number;
-  /** Called after partitions are assigned to this member, before their first batch. */
-  onAssigned?: (parts: TopicPartition[]) => Promise<void> | void;
+  /**
+   * Called after partitions are assigned to this member, before their first batch. `resumed`: this
+   * member held exactly these partitions in the group generation right before this one, so nobody else
+   * handled them in between (Kafka's eager rebalance revokes everything and assigns it again); state
+   * kept in memory since onRevoked is still current.
+   */
+  onAssigned?: (parts: TopicPartition[], info: { resumed: boolean }) => Promise<void> | void;
   /** Called when partitions are taken away, after their in-flight batch finished and was committed. */
   onRevoked?: (parts: TopicPartition[]) => Promise<void> | void;
   /**

@@ -97,10 +97,10 @@ function messages(r: Role): { msg: string; [k: string]: unknown }[] {
   return out;
 }
 
-/** Whether the role holds chain building now (its last take-over is not followed by a hand-over). */
+/** Whether the role holds chain building now (its last take-over or resumption is not followed by a hand-over). */
 function holdsChains(r: Role): boolean {
-  const ms = messages(r).filter((m) => /^chain building (taken over|handed over)/.test(m.msg));
-  return ms.length > 0 && ms[ms.length - 1].msg.startsWith("chain building taken over");
+  const ms = messages(r).filter((m) => /^chain building (taken over|resumed|handed over)/.test(m.msg));
+  return ms.length > 0 && !ms[ms.length - 1].msg.startsWith("chain building handed over");
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> {
