@@ -26,6 +26,15 @@ export function fuzzTimeout(msPerRun: number, scale = 1): number {
   return Math.max(30_000, fuzzRuns(scale) * msPerRun);
 }
 
+/** A URL path segment or query value for any string, lone surrogates included (sent as invalid UTF-8 bytes). */
+export function uriPart(s: string): string {
+  try {
+    return encodeURIComponent(s);
+  } catch {
+    return encodeURIComponent(s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd")) + "%ED%A0%80";
+  }
+}
+
 /** Strings an attacker writes into logs, rules, query strings and form fields. */
 export const HOSTILE_STRINGS: readonly string[] = [
   "<script>window.__pwned=1</script>",
