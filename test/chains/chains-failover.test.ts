@@ -2,7 +2,9 @@
 // Elasticsearch, both with chain building enabled. One holds the exclusive `sigil-chains` group; it
 // sees the first step of an attack (a candidate chain below the alert threshold, only in its memory)
 // and is killed with SIGKILL. The other takes over, restores the chain state from the store, and the
-// second step then completes the chain: exactly one chain and one alert, none duplicated.
+// second step then completes the chain: exactly one chain and one alert, none duplicated. A third
+// instance joining leaves chain building where it is; when the holder is killed as well, the third
+// restores the promoted chain from the store and keeps updating the same alert.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -230,8 +232,41 @@ describe("chains on several correlate instances", () => {
       expect(chains[0].steps.map((s) => s.rule.title)).toEqual(["Failover step one", "Failover step two"]);
       expect(alerts[0].version).toBe(1);
 
-      standby.child.kill("SIGTERM");
-      expect(await standby.exited).toBe(0);
+      // a third instance joins: the holder keeps chain building (its state in memory is current)
+      const c = startRole("c");
+      await c.ready;
+      await waitFor("the holder to resume after c's join", () => messages(standby).some((m) => m.msg.startsWith("chain building resumed")));
+      expect(holdsChains(standby)).toBe(true);
+      expect(holdsChains(c)).toBe(false);
+      // the step-one rule again on the same trace: counted into its step, the alert updated in place
+      await producer.send("events", [{ key: "web-3", value: JSON.stringify(event("test.step_one", 3)) }]);
+      await waitFor("the alert updated with the repeated step", async () => {
+        await store.refresh("alerts");
+        return ((await store.get("alerts", alert.id)) as Alert | null)?.version === 2;
+      });
+      await waitFor("the chain builder to catch up", async () => (await chainsLag(admin)) === 0);
+
+      // the holder is killed too: c restores the promoted chain from the store and keeps updating it
+      standby.child.kill("SIGKILL");
+      expect(await standby.exited).toBeNull();
+      await producer.send("events", [{ key: "web-4", value: JSON.stringify(event("test.step_two", 4)) }]);
+      await waitFor("c to take over chain building", () => holdsChains(c), 60_000);
+      expect(messages(c).filter((m) => m.msg.startsWith("chain building taken over")).pop()!["chains"]).toBe(1);
+      await waitFor("the alert updated by c", async () => {
+        await store.refresh("alerts");
+        return ((await store.get("alerts", alert.id)) as Alert | null)?.version === 3;
+      });
+      await waitFor("the chain builder to catch up", async () => (await chainsLag(admin)) === 0);
+      await new Promise((r) => setTimeout(r, 1_000));
+      await store.refresh();
+      const finalChains = (await store.search("chains", { size: 10 })).hits as Chain[];
+      const finalAlerts = (await store.search("alerts", { size: 10 })).hits as Alert[];
+      expect(finalAlerts.map((x) => [x.id, x.version, x.step_count, x.signal_count])).toEqual([[alert.id, 3, 2, 4]]);
+      expect(finalChains.map((x) => x.id)).toEqual([alert.id]);
+      expect(finalChains[0].steps.map((st) => st["count"] ?? 1)).toEqual([2, 2]);
+
+      c.child.kill("SIGTERM");
+      expect(await c.exited).toBe(0);
     } finally {
       await admin.disconnect();
     }
