@@ -25,7 +25,7 @@ const FIELDS = ["CommandLine", "Image", "ParentImage", "User", "TargetFilename",
 
 const fieldKey = fc.tuple(fc.oneof(fc.constantFrom(...FIELDS), fc.string({ maxLength: 12 })), fc.array(fc.constantFrom(...MODIFIERS), { maxLength: 3 })).map(([f, ms]) => [f, ...ms].join("|"));
 const leaf = fc.oneof(anyString(80), fc.integer(), fc.boolean(), fc.constant(null), fc.double(), fc.constantFrom("*", "?", "\\*", "a*b?c\\", "10.0.0.0/8", "::1/129", "%var%"));
-const fieldValue = fc.oneof(leaf, fc.array(leaf, { maxLength: 8 }), fc.integer({ min: 100, max: 3000 }).map((n) => Array.from({ length: n }, (_, i) => `*w${i}*`)));
+const fieldValue = fc.oneof(leaf, fc.array(leaf, { maxLength: 8 }), fc.integer({ min: 100, max: 1500 }).map((n) => Array.from({ length: n }, (_, i) => `*w${i}*`)));
 const selection = fc.oneof(
   { weight: 4, arbitrary: fc.dictionary(fieldKey, fieldValue, { maxKeys: 4 }) },
   { weight: 1, arbitrary: fc.array(fc.dictionary(fieldKey, fieldValue, { maxKeys: 3 }), { maxLength: 4 }) },
