@@ -156,8 +156,9 @@ export class StatefulRunner {
         for (const { part } of old) part.close();
         ps.parts = stages.map((stage) => ({ stage, part: stage.open(ps.partition, ps.emit) }));
         if (ps.stale) {
-          // the live state was not trustworthy (a failed batch): the checkpoint, read under the new rules
-          await this.reload(ps);
+          // the live state was not trustworthy (a failed batch): the checkpoint, read under the new
+          // rules (now, or before the next batch if the store does not answer)
+          await this.reload(ps).catch((err: unknown) => this.o.log?.warn({ partition: ps.partition, err: String(err) }, "could not reload the partition checkpoint; it is reloaded before the next batch"));
           continue;
         }
         for (const { stage, part } of ps.parts) {
