@@ -11,6 +11,7 @@ import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { readSecret } from "../../platform/config/secret.ts";
 import { SigilError, describeError } from "../../platform/errors.ts";
+import { jsonProtocolErrors } from "../../platform/security/client-error.ts";
 import { Lifecycle } from "../../platform/lifecycle.ts";
 import { logger, setLogLevel, type Logger } from "../../platform/telemetry/log.ts";
 import { collectProcessMetrics, registry } from "../../platform/telemetry/metrics.ts";
@@ -277,7 +278,7 @@ export class Agent {
       }
       const url = (req.url ?? "/").split("?")[0];
       if (req.method !== "GET") {
-        res.writeHead(405, { allow: "GET" }).end();
+        res.writeHead(405, { allow: "GET", "content-type": "application/json" }).end('{"error":{"code":"method_not_allowed","message":"use GET"}}');
         return;
       }
       if (url === "/metrics") {
@@ -295,7 +296,7 @@ export class Agent {
         const s = this.shipper.status();
         const ready = s.link !== "down" && !s.buffer.full;
         res.writeHead(ready ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify({ ready, link: s.link, buffered_lines: s.buffer.lines, buffer_full: s.buffer.full }));
-      } else res.writeHead(404).end();
+      } else res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"GET /metrics, /status, /healthz or /readyz"}}');
     };
     let server: http.Server;
     if (m.tls.enabled) {
@@ -304,6 +305,7 @@ export class Agent {
     server.headersTimeout = 10_000;
     server.requestTimeout = 10_000;
     server.maxHeadersCount = 50;
+    jsonProtocolErrors(server);
     await new Promise<void>((resolve, reject) => {
       server.once("error", (err: NodeJS.ErrnoException) =>
         reject(new SigilError("agent_metrics_listen_failed", `cannot listen on ${m.host}:${m.port}: ${err.code ?? err.message}`, { location: { address: `${m.host}:${m.port}` }, hint: "set metrics.port to a free port (0 picks one) or metrics.enabled: false" })),
