@@ -1,6 +1,6 @@
 // Fuzz: every ingest listener of the real ingest role (in this process, on the in-process bus, with real
 // agent tokens): HTTP NDJSON and OTLP/HTTP get random and mutated bodies, query strings, headers, methods
-// and paths; raw random bytes go to the HTTP socket; syslog TCP and UDP get random bytes. Every HTTP
+// and paths; raw random bytes go to the HTTP socket; syslog TCP, UDP and TLS get random bytes. Every HTTP
 // answer is 2xx or 4xx with a JSON error code, never 5xx, never a hang; every accepted NDJSON batch is
 // fully accounted for on the bus (events + dead letters = what ingest answered); the listeners stay up
 // and a valid record still gets through afterwards. The budget is SIGIL_FUZZ_RUNS.
@@ -8,6 +8,8 @@
 import dgram from "node:dgram";
 import http from "node:http";
 import net from "node:net";
+import os from "node:os";
+import tls from "node:tls";
 import path from "node:path";
 import fs from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -18,6 +20,7 @@ import { anyString, fuzzParams, fuzzTimeout, hostileValue, HOSTILE_STRINGS, text
 import { batchHeaders, startIngestEnv, type IngestEnv } from "../security/support/ingest-env.ts";
 import { PROJECT_ROOT, sharedDataDir } from "../support/shared-data.ts";
 import { fixtureInputs } from "../../ingest/parsers/conformance.ts";
+import { createDevCerts } from "../../platform/security/certs.ts";
 
 let env: IngestEnv;
 const LIMITS = { max_body_bytes: 256 * 1024, max_line_bytes: 16 * 1024, max_events_per_batch: 2_000, max_json_depth: 32, max_fields: 512 };
@@ -87,8 +90,13 @@ function target(p: string, query: string | undefined): string {
   return query === undefined ? p : `${p}?format=${uriPart(query)}`;
 }
 
+let ca: Buffer;
+
 beforeAll(async () => {
-  env = await startIngestEnv({ ingest: { limits: LIMITS, syslog: { udp: { enabled: true, port: 0 }, tcp: { port: 0 } } }, security: { tokens: { rate_limit_eps: 0 } } });
+  const certs = await createDevCerts(fs.mkdtempSync(path.join(os.tmpdir(), "sigil-fuzz-ingest-certs-")));
+  ca = fs.readFileSync(certs.caCert);
+  const tls = { enabled: true, cert_file: certs.serverCert, key_file: certs.serverKey };
+  env = await startIngestEnv({ ingest: { limits: LIMITS, syslog: { udp: { enabled: true, port: 0 }, tcp: { port: 0 }, tls: { enabled: true, port: 0, tls } } }, security: { tokens: { rate_limit_eps: 0 } } });
 }, 60_000);
 afterAll(async () => env?.close());
 
@@ -378,6 +386,41 @@ describe("fuzz: syslog receivers with random bytes", () => {
       }
     },
     fuzzTimeout(100),
+  );
+
+  it(
+    "TLS: random bytes before and after the handshake never take the receiver down; a valid message still arrives afterwards",
+    async () => {
+      const port = env.role.listeners().find((l) => l.name === "syslog-tls")!.port;
+      await fc.assert(
+        fc.asyncProperty(fc.boolean(), fc.array(syslogBytes, { minLength: 1, maxLength: 3 }), async (handshake, chunks) => {
+          await new Promise<void>((resolve) => {
+            const s: net.Socket = handshake
+              ? tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: [ca] }, () => {
+                  for (const c of chunks) s.write(c);
+                  s.end();
+                })
+              : net.connect(port, "127.0.0.1", () => {
+                  for (const c of chunks) s.write(c);
+                  s.end();
+                });
+            s.on("data", () => undefined);
+            s.on("close", () => resolve());
+            s.on("error", () => resolve());
+            s.setTimeout(5_000, () => s.destroy());
+          });
+        }),
+        fuzzParams(0.5),
+      );
+      await survivor((msg) =>
+        new Promise<void>((resolve, reject) => {
+          const s = tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: [ca] }, () => s.end(msg + "\n"));
+          s.on("close", () => resolve());
+          s.on("error", reject);
+        }),
+      );
+    },
+    fuzzTimeout(200),
   );
 
   /** Sends a valid RFC 5424 message after the fuzzing and waits for its event on the bus. */
