@@ -142,8 +142,8 @@ async function startRoles(cluster: Cluster, correlates: number): Promise<Started
   say("starting correlate");
   correlate.push(await cluster.start("correlate", "correlate"));
   for (let i = 2; i <= correlates; i++) {
-    // one chain builder per deployment (correlate.chains.enabled on exactly one instance)
-    correlate.push(await cluster.start("correlate", `correlate-${i}`, { SIGIL_CORRELATE__CHAINS__ENABLED: "false" }));
+    // identical instances: the chain builder's exclusive group runs it on one of them at a time
+    correlate.push(await cluster.start("correlate", `correlate-${i}`));
   }
   say("starting ingest and console");
   const ingest = await cluster.start("ingest", "ingest");
@@ -351,7 +351,10 @@ async function scale(): Promise<Record<string, unknown>> {
     const t0 = now();
     let killedAt = 0;
     let afterKill: Record<string, number | null> = {};
-    const victim = s.correlate[1];
+    // the first instance started holds the chain builder's exclusive group too: killing it also
+    // proves the take-over of chain building (no lost or duplicated alert)
+    const victim = s.correlate[0];
+    const survivor = s.correlate[1];
     const loadDone = s.load.runFor(total, rate, num("canaries"));
     await new Promise((r) => setTimeout(r, killAt));
     const mid = await pipelineCounters(s);
@@ -363,7 +366,7 @@ async function scale(): Promise<Record<string, unknown>> {
     const reassign = (async () => {
       for (let i = 0; i < 120; i++) {
         afterKill = await partitionsHeld(s);
-        if (afterKill[s.correlate[0].name] === partitions) return r1((now() - killedAt) / 1000);
+        if (afterKill[survivor.name] === partitions) return r1((now() - killedAt) / 1000);
         await new Promise((r) => setTimeout(r, 500));
       }
       return NaN;
