@@ -95,12 +95,14 @@ export class Group {
     this.init();
   }
 
-  private init(): void {
+  /** Sets up the value array and the aggregate for the group's type; `keepAgg`: the aggregate already fits (reuse). */
+  private init(keepAgg = false): void {
     const tc = this.tc;
     const r = this.corr.refIds.length;
     if (tc !== T_EVENT_COUNT) {
       if (this.v === null || this.v.length !== this.t.length) this.v = this.t.length ? slots(this.t.length) : EMPTY_VAL;
     } else this.v = null;
+    if (keepAgg) return;
     if (tc === T_VALUE_COUNT) this.agg = new Map();
     else if (tc === T_PERCENTILE) this.agg = [];
     else if (tc === T_TEMPORAL) this.agg = new Array<number>(r).fill(0);
@@ -116,6 +118,9 @@ export class Group {
 
   /** Re-initializes a removed group for a new key (the engine pools groups to spare the allocator). */
   reuse(key: string, corr: CompiledCorrelation, tc: number): void {
+    // a pooled group of the same type and rule count keeps its aggregate (resetAgg clears it), so a
+    // new group allocates nothing that would have to be promoted
+    const keepAgg = this.agg !== null && this.tc === tc && this.corr.refIds.length === corr.refIds.length;
     this.key = key;
     this.corr = corr;
     this.tc = tc;
@@ -127,7 +132,7 @@ export class Group {
     this.ln = null;
     this.fl = null;
     this.clearEntries();
-    this.init();
+    this.init(keepAgg);
     this.resetAgg();
   }
 
