@@ -156,6 +156,19 @@ describe("value_count (SIGMA.md Example 7-B, password spraying)", () => {
     expect(r.hits[0].group).toEqual({ IpAddress: "10.0.0.5" });
   });
 
+  it("several fields count distinct tuples; an event missing one of them is left out and counted", () => {
+    const plan = planFromYaml(failed + corr("type: value_count\nrules: [failed_logon]\ngroup-by: [IpAddress]\ntimespan: 10m\ncondition: {field: [TargetUserName, TargetDomainName], gte: 3}"));
+    const r = recorder(plan);
+    r.feed("failed_logon", at("00:00"), { IpAddress: "x", TargetUserName: "a", TargetDomainName: "CORP" });
+    r.feed("failed_logon", at("00:01"), { IpAddress: "x", TargetUserName: "a", TargetDomainName: "CORP" });
+    r.feed("failed_logon", at("00:02"), { IpAddress: "x", TargetUserName: "a", TargetDomainName: "LAB" });
+    r.feed("failed_logon", at("00:03"), { IpAddress: "x", TargetUserName: "b" });
+    expect(r.hits).toHaveLength(0);
+    expect(r.engine.stats.missingGroupField).toBe(1);
+    r.feed("failed_logon", at("00:04"), { IpAddress: "x", TargetUserName: "b", TargetDomainName: "CORP" });
+    expect(r.hits.map((h) => [h.value, h.events.map((e) => e.line)])).toEqual([[3, [1, 2, 3, 5]]]);
+  });
+
   it("forgets values that left the window", () => {
     const plan = planFromYaml(failed + corr("type: value_count\nrules: [failed_logon]\ngroup-by: [IpAddress]\ntimespan: 10m\ncondition: {field: TargetUserName, gte: 3}"));
     const r = recorder(plan);
