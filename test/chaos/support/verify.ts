@@ -44,15 +44,27 @@ export class EsReader {
     return out;
   }
 
-  /** How many stored events carry each sequence number (process.pid). */
-  async eventSeqs(): Promise<{ docs: number; bySeq: Map<number, number> }> {
-    const docs = await this.all("events", ["process.pid"]);
+  /**
+   * How many stored events carry each sequence number (process.pid). `docs` counts the load's events
+   * (those with a sequence number); `others` the rest by dataset (the console's own sign-in events,
+   * dataset sigil.audit, are events too).
+   */
+  async eventSeqs(): Promise<{ docs: number; bySeq: Map<number, number>; others: Record<string, number> }> {
+    const docs = await this.all("events", ["process.pid", "event.dataset"]);
     const bySeq = new Map<number, number>();
+    const others: Record<string, number> = {};
+    let n = 0;
     for (const d of docs) {
       const pid = (d.source.process as { pid?: number } | undefined)?.pid;
-      if (typeof pid === "number") bySeq.set(pid, (bySeq.get(pid) ?? 0) + 1);
+      if (typeof pid === "number") {
+        bySeq.set(pid, (bySeq.get(pid) ?? 0) + 1);
+        n++;
+      } else {
+        const ds = String((d.source.event as { dataset?: string } | undefined)?.dataset ?? "none");
+        others[ds] = (others[ds] ?? 0) + 1;
+      }
     }
-    return { docs: docs.length, bySeq };
+    return { docs: n, bySeq, others };
   }
 
   /** Correlation hits of one rule, by the address they are about. */
