@@ -3,6 +3,7 @@
 // beside the JSON-parse-only ceiling of the same input, matches, and peak memory.
 // Run: npx tsx bench/detect/run.ts [--events N] [--rules DIR]
 
+import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadRules } from "../../correlate/sigma/loader.ts";
@@ -19,6 +20,12 @@ const arg = (name: string, def: string) => {
 const N = Number(arg("events", "40000"));
 const RULES = arg("rules", path.resolve(ROOT, process.env.SIGIL_SHARED_DATA ?? "../shared/data", process.env.SIGIL_SHARED_DATA ? "sigmahq" : "sigmahq"));
 const REPS = Number(arg("reps", "3"));
+// the lanes are made from real samples in the shared data (the corpus comes from there too by default)
+const DATA = process.env.SIGIL_SHARED_DATA ?? path.resolve(ROOT, "../shared/data");
+if (!fs.existsSync(RULES) || !fs.existsSync(path.join(DATA, "attacks"))) {
+  process.stdout.write(JSON.stringify({ bench: "detect", skipped: `shared data not found (rules ${RULES}, samples ${DATA}); set SIGIL_SHARED_DATA` }) + "\n");
+  process.exit(0);
+}
 
 let peakRss = process.memoryUsage().rss;
 const sample = () => {
