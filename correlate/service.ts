@@ -150,6 +150,8 @@ function looksLikeEvent(v: JsonObject): v is EcsEvent {
 
 /** Published signal ids remembered per process (a few MB), enough for the batches a store outage holds up. */
 const SENT_IDS_KEPT = 100_000;
+/** Events not yet read by detection, per partition, under which the pipeline counts as caught up (idle windows may close). */
+const UPSTREAM_LIVE_MAX_LAG = 500;
 
 /** Builds the correlate role's lifecycle. */
 export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
@@ -563,6 +565,14 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           known: knownRules(engine!),
           checkpointIntervalMs: cfg.checkpoint_interval_ms,
           idleAdvanceMs: cfg.allowed_lateness_ms,
+          // windows close by the wall clock only while detection keeps up with the events topic: during a
+          // bus outage or the catch-up after it, the idle partitions' events are still coming (and would
+          // all be late)
+          upstreamLive: async () => {
+            if (eventsConsumer === null) return false;
+            const lags = await eventsConsumer.lag();
+            return lags.every((l) => l.lag <= UPSTREAM_LIVE_MAX_LAG);
+          },
           log,
         });
         await runner.start();
