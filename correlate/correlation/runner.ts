@@ -267,8 +267,10 @@ export class StatefulRunner {
     for (const tp of parts) {
       const ps = this.partitions.get(tp.partition);
       if (!ps || tp.topic !== "signals") continue;
-      // every batch was checkpointed before it committed; flush what an idle tick may have left
-      await this.flush(ps, null);
+      // every batch was checkpointed before it committed; flush what an idle tick may have left. A stale
+      // partition (a batch failed after changing state) is not: its memory holds the failed batch, which
+      // the next holder gets again from the stored checkpoint
+      if (!ps.stale) await this.flush(ps, null);
       for (const p of ps.parts) p.part.close();
       this.partitions.delete(tp.partition);
       this.o.log?.info({ partition: tp.partition }, "released partition state");
