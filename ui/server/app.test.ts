@@ -132,5 +132,11 @@ describe("route table", () => {
     expect(res.headers.get("x-frame-options")).toBe("DENY");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     expect(res.headers.get("cache-control")).toBe("no-store");
+    // /api itself is the API's too: a JSON 404 whether or not the web app is built (fuzz finding)
+    for (const p of ["/api", "/api/"]) {
+      const r = await sessions.get("viewer")!.fetch(p);
+      expect(r.status, p).toBe(404);
+      expect(((await r.json()) as { error: string }).error, p).toBe("not_found");
+    }
   });
 });

@@ -73,7 +73,7 @@ export function createApp(d: ConsoleDeps): Hono<ConsoleEnv> {
     c.set("ip", clientIp(incoming?.socket?.remoteAddress, c.req.header("x-forwarded-for"), d.config.trust_proxy));
     await next();
     for (const [k, v] of headers) c.res.headers.set(k, v);
-    if (c.req.path.startsWith("/api/")) c.res.headers.set("cache-control", "no-store");
+    if (isApiPath(c.req.path)) c.res.headers.set("cache-control", "no-store");
   });
 
   app.onError((err, c) => {
@@ -95,7 +95,7 @@ export function createApp(d: ConsoleDeps): Hono<ConsoleEnv> {
 
   // the web app (public: it holds no data; everything it shows comes from the routes above)
   app.get("*", (c) => {
-    if (c.req.path.startsWith("/api/")) return c.json({ error: "not_found", message: `no API route ${c.req.path}` }, 404);
+    if (isApiPath(c.req.path)) return c.json({ error: "not_found", message: `no API route ${c.req.path}` }, 404);
     const res = d.web?.respond(c.req.path, { acceptEncoding: c.req.header("accept-encoding"), ifNoneMatch: c.req.header("if-none-match") });
     if (res) return res;
     if (!d.web) return c.text("the web app is not built; run `npm run build:web` or start the console with console.web.auto_build", 503);
@@ -104,4 +104,9 @@ export function createApp(d: ConsoleDeps): Hono<ConsoleEnv> {
 
   app.notFound((c) => c.json({ error: "not_found", message: `no route ${c.req.method} ${c.req.path}` }, 404));
   return app;
+}
+
+/** /api and everything under it belongs to the API (a JSON answer), never to the web app. */
+function isApiPath(p: string): boolean {
+  return p === "/api" || p.startsWith("/api/");
 }
