@@ -324,7 +324,9 @@ async function partitionsHeld(s: Started): Promise<Record<string, number | null>
       out[r.name] = null;
       continue;
     }
-    out[r.name] = sum(await s.cluster.metrics(r), "sigil_bus_consumer_partitions", { group: "sigil-correlate", topic: "events" });
+    // an instance killed between the check above and the scrape answers nothing: it holds nothing
+    const samples = await s.cluster.metrics(r).catch(() => null);
+    out[r.name] = samples === null ? null : sum(samples, "sigil_bus_consumer_partitions", { group: "sigil-correlate", topic: "events" });
   }
   return out;
 }
