@@ -12,6 +12,7 @@ import type { Collection, Doc, Store } from "../platform/store/types.ts";
 import { logger } from "../platform/telemetry/log.ts";
 import type { EcsEvent } from "../schema/ecs.ts";
 import { correlateRole } from "./service.ts";
+import { TEST_ROUTE_PIPELINE } from "./test-pipeline.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-correlate-bulkhead-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -28,16 +29,7 @@ detection:
   condition: selection
 level: critical
 `;
-const PIPELINE = `name: test-route
-description: routes the test events
-routes:
-  - logsource: {product: test}
-    when: {event.dataset: test.events}
-fields:
-  - logsource: {product: test}
-    fallback: ['{field}']
-    map: {}
-`;
+const PIPELINE = TEST_ROUTE_PIPELINE;
 
 let n = 0;
 const event = (message: string, host = "h1"): EcsEvent =>

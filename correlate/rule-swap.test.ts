@@ -13,6 +13,7 @@ import { logger } from "../platform/telemetry/log.ts";
 import type { EcsEvent } from "../schema/ecs.ts";
 import type { Signal } from "../schema/signal.ts";
 import { correlateRole } from "./service.ts";
+import { TEST_ROUTE_PIPELINE } from "./test-pipeline.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-rule-swap-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -42,16 +43,7 @@ correlation:
   condition: {gte: ${gte}}
 level: high
 `;
-const pipeline = `name: test-route
-description: routes the test events
-routes:
-  - logsource: {product: test}
-    when: {event.dataset: test.events}
-fields:
-  - logsource: {product: test}
-    fallback: ['{field}']
-    map: {}
-`;
+const pipeline = TEST_ROUTE_PIPELINE;
 let n = 0;
 const t0 = Date.now() - 600_000;
 const failure = (): EcsEvent =>

@@ -11,6 +11,7 @@ import { EmbeddedStore } from "../platform/store/embedded.ts";
 import { logger } from "../platform/telemetry/log.ts";
 import type { EcsEvent } from "../schema/ecs.ts";
 import { correlateRole } from "./service.ts";
+import { TEST_ROUTE_PIPELINE } from "./test-pipeline.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-correlate-role-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -27,16 +28,7 @@ detection:
   condition: selection
 level: high
 `;
-const pipeline = `name: test-route
-description: routes the test events
-routes:
-  - logsource: {product: test}
-    when: {event.dataset: test.events}
-fields:
-  - logsource: {product: test}
-    fallback: ['{field}']
-    map: {}
-`;
+const pipeline = TEST_ROUTE_PIPELINE;
 let n = 0;
 const event = (message: string): EcsEvent =>
   ({ "@timestamp": new Date(Date.UTC(2026, 0, 15, 10, 0, n)).toISOString(), event: { id: `${(++n).toString(16).padStart(32, "0")}`, kind: "event", dataset: "test.events" }, host: { name: "h1" }, message }) as EcsEvent;
