@@ -34,6 +34,10 @@ export const statefulMetrics = {
     "sigil_stateful_redelivered_skipped_total",
     () => new prom.Counter({ name: "sigil_stateful_redelivered_skipped_total", help: "Redelivered messages skipped because the restored checkpoint already covers them" }),
   ),
+  duplicates: metric(
+    "sigil_stateful_duplicate_copies_total",
+    () => new prom.Counter({ name: "sigil_stateful_duplicate_copies_total", help: "Routing copies found a second time at another offset (a producer resend) and not counted again" }),
+  ),
   idleHeld: metric(
     "sigil_stateful_idle_advance_held_total",
     () => new prom.Counter({ name: "sigil_stateful_idle_advance_held_total", help: "Idle ticks that did not advance partitions by the wall clock because the events consumer was behind or failing" }),

@@ -91,7 +91,15 @@ interface PartitionState {
   lastInput: number;
   /** A batch failed after changing state: reload the checkpoint before the next one. */
   stale: boolean;
+  /**
+   * Ids of the routing copies read lately, with their offset (bounded, oldest first): a copy stored twice
+   * on the topic (a producer resending a batch the broker had already written) counts once.
+   */
+  recent: Map<string, bigint>;
 }
+
+/** Routing copies remembered per partition to recognise a copy stored twice; a resend follows its original closely. */
+export const RECENT_COPIES_KEPT = 20_000;
 
 export interface RunnerStats {
   batches: number;
@@ -105,10 +113,12 @@ export interface RunnerStats {
   swaps: number;
   /** Routing copies for rules this instance does not run (held for a while, then dropped). */
   unknown: number;
+  /** Routing copies read a second time at another offset (a resend), not counted again. */
+  duplicates: number;
 }
 
 export class StatefulRunner {
-  readonly stats: RunnerStats = { batches: 0, messages: 0, skipped: 0, malformed: 0, published: 0, checkpoints: 0, failed: 0, swaps: 0, unknown: 0 };
+  readonly stats: RunnerStats = { batches: 0, messages: 0, skipped: 0, malformed: 0, published: 0, checkpoints: 0, failed: 0, swaps: 0, unknown: 0, duplicates: 0 };
   private readonly partitions = new Map<number, PartitionState>();
   private consumer: Consumer | null = null;
   private producer: Producer | null = null;
@@ -242,6 +252,7 @@ export class StatefulRunner {
         emit: (s: Signal) => ps.out.push({ key: s.signal.key, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }),
         lastInput: this.now(),
         stale: false,
+        recent: new Map(),
       };
       ps.parts = this.stages.map((stage) => ({ stage, part: stage.open(tp.partition, ps.emit) }));
       await this.reload(ps);
@@ -258,6 +269,8 @@ export class StatefulRunner {
       part.restore(full, deltas);
     }
     ps.covered = loaded.offset === null ? null : BigInt(loaded.offset);
+    // copies read after the checkpoint are read again: only those it covers stay remembered
+    for (const [id, offset] of ps.recent) if (ps.covered === null || offset > ps.covered) ps.recent.delete(id);
     ps.out = [];
     ps.stale = false;
     this.o.log?.info({ partition: ps.partition, offset: loaded.offset, deltas: loaded.deltas.length }, "restored partition state");
@@ -312,6 +325,21 @@ export class StatefulRunner {
       }
       if (!s || typeof s !== "object" || !s.signal || typeof s.signal !== "object" || !s.signal.route) continue;
       out[i] = s;
+      const id = s.event && typeof s.event.id === "string" ? s.event.id : null;
+      if (id === null) continue;
+      const offset = BigInt(msg.offset);
+      const seen = ps.recent.get(id);
+      if (seen !== undefined && seen !== offset) {
+        // the same copy at another offset: stored twice by a producer's resend; it counted already
+        out[i] = null;
+        this.stats.duplicates++;
+        statefulMetrics.duplicates.inc();
+        continue;
+      }
+      if (seen === undefined) {
+        ps.recent.set(id, offset);
+        if (ps.recent.size > RECENT_COPIES_KEPT) ps.recent.delete(ps.recent.keys().next().value as string);
+      }
     }
     return out;
   }

@@ -40,6 +40,8 @@ const consumed = () =>
   metric("sigil_bus_messages_consumed_total", () => new prom.Counter({ name: "sigil_bus_messages_consumed_total", help: "Messages handled and committed", labelNames: ["bus", "topic"] }));
 const redeliveries = () =>
   metric("sigil_bus_redeliveries_total", () => new prom.Counter({ name: "sigil_bus_redeliveries_total", help: "Batches redelivered after the handler failed", labelNames: ["bus", "topic"] }));
+const producerRenewals = () =>
+  metric("sigil_bus_producer_renewals_total", () => new prom.Counter({ name: "sigil_bus_producer_renewals_total", help: "Producers replaced by a new producer id after a failed send", labelNames: ["bus"] }));
 const rebalances = () =>
   metric("sigil_bus_rebalances_total", () => new prom.Counter({ name: "sigil_bus_rebalances_total", help: "Partition assignments received by consumers", labelNames: ["bus"] }));
 
@@ -259,65 +261,97 @@ export class KafkaBus implements Bus {
     if (this.closed) throw new SigilError("bus_closed", "the bus is closed");
     await this.ensureTopics();
     const k = this.cfg.kafka;
-    const p: KProducer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: sigilPartitioner,
-    });
+    const create = (): KProducer =>
+      this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: sigilPartitioner,
+      });
+    let p: KProducer = create();
     try {
       await p.connect();
     } catch (err) {
       throw kafkaError(err, "cannot start a producer", k.brokers);
     }
+    /**
+     * A send that failed may still have been written (the broker appended the batch, the answer was lost
+     * as it went down). kafkajs then hands the same sequence numbers to the next batch, which the broker
+     * takes for a duplicate of the written one and drops without an error when its record count matches.
+     * So after any failed send the next one goes out under a new producer id: a resend of the same
+     * messages may then be stored twice (readers deduplicate by id), but nothing is dropped silently.
+     */
+    let suspect = false;
+    /** Sends one at a time, so a send after a failure always sees the failure. */
+    let queue: Promise<unknown> = Promise.resolve();
+    const renew = async () => {
+      await p.disconnect().catch(() => {});
+      p = create();
+      try {
+        await p.connect();
+      } catch (err) {
+        throw kafkaError(err, "cannot start a new producer after a failed send", k.brokers, "bus_send_failed");
+      }
+      suspect = false;
+      producerRenewals().inc({ bus: "kafka" });
+      this.log.info("producer renewed after a failed send (new producer id)");
+    };
     const compression = k.compression === "gzip" ? CompressionTypes.GZIP : k.compression === "lz4" ? CompressionTypes.LZ4 : CompressionTypes.None;
     const counter = produced();
     const partitionOf = cachedPartitioner();
     if (!fastProducePath) this.log.warn("kafkajs' producer was loaded before the bus: its slower record encoder is in use (same bytes on the wire)");
     const handle: Producer = {
-      send: async (topic, messages) => {
-        if (messages.length === 0) return;
-        const real = this.topicName(topic);
-        const n = this.partitionCounts.get(real) ?? this.cfg.partitions;
-        // One produce request carries a record batch per partition; the broker limits each batch
-        // (message.max.bytes), so requests are split when one partition's uncompressed bytes would exceed
-        // max_request_bytes. Requests to a broker go one at a time (idempotence), so fewer, larger ones win.
-        let chunk: Message[] = [];
-        const bytesPerPartition = new Float64Array(n + 1);
-        let rr = 0;
-        const flush = async () => {
-          if (!chunk.length) return;
-          try {
-            await p.send({ topic: real, messages: chunk, acks: -1, compression, timeout: k.request_timeout_ms });
-          } catch (err) {
-            const text = describeError(err);
-            if (/too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i.test(text)) {
-              throw new SigilError("bus_message_too_large", `a message for ${real} is larger than the broker accepts: ${text}`, {
-                location: { address: k.brokers.join(","), key: "bus.kafka.max_request_bytes" },
-                hint: "lower bus.kafka.max_request_bytes or raise the broker's message.max.bytes",
-              });
-            }
-            throw kafkaError(err, `sending ${chunk.length} message(s) to ${real} failed`, k.brokers, "bus_send_failed");
-          }
-          counter.inc({ bus: "kafka", topic }, chunk.length);
-          chunk = [];
-          bytesPerPartition.fill(0);
-        };
-        for (const m of messages) {
-          const v = m.value;
-          const size = (typeof v === "string" ? Buffer.byteLength(v) : v.length) + (m.key ? m.key.length * 3 : 0) + 64;
-          const part = m.key === null ? rr++ % n : partitionOf(m.key, n);
-          if (bytesPerPartition[part] + size > k.max_request_bytes && chunk.length) await flush();
-          // kafkajs takes our message as it is unless it carries a timestamp (kafkajs wants a string)
-          chunk.push(m.timestamp === undefined && m.headers === undefined ? (m as Message) : { key: m.key, value: m.value, headers: headersOut(m.headers), timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) });
-          bytesPerPartition[part] += size;
-        }
-        await flush();
+      send: (topic, messages) => {
+        if (messages.length === 0) return Promise.resolve();
+        const run = queue.then(() => sendNow(topic, messages));
+        queue = run.catch(() => undefined);
+        return run;
       },
       close: async () => {
         this.producers.delete(handle);
+        await queue;
         await p.disconnect().catch(() => {});
       },
+    };
+    const sendNow = async (topic: Parameters<Producer["send"]>[0], messages: Parameters<Producer["send"]>[1]): Promise<void> => {
+      if (suspect) await renew();
+      const real = this.topicName(topic);
+      const n = this.partitionCounts.get(real) ?? this.cfg.partitions;
+      // One produce request carries a record batch per partition; the broker limits each batch
+      // (message.max.bytes), so requests are split when one partition's uncompressed bytes would exceed
+      // max_request_bytes. Requests to a broker go one at a time (idempotence), so fewer, larger ones win.
+      let chunk: Message[] = [];
+      const bytesPerPartition = new Float64Array(n + 1);
+      let rr = 0;
+      const flush = async () => {
+        if (!chunk.length) return;
+        try {
+          await p.send({ topic: real, messages: chunk, acks: -1, compression, timeout: k.request_timeout_ms });
+        } catch (err) {
+          suspect = true;
+          const text = describeError(err);
+          if (/too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i.test(text)) {
+            throw new SigilError("bus_message_too_large", `a message for ${real} is larger than the broker accepts: ${text}`, {
+              location: { address: k.brokers.join(","), key: "bus.kafka.max_request_bytes" },
+              hint: "lower bus.kafka.max_request_bytes or raise the broker's message.max.bytes",
+            });
+          }
+          throw kafkaError(err, `sending ${chunk.length} message(s) to ${real} failed`, k.brokers, "bus_send_failed");
+        }
+        counter.inc({ bus: "kafka", topic }, chunk.length);
+        chunk = [];
+        bytesPerPartition.fill(0);
+      };
+      for (const m of messages) {
+        const v = m.value;
+        const size = (typeof v === "string" ? Buffer.byteLength(v) : v.length) + (m.key ? m.key.length * 3 : 0) + 64;
+        const part = m.key === null ? rr++ % n : partitionOf(m.key, n);
+        if (bytesPerPartition[part] + size > k.max_request_bytes && chunk.length) await flush();
+        // kafkajs takes our message as it is unless it carries a timestamp (kafkajs wants a string)
+        chunk.push(m.timestamp === undefined && m.headers === undefined ? (m as Message) : { key: m.key, value: m.value, headers: headersOut(m.headers), timestamp: m.timestamp === undefined ? undefined : String(m.timestamp) });
+        bytesPerPartition[part] += size;
+      }
+      await flush();
     };
     this.producers.add(handle);
     return handle;

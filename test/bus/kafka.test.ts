@@ -2,6 +2,7 @@
 // plus what only Kafka has: unreachable brokers, and a consumer process killed mid-batch.
 import { afterAll, describe, expect, it } from "vitest";
 import path from "node:path";
+import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import kafkajs from "kafkajs";
@@ -9,6 +10,7 @@ import { pino } from "pino";
 import { busSchema } from "../../platform/config/sections/bus.ts";
 import { KafkaBus } from "../../platform/bus/kafka.ts";
 import { SigilError } from "../../platform/errors.ts";
+import { registry } from "../../platform/telemetry/metrics.ts";
 import { testIsolation } from "../support/services.ts";
 import { PROJECT_ROOT } from "../support/shared-data.ts";
 import { busContract, until } from "./contract.ts";
@@ -74,6 +76,38 @@ describe("kafka bus: faults", () => {
     expect(retries[0].attempt).toBe(1);
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
+
+  it("after a failed send the next goes out under a new producer id, and nothing after it is lost", async () => {
+    // A failed send may have been written by the broker (the answer lost as it went down); kafkajs would
+    // give the next batch the same sequence numbers and the broker would drop it as a duplicate. Here the
+    // failure is a batch the broker refuses as too large; the renewal is the same either way.
+    const cfg = kafkaTestConfig(1, `${iso.prefix}renew-`);
+    cfg.kafka.max_request_bytes = 8 * 1024 * 1024;
+    const bus = await KafkaBus.connect(cfg, { logger: pino({ level: "error" }) });
+    const renewals = async () => (await registry.getSingleMetric("sigil_bus_producer_renewals_total")?.get())?.values.reduce((a, v) => a + v.value, 0) ?? 0;
+    try {
+      const producer = await bus.producer();
+      const before = await renewals();
+      await producer.send("events", [{ key: "k", value: "first" }]);
+      const huge = randomBytes(3 * 1024 * 1024).toString("base64"); // incompressible, over the broker's message.max.bytes
+      await expect(producer.send("events", [{ key: "k", value: huge }])).rejects.toBeInstanceOf(SigilError);
+      // two sends queued right behind the failure, with as many records as the failed batch: both arrive
+      const [a, b] = [producer.send("events", [{ key: "k", value: "second" }]), producer.send("events", [{ key: "k", value: "third" }])];
+      await Promise.all([a, b]);
+      expect(await renewals()).toBe(before + 1);
+      const got: string[] = [];
+      const consumer = await bus.consumer({ groupId: "renew-reader", topics: ["events"] });
+      await consumer.run(async (batch) => {
+        for (const m of batch.messages) got.push(m.value.toString("utf8"));
+      });
+      await until(() => got.length >= 3, 20_000, "the three accepted messages");
+      await consumer.close();
+      expect(got).toEqual(["first", "second", "third"]);
+      await producer.close();
+    } finally {
+      await bus.close();
+    }
+  }, 60_000);
 
   it("redelivers to the group what a member killed with SIGKILL mid-batch had received", async () => {
     const prefix = `${iso.prefix}kill-`;

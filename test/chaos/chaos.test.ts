@@ -59,7 +59,7 @@ function writeConfigs(ingestPort: number, consolePort: number): { sigil: string;
       data_dir: path.join(dir, "data"),
       bus: { type: "kafka", topic_prefix: prefix, partitions: 2, kafka: { brokers: services.brokers, retry_max_ms: 5_000 } },
       store: { type: "elasticsearch", elasticsearch: { node: services.esUrl, index_prefix: prefix, max_backoff_ms: 5_000 } },
-      telemetry: { metrics: { port: 0 } },
+      telemetry: { metrics: { port: 0 }, ...(process.env.SIGIL_CHAOS_LOG_LEVEL ? { log_level: process.env.SIGIL_CHAOS_LOG_LEVEL } : {}) },
       security: { tokens: { refresh_ms: 1_000 } },
       ingest: {
         http: { port: ingestPort, tls: { ...tls, client_auth: "required" } },

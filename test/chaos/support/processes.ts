@@ -54,7 +54,7 @@ export class RoleProcess {
     const child = spawn(process.execPath, [SIGIL_BIN, this.role, ...this.args], {
       cwd: PROJECT_ROOT,
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, SIGIL_LOG_LEVEL: "info", ...this.env },
+      env: { ...process.env, SIGIL_LOG_LEVEL: process.env.SIGIL_CHAOS_LOG_LEVEL ?? "info", ...this.env },
     });
     this.child = child;
     this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
