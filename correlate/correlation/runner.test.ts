@@ -324,6 +324,37 @@ describe("copies stored twice", () => {
   });
 });
 
+describe("copies published again after a crash", () => {
+  it("a restarted instance recognises copies its checkpoint covers when detection publishes them again", async () => {
+    const bus = new MemoryBus({ partitions: 2 });
+    const store = new StateStore() as unknown as Store;
+    const producer = await bus.producer();
+    // two failures per user before the crash, one after: exactly one hit per user at the third
+    const evs = events(90, 30);
+    const copies = evs.map((e) => routedCopies(plan, rule, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) })));
+    const obs = await observe(bus);
+    const opts = { bus, store, stages: [stage()], checkpointIntervalMs: 60_000, maxBatchSize: 7 };
+    const a = new StatefulRunner(opts);
+    await a.start();
+    await producer.send("signals", copies.slice(0, 60).flat());
+    await waitFor(() => a.stats.messages >= 60);
+    await a.stop();
+    // detection died before committing its last events: it publishes their copies again, then goes on
+    await producer.send("signals", copies.slice(30, 60).flat());
+    await producer.send("signals", copies.slice(60).flat());
+    const b = new StatefulRunner({ ...opts, stages: [stage()] });
+    await b.start();
+    const want = expectedIds(evs);
+    await waitFor(() => b.stats.messages >= 60 && new Set(obs.hits.map((h) => h.event.id)).size >= want.length, 20_000);
+    await new Promise((res) => setTimeout(res, 200));
+    await b.stop();
+    await obs.close();
+    expect(b.stats.duplicates).toBe(30);
+    expect(want.length).toBe(30);
+    expect([...new Set(obs.hits.map((h) => h.event.id))].sort()).toEqual(want);
+  });
+});
+
 describe("PartitionCheckpoint", () => {
   it("restores snapshot plus deltas in order, with the last offset, and splits large payloads", async () => {
     const store = new StateStore();

@@ -92,14 +92,22 @@ interface PartitionState {
   /** A batch failed after changing state: reload the checkpoint before the next one. */
   stale: boolean;
   /**
-   * Ids of the routing copies read lately, with their offset (bounded, oldest first): a copy stored twice
-   * on the topic (a producer resending a batch the broker had already written) counts once.
+   * Ids of the routing copies read lately (their first 16 hex digits), with their offset, -1 for those
+   * restored from the checkpoint (bounded, oldest first): a copy stored twice on the topic counts once.
+   * Twice happens when a producer resends a batch the broker had already written, and when detection
+   * crashed after publishing a batch's copies but before committing the batch, then publishes them again.
    */
   recent: Map<string, bigint>;
+  /** Copy ids remembered since the last checkpoint (they go into the next delta). */
+  fresh: string[];
 }
 
 /** Routing copies remembered per partition to recognise a copy stored twice; a resend follows its original closely. */
 export const RECENT_COPIES_KEPT = 20_000;
+/** Of those, the newest this many go into each full checkpoint (a restarted instance recognises their resends). */
+export const CHECKPOINT_COPIES_KEPT = 5_000;
+/** The checkpoint entry holding the remembered copy ids (next to the stages' own entries). */
+const COPIES = "copies";
 
 export interface RunnerStats {
   batches: number;
@@ -253,6 +261,7 @@ export class StatefulRunner {
         lastInput: this.now(),
         stale: false,
         recent: new Map(),
+        fresh: [],
       };
       ps.parts = this.stages.map((stage) => ({ stage, part: stage.open(tp.partition, ps.emit) }));
       await this.reload(ps);
@@ -269,8 +278,16 @@ export class StatefulRunner {
       part.restore(full, deltas);
     }
     ps.covered = loaded.offset === null ? null : BigInt(loaded.offset);
-    // copies read after the checkpoint are read again: only those it covers stay remembered
-    for (const [id, offset] of ps.recent) if (ps.covered === null || offset > ps.covered) ps.recent.delete(id);
+    // the copies the checkpoint covers are remembered; those read after it are read again
+    ps.recent.clear();
+    ps.fresh = [];
+    const remember = (ids: unknown) => {
+      if (!Array.isArray(ids)) return;
+      for (const id of ids) if (typeof id === "string") ps.recent.set(id, -1n);
+    };
+    if (loaded.full) remember(loaded.full[COPIES]);
+    for (const d of loaded.deltas) remember(d[COPIES]);
+    while (ps.recent.size > RECENT_COPIES_KEPT) ps.recent.delete(ps.recent.keys().next().value as string);
     ps.out = [];
     ps.stale = false;
     this.o.log?.info({ partition: ps.partition, offset: loaded.offset, deltas: loaded.deltas.length }, "restored partition state");
@@ -325,7 +342,7 @@ export class StatefulRunner {
       }
       if (!s || typeof s !== "object" || !s.signal || typeof s.signal !== "object" || !s.signal.route) continue;
       out[i] = s;
-      const id = s.event && typeof s.event.id === "string" ? s.event.id : null;
+      const id = s.event && typeof s.event.id === "string" ? s.event.id.slice(0, 16) : null;
       if (id === null) continue;
       const offset = BigInt(msg.offset);
       const seen = ps.recent.get(id);
@@ -338,6 +355,7 @@ export class StatefulRunner {
       }
       if (seen === undefined) {
         ps.recent.set(id, offset);
+        ps.fresh.push(id);
         if (ps.recent.size > RECENT_COPIES_KEPT) ps.recent.delete(ps.recent.keys().next().value as string);
       }
     }
@@ -422,6 +440,7 @@ export class StatefulRunner {
     if (ps.ckpt.wantsFull()) {
       const full: Record<string, unknown> = {};
       for (const { stage, part } of ps.parts) full[stage.name] = part.snapshot();
+      full[COPIES] = newestCopies(ps.recent);
       await ps.ckpt.saveFull(full, covered);
       statefulMetrics.checkpointSeconds.observe({ kind: "full" }, (performance.now() - t0) / 1000);
       this.stats.checkpoints++;
@@ -435,6 +454,10 @@ export class StatefulRunner {
           any = true;
         }
       }
+      if (ps.fresh.length) {
+        delta[COPIES] = ps.fresh;
+        any = true;
+      }
       // unchanged state: the stored checkpoint is also the state after these messages
       if (any) {
         await ps.ckpt.saveDelta(delta, covered);
@@ -443,6 +466,7 @@ export class StatefulRunner {
       }
     }
     ps.covered = BigInt(covered);
+    ps.fresh = [];
     this.report();
   }
 
@@ -484,4 +508,13 @@ export class StatefulRunner {
       }
     }
   }
+}
+
+/** The newest CHECKPOINT_COPIES_KEPT remembered copy ids, oldest first. */
+function newestCopies(recent: Map<string, bigint>): string[] {
+  const skip = recent.size - CHECKPOINT_COPIES_KEPT;
+  const out: string[] = [];
+  let i = 0;
+  for (const id of recent.keys()) if (i++ >= skip) out.push(id);
+  return out;
 }
