@@ -1,7 +1,7 @@
 // bench/detect: the full SigmaHQ corpus over realistic lanes on one core. Prints one JSON object:
 // load and compile time, and per lane events/s (JSON.parse + routing + matching, net of rule loading)
 // beside the JSON-parse-only ceiling of the same input, matches, and peak memory.
-// Run: npx tsx bench/detect/run.ts [--events N] [--rules DIR]
+// Run: npx tsx bench/detect/run.ts [--events N] [--rules DIR] [--reps N] [--lane name,...]
 
 import fs from "node:fs";
 import path from "node:path";
@@ -20,6 +20,8 @@ const arg = (name: string, def: string) => {
 const N = Number(arg("events", "40000"));
 const RULES = arg("rules", path.resolve(ROOT, process.env.SIGIL_SHARED_DATA ?? "../shared/data", process.env.SIGIL_SHARED_DATA ? "sigmahq" : "sigmahq"));
 const REPS = Number(arg("reps", "3"));
+/** Comma-separated lane names to run (default: every lane). */
+const ONLY = arg("lane", "");
 // the lanes are made from real samples in the shared data (the corpus comes from there too by default)
 const DATA = process.env.SIGIL_SHARED_DATA ?? path.resolve(ROOT, "../shared/data");
 if (!fs.existsSync(RULES) || !fs.existsSync(path.join(DATA, "attacks"))) {
@@ -73,6 +75,7 @@ function best(fn: () => void): { wall: number; cpu: number } {
 const results: Record<string, unknown> = {};
 let sink = 0;
 for (const [name, gen] of Object.entries(lanes)) {
+  if (ONLY && !ONLY.split(",").includes(name)) continue;
   const lines = gen();
   sample();
   const bytes = lines.reduce((n, l) => n + l.length, 0);
