@@ -238,15 +238,18 @@ export class Normalizer {
     this.wrappedFor = emit;
     const currentRecord = () => this.current;
     this.emitWrapper = {
-      event(e: EcsEvent) {
+      event(e: EcsEvent, from?: RawRecord) {
         st.events++;
-        const rec = recordOfEvent.get(e) ?? currentRecord();
-        if (rec && (rec.path !== undefined || rec.offset !== undefined) && e.log?.offset === undefined && (e.log?.file as { path?: string } | undefined)?.path === undefined) {
-          const log = (e.log ??= {});
-          if (rec.path !== undefined) log.file = { path: rec.path };
-          if (rec.offset !== undefined) log.offset = rec.offset;
+        const known = from ?? recordOfEvent.get(e);
+        if (e.log?.offset === undefined && (e.log?.file as { path?: string } | undefined)?.path === undefined) {
+          const rec = known ?? currentRecord();
+          if (rec && (rec.path !== undefined || rec.offset !== undefined)) {
+            const log = (e.log ??= {});
+            if (rec.path !== undefined) log.file = { path: rec.path };
+            if (rec.offset !== undefined) log.offset = rec.offset;
+          }
         }
-        emit.event(e);
+        emit.event(e, known);
       },
       reject(r: Rejection) {
         st.rejected++;
@@ -293,7 +296,7 @@ export function createLineNormalizer(opts: {
   const source = opts.source ?? "input";
   let current: number | undefined;
   const emit: Emit = {
-    event: (e) => opts.onEvent(e, recordOfEvent.get(e)?.line ?? current),
+    event: (e, rec) => opts.onEvent(e, (rec ?? recordOfEvent.get(e))?.line ?? current),
     reject: (r) => opts.onReject(r),
   };
   return {

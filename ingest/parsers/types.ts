@@ -35,7 +35,11 @@ export interface Rejection {
 }
 
 export interface Emit {
-  event(e: EcsEvent): void;
+  /**
+   * An event, with the record it came from when the session knows it (receivers read the shipper's
+   * envelope and the record's position from it; `recordOfEvent` answers for events emitted without it).
+   */
+  event(e: EcsEvent, rec?: RawRecord): void;
   reject(r: Rejection): void;
 }
 

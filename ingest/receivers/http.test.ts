@@ -8,7 +8,8 @@ import type { TokenVerifier } from "../../platform/security/types.ts";
 import { logger } from "../../platform/telemetry/log.ts";
 import { defaultParseContext } from "../parsers/types.ts";
 import { Publisher } from "../publisher.ts";
-import { parseNdjson, startHttpReceiver } from "./http.ts";
+import { startHttpReceiver } from "./http.ts";
+import { parseNdjson } from "./ndjson.ts";
 import type { Listener } from "./server.ts";
 
 const verifier: TokenVerifier = { verify: async (t) => (t === "good" ? { id: "t1", name: "tester", scopes: ["ingest"], rate_limit_eps: 0 } : null) };

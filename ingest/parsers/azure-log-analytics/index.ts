@@ -10,7 +10,7 @@
 import type { EcsEvent, EventCategory, EventType, JsonObject, JsonValue } from "../../../schema/ecs.ts";
 import { eventId } from "../../../schema/event-id.ts";
 import { isUnsafeKey, safeJsonParse, safeKeyName } from "../../../schema/fields.ts";
-import { recordOfEvent, relate } from "../common/event.ts";
+import { relate } from "../common/event.ts";
 import { asIp, asNumber, asPort } from "../common/net.ts";
 import { parser as auditdParser } from "../linux-auditd/index.ts";
 import { parser as syslogParser } from "../syslog-rfc5424/index.ts";
@@ -517,8 +517,7 @@ export const parser: Parser = {
           if (rec.path !== undefined) log.file = { path: rec.path };
           if (rec.offset !== undefined) log.offset = rec.offset;
         }
-        recordOfEvent.set(ev, rec);
-        emit.event(ev);
+        emit.event(ev, rec);
       },
       flush() {},
     };

@@ -5,7 +5,12 @@ import type { EcsEvent, JsonObject } from "../../../schema/ecs.ts";
 import { eventId } from "../../../schema/event-id.ts";
 import type { RawRecord, Rejection } from "../types.ts";
 
-/** The record each finished event came from (for line attribution in `sigil detect`); weak, so it never leaks. */
+/**
+ * The record of an event a parser holds before emitting it (windows-events-json's clock calibration):
+ * weak, so it never leaks. Events emitted as they are made carry their record in `Emit.event(e, rec)`
+ * instead, which costs nothing per event (a WeakMap entry per event cost about a microsecond with its
+ * garbage-collection work, on the ingest hot path).
+ */
 export const recordOfEvent = new WeakMap<object, RawRecord>();
 
 /**
@@ -26,7 +31,6 @@ export function finish(ev: EcsEvent, rec: RawRecord, raw: string, keepOriginal =
     if (rec.path !== undefined) log.file = { path: rec.path };
     if (rec.offset !== undefined) log.offset = rec.offset;
   }
-  recordOfEvent.set(ev, rec);
   return ev;
 }
 

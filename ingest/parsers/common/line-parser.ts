@@ -61,12 +61,12 @@ export function lineParser(spec: LineParserSpec): Parser {
             emit.reject(rej);
             return;
           }
-          if (Array.isArray(r)) for (const e of r) emit.event(e);
+          if (Array.isArray(r)) for (const e of r) emit.event(e, rec);
           else if (isMixed(r)) {
-            for (const e of r.events) emit.event(e);
+            for (const e of r.events) emit.event(e, rec);
             for (const p of r.rejected) emit.reject({ code: p.code, reason: p.reason, record: p.data === undefined ? rec : { ...rec, data: p.data, bytes: undefined } });
           } else if (isRejection(r)) emit.reject({ code: r.code, reason: r.reason, record: rec });
-          else emit.event(r);
+          else emit.event(r, rec);
         },
         flush() {
           // records are independent: nothing is buffered

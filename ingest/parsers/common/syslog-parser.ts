@@ -49,7 +49,7 @@ export function syslogParser(spec: SyslogParserSpec): Parser {
         }
         if (enrichAuth(ev, (ev.process?.name as string | undefined), h.msg)) ev.event.dataset = "system.auth";
         if (p.lines > 1) (ev.log as Record<string, unknown>).flags = ["multiline"];
-        emit.event(finish(ev as EcsEvent, p.rec, p.raw));
+        emit.event(finish(ev as EcsEvent, p.rec, p.raw), p.rec);
       };
 
       return {

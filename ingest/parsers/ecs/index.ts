@@ -11,7 +11,6 @@ import { isUnsafeKey } from "../../../schema/fields.ts";
 import { validateEvent } from "../../../schema/validate.ts";
 import type { Parser } from "../types.ts";
 import { lineParser } from "../common/line-parser.ts";
-import { recordOfEvent } from "../common/event.ts";
 import { asObject, parseJsonObject } from "../common/json.ts";
 import { asIp } from "../common/net.ts";
 import { parseIso, toIso, type ZoneOffset } from "../common/time.ts";
@@ -144,7 +143,6 @@ export const parser: Parser = lineParser({
       return { code: "ecs_invalid", reason: problems.map((p) => `${p.location?.key ?? ""}: ${p.message}`).join("; ").slice(0, 500) };
     }
     const out = ev as unknown as EcsEvent;
-    recordOfEvent.set(out, rec);
     if (notes.length > 0) out.tags = [...(Array.isArray(out.tags) ? out.tags : []), "sigil_ecs_repaired"];
     // Sigil's own id is kept, so replays of normalized output deduplicate with the original
     if (given && EVENT_ID_PATTERN.test(given)) return out;

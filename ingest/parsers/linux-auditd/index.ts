@@ -356,7 +356,7 @@ export const parser: Parser = {
         for (const r of records) emit.reject(reject("auditd_bad_timestamp", "audit timestamp outside 1970..2199", r.rec));
         return;
       }
-      emit.event(finish(ev, records[0].rec, raw));
+      emit.event(finish(ev, records[0].rec, raw), records[0].rec);
     };
 
     return {

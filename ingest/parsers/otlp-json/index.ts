@@ -5,7 +5,6 @@ import type { EcsEvent } from "../../../schema/ecs.ts";
 import type { Parser } from "../types.ts";
 import { DEFAULT_JSON_LIMITS } from "../types.ts";
 import { lineParser } from "../common/line-parser.ts";
-import { recordOfEvent } from "../common/event.ts";
 import { parseJsonObject } from "../common/json.ts";
 import { logsToEvents, otlpSignal, tracesToEvents } from "./convert.ts";
 
@@ -25,10 +24,7 @@ export const parser: Parser = lineParser({
     if (signal === null) return { code: "otlp_unknown_document", reason: "JSON has no resourceLogs or resourceSpans: not an OTLP/JSON export request" };
     const res = signal === "logs" ? logsToEvents(r.value, env.ctx.now().getTime(), rec.origin) : tracesToEvents(r.value);
     const events: EcsEvent[] = res.events;
-    for (const e of events) {
-      if (rec.host !== undefined && !e.host?.name) e.host = { ...(e.host ?? {}), name: rec.host };
-      recordOfEvent.set(e, rec);
-    }
+    if (rec.host !== undefined) for (const e of events) if (!e.host?.name) e.host = { ...(e.host ?? {}), name: rec.host };
     if (events.length === 0 && res.rejected.length === 0) return { code: "otlp_empty", reason: `the OTLP ${signal} request holds no ${signal === "logs" ? "log records" : "spans"}` };
     return { events, rejected: res.rejected.map((x) => ({ code: x.code, reason: x.reason, data: x.data || undefined })) };
   },

@@ -527,7 +527,7 @@ export const parser: Parser = {
       }
       const r = zeekEvent(obj, name.replace(/[^a-z0-9_]/gi, "_").toLowerCase(), zone);
       if ("code" in r && !("event" in r)) emit.reject(reject(r.code, r.reason, rec));
-      else emit.event(finish(r as EcsEvent, rec, rec.data));
+      else emit.event(finish(r as EcsEvent, rec, rec.data), rec);
     };
 
     return {
