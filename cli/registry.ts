@@ -9,6 +9,7 @@ export const COMMANDS: Record<string, Loader> = {
   replay: () => import("./commands/replay.ts"),
   demo: () => import("./commands/demo.ts"),
   correlate: () => import("./commands/correlate.ts"),
+  index: () => import("./commands/index.ts"),
   start: () => import("./commands/start.ts"),
   "check-config": () => import("./commands/check-config.ts"),
   detect: () => import("./commands/detect.ts"),

@@ -17,6 +17,7 @@ import { batchTraceFields, traceFields, type Logger } from "../platform/telemetr
 import { metric, prom } from "../platform/telemetry/metrics.ts";
 import { registerDependencyChecks } from "../platform/telemetry/role.ts";
 import { isStoreRejectError } from "../platform/store/errors.ts";
+import { updateEach } from "../platform/store/update-each.ts";
 import { encodeAlertsMessage } from "../platform/alerts/messages.ts";
 import type { EcsEvent, JsonObject } from "../schema/ecs.ts";
 import { safeJsonParse } from "../schema/fields.ts";
@@ -379,13 +380,17 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       if (c) chains.push(c);
     }
     if (chains.length) await o.store.put("chains", chains);
+    // every chain's alert in one read-modify-write round (Elasticsearch: one mget and one bulk, not two
+    // requests per chain): the alert path's store time stays flat however many chains a batch touches
+    const updates = new Map<string, ReturnType<typeof alertForChain>>();
+    const byId = new Map(chains.map((c) => [c.id, c]));
+    await updateEach(o.store, "alerts", [...byId.keys()], (id, cur) => {
+      const u = alertForChain(byId.get(id)!, (cur as Alert | null) ?? null, at);
+      updates.set(id, u);
+      return u ? u.alert : null;
+    });
     for (const c of chains) {
-      let update: ReturnType<typeof alertForChain> = null;
-      await o.store.update("alerts", c.id, (cur) => {
-        update = alertForChain(c, (cur as Alert | null) ?? null, at);
-        return update ? update.alert : null;
-      });
-      const u = update as ReturnType<typeof alertForChain>;
+      const u = updates.get(c.id) ?? null;
       messages.push(encodeAlertsMessage({ kind: "chain", chain: c, source: "chains" }));
       if (u) {
         audits.push(...u.audit);
@@ -398,22 +403,33 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         }
       }
     }
-    for (const [from, into] of merged) {
-      await o.store.update("chains", from, (cur) => (cur && cur["merged_into"] !== into ? { ...cur, merged_into: into } : null));
-      let update: ReturnType<typeof alertMergedInto> = null;
-      await o.store.update("alerts", from, (cur) => {
-        if (!cur) return null;
-        update = alertMergedInto(cur as Alert, into, at);
-        return update ? update.alert : null;
+    if (merged.size) {
+      const froms = [...merged.keys()];
+      await updateEach(o.store, "chains", froms, (from, cur) => (cur && cur["merged_into"] !== merged.get(from) ? { ...cur, merged_into: merged.get(from)! } : null));
+      const mergeUpdates = new Map<string, ReturnType<typeof alertMergedInto>>();
+      await updateEach(o.store, "alerts", froms, (from, cur) => {
+        const u = cur ? alertMergedInto(cur as Alert, merged.get(from)!, at) : null;
+        mergeUpdates.set(from, u);
+        return u ? u.alert : null;
       });
-      const u = update as ReturnType<typeof alertMergedInto>;
-      if (u) {
-        audits.push(...u.audit);
-        messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
+      for (const from of froms) {
+        const u = mergeUpdates.get(from) ?? null;
+        if (u) {
+          audits.push(...u.audit);
+          messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
+        }
       }
     }
-    if (audits.length) await o.store.put("audit", audits);
-    if (messages.length) await producer!.send("alerts", messages);
+    // the audit records and the live update are independent: both durable before the batch commits
+    const tail: Promise<unknown>[] = [];
+    if (audits.length) tail.push(o.store.put("audit", audits));
+    if (messages.length) tail.push(producer!.send("alerts", messages));
+    try {
+      await Promise.all(tail);
+    } catch (err) {
+      await Promise.allSettled(tail);
+      throw err;
+    }
     stats.chainsWritten += chains.length;
   };
 
@@ -589,6 +605,9 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           log.info("chain building is disabled on this instance (correlate.chains.enabled: false)");
           return;
         }
+        // registered from the start, so the chain builder's counters are on /metrics before its first batch ends
+        chainSignals();
+        chainGauge();
         // one instance builds chains at a time (every signal in one place); the others stand by and
         // take over, restoring from the store, when it stops or fails
         chainsConsumer = await o.bus.consumer({
@@ -645,7 +664,11 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       // events go to the store in their own consumer group: a slow store holds up indexing, not alerts
       name: "events indexer",
       async start() {
-        indexer = new EventsIndexer({ bus: o.bus, store: o.store, log });
+        if (!o.config.index.in_correlate) {
+          log.info("events are stored by `sigil index` processes (index.in_correlate: false)");
+          return;
+        }
+        indexer = new EventsIndexer({ bus: o.bus, store: o.store, log, maxBatchSize: o.config.index.max_batch_size });
         await indexer.start();
       },
       async stop() {

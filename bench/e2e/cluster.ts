@@ -52,7 +52,7 @@ export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rs
 
 export interface RoleProcess {
   name: string;
-  role: "ingest" | "correlate" | "console";
+  role: "ingest" | "correlate" | "console" | "index";
   child: ChildProcess;
   telemetry: string;
   /** The role's listener (ingest HTTP receiver, console) when it has one. */
@@ -76,6 +76,8 @@ export interface ClusterOptions {
   root: string;
   /** Environment for every role (e.g. bus tuning under test). */
   env?: Record<string, string>;
+  /** Where events are indexed: a `sigil index` process (correlate leaves it: index.in_correlate false), or inside correlate. */
+  indexer: "process" | "correlate";
 }
 
 export class Cluster {
@@ -100,6 +102,7 @@ export class Cluster {
         ingest: { timezone: "UTC", http: { port: 0 }, otlp: { enabled: false }, syslog: { udp: { enabled: false }, tcp: { enabled: false } } },
         security: { tokens: { rate_limit_eps: 0 } },
         correlate: { rules: ["rules/sigma", "rules/correlation", "rules/anomaly", ...o.rules], watch_rules: false },
+        index: { in_correlate: o.indexer === "correlate" },
         console: { port: 0, web: { auto_build: false } },
       }),
     );

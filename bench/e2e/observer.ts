@@ -3,10 +3,15 @@
 // every canary's alerts counted (none lost, none duplicated).
 
 import WebSocket from "ws";
+import kafkajs, { type Consumer as KafkaConsumer } from "kafkajs";
 import { PASSWORD } from "./cluster.ts";
 import { now, type Canary } from "./load.ts";
 
 export interface CanaryView {
+  /** When the bench first read a signal for it on sigil.signals (detection done and published). */
+  signalAt: number | null;
+  /** When the bench first read its alert on sigil.alerts (chain builder done: stored and published). */
+  alertTopicAt: number | null;
   wsAt: number | null;
   searchableAt: number | null;
   alertIds: Set<string>;
@@ -18,6 +23,7 @@ export class Observer {
   readonly views = new Map<number, CanaryView>();
   private ws: WebSocket | null = null;
   private poller: NodeJS.Timeout | null = null;
+  private tap: KafkaConsumer | null = null;
   private polling = false;
   wsAlerts = 0;
   wsDisconnects = 0;
@@ -29,7 +35,7 @@ export class Observer {
 
   private view(n: number): CanaryView {
     let v = this.views.get(n);
-    if (!v) this.views.set(n, (v = { wsAt: null, searchableAt: null, alertIds: new Set(), wsMessages: 0 }));
+    if (!v) this.views.set(n, (v = { signalAt: null, alertTopicAt: null, wsAt: null, searchableAt: null, alertIds: new Set(), wsMessages: 0 }));
     return v;
   }
 
@@ -149,8 +155,50 @@ export class Observer {
     return { canaries: acked.length, lost_ws: lostWs, lost_store: lostStore, duplicated, extra_signals: extraSignals, ws_redelivered: redelivered };
   }
 
+  /**
+   * Reads sigil.signals and sigil.alerts in a group of its own (new messages only, short fetch waits) and
+   * notes when each canary's signal and alert appear there: the stage timestamps between the ingest
+   * acknowledgement and the WebSocket (detection → chain builder and store → console).
+   */
+  async tapTopics(brokers: string[]): Promise<void> {
+    const kafka = new kafkajs.Kafka({ clientId: "bench-e2e-tap", brokers, logLevel: kafkajs.logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `${this.o.prefix}bench-tap`, maxWaitTimeInMs: 20, minBytes: 1, sessionTimeout: 30_000 });
+    this.tap = consumer;
+    const topics = { signals: `${this.o.prefix}sigil.signals`, alerts: `${this.o.prefix}sigil.alerts` };
+    await consumer.connect();
+    await consumer.subscribe({ topics: Object.values(topics), fromBeginning: false });
+    const marker = Buffer.from(`canary-${this.o.run}-`);
+    let joined: () => void = () => {};
+    const ready = new Promise<void>((r) => (joined = r));
+    consumer.on(consumer.events.GROUP_JOIN, () => joined());
+    await consumer.run({
+      partitionsConsumedConcurrently: 6,
+      eachBatch: async ({ batch }) => {
+        const t = now();
+        const isSignal = batch.topic === topics.signals;
+        for (const m of batch.messages) {
+          const v = m.value;
+          if (!v) continue;
+          // only alert messages count on the alerts topic (a chain update comes first, with the same hosts)
+          if (!isSignal && m.headers?.["kind"]?.toString() !== "alert") continue;
+          for (let i = v.indexOf(marker); i >= 0; i = v.indexOf(marker, i + marker.length)) {
+            let j = i + marker.length;
+            let n = 0;
+            while (j < v.length && v[j] >= 48 && v[j] <= 57) n = n * 10 + (v[j++] - 48);
+            if (j === i + marker.length) continue;
+            const view = this.view(n);
+            if (isSignal) view.signalAt ??= t;
+            else view.alertTopicAt ??= t;
+          }
+        }
+      },
+    });
+    await Promise.race([ready, new Promise((r) => setTimeout(r, 30_000))]);
+  }
+
   close(): void {
     if (this.poller) clearInterval(this.poller);
     this.ws?.close();
+    void this.tap?.disconnect().catch(() => undefined);
   }
 }

@@ -45,6 +45,8 @@ const { values: a } = parseArgs({
     "code-dir": { type: "string" },
     /** KEY=VALUE environment for every role (config overrides such as SIGIL_BUS__KAFKA__CONSUMER_CONCURRENCY=6). */
     "role-env": { type: "string", multiple: true },
+    /** Where events are indexed: "process" (a `sigil index` role process, niced; correlate leaves indexing to it) or "correlate" (inside each correlate process). */
+    indexer: { type: "string", default: "process" },
   },
 });
 const ROLE_ENV: Record<string, string> = Object.fromEntries(
@@ -54,6 +56,8 @@ const ROLE_ENV: Record<string, string> = Object.fromEntries(
     return [kv.slice(0, i), kv.slice(i + 1)];
   }),
 );
+if (a.indexer !== "process" && a.indexer !== "correlate") throw new Error(`--indexer is "process" or "correlate", got ${a.indexer}`);
+const INDEXER = a.indexer;
 const CODE = a["code-dir"] ? { root: path.resolve(a["code-dir"]), cleanup: () => {} } : codeRoot(a.rev);
 
 const state = (() => {
@@ -101,7 +105,7 @@ function servicesCpu(): () => Record<string, { cpu_s: number; cpu_percent: numbe
   };
 }
 
-/** Summed consumer lag of a group over the correlate instances that are alive. */
+/** Summed consumer lag of a group over the role processes (correlate, index) that are alive. */
 async function groupLag(cluster: Cluster, roles: RoleProcess[], group: string): Promise<number> {
   let total = 0;
   for (const r of roles) {
@@ -119,13 +123,15 @@ interface Started {
   cluster: Cluster;
   ingest: RoleProcess;
   correlate: RoleProcess[];
+  /** `sigil index` processes (none when correlate indexes). */
+  index: RoleProcess[];
   console: RoleProcess;
   load: LoadGenerator;
   observer: Observer;
 }
 
 async function startCluster(correlates: number): Promise<Started> {
-  const cluster = new Cluster({ kafka: KAFKA, es: ES, partitions: num("partitions"), logLevel: a["log-level"]!, rules: RULES, root: CODE.root, env: ROLE_ENV });
+  const cluster = new Cluster({ kafka: KAFKA, es: ES, partitions: num("partitions"), logLevel: a["log-level"]!, rules: RULES, root: CODE.root, env: ROLE_ENV, indexer: INDEXER });
   try {
     return await startRoles(cluster, correlates);
   } catch (err) {
@@ -145,14 +151,20 @@ async function startRoles(cluster: Cluster, correlates: number): Promise<Started
     // identical instances: the chain builder's exclusive group runs it on one of them at a time
     correlate.push(await cluster.start("correlate", `correlate-${i}`));
   }
+  const index: RoleProcess[] = [];
+  if (INDEXER === "process") {
+    say("starting index");
+    index.push(await cluster.start("index", "index"));
+  }
   say("starting ingest and console");
   const ingest = await cluster.start("ingest", "ingest");
   const consoleP = await cluster.start("console", "console", { SIGIL_CONSOLE__HEALTH__METRICS_URLS: "" });
   const load = new LoadGenerator({ url: ingest.url!, token: cluster.token, batch: num("batch"), maxInFlight: num("in-flight") });
   const observer = new Observer({ consoleUrl: consoleP.url!, es: ES, prefix: cluster.prefix, run: load.run, canaries: load.canaries });
   await observer.connect();
+  await observer.tapTopics(KAFKA);
   observer.startPolling(100);
-  return { cluster, ingest, correlate, console: consoleP, load, observer };
+  return { cluster, ingest, correlate, index, console: consoleP, load, observer };
 }
 
 async function finish(s: Started): Promise<Record<string, number | null>> {
@@ -165,13 +177,25 @@ async function finish(s: Started): Promise<Record<string, number | null>> {
 function latencies(s: Started, from = 0, to = Infinity) {
   const ws: number[] = [];
   const searchable: number[] = [];
+  // the stages between: ack → signal on sigil.signals (detection) → alert on sigil.alerts (chain builder,
+  // its store writes) → alert on the WebSocket (console)
+  const toSignal: number[] = [];
+  const toAlert: number[] = [];
+  const toWs: number[] = [];
   for (const c of s.load.canaries) {
     if (c.ackAt === null || c.ackAt < from || c.ackAt >= to) continue;
     const v = s.observer.views.get(c.n);
     if (v?.wsAt != null) ws.push(v.wsAt - c.ackAt);
     if (v?.searchableAt != null) searchable.push(v.searchableAt - c.ackAt);
+    if (v?.signalAt != null) toSignal.push(v.signalAt - c.ackAt);
+    if (v?.signalAt != null && v.alertTopicAt != null) toAlert.push(v.alertTopicAt - v.signalAt);
+    if (v?.alertTopicAt != null && v.wsAt != null) toWs.push(v.wsAt - v.alertTopicAt);
   }
-  return { ack_to_websocket_ms: dist(ws), ack_to_searchable_ms: dist(searchable) };
+  return {
+    ack_to_websocket_ms: dist(ws),
+    ack_to_searchable_ms: dist(searchable),
+    stages_ms: { ack_to_signal_topic: dist(toSignal), signal_to_alert_topic: dist(toAlert), alert_topic_to_websocket: dist(toWs) },
+  };
 }
 
 /** Counters of the pipeline over the run, read from the roles' /metrics. */
@@ -203,6 +227,10 @@ async function pipelineCounters(s: Started) {
     add("rule_eval_s", sum(m, "sigil_correlate_rule_evaluation_seconds_sum"));
     add("events", ev);
     add("indexed", sum(m, "sigil_correlate_indexed_events_total", { outcome: "stored" }));
+  }
+  for (const r of s.index) {
+    if (r.child.exitCode !== null || r.child.signalCode !== null) continue;
+    add("indexed", sum(await s.cluster.metrics(r), "sigil_correlate_indexed_events_total", { outcome: "stored" }));
   }
   return {
     ingest_events: sum(ing, "sigil_ingest_events_total"),
@@ -243,7 +271,7 @@ async function waitForDrain(s: Started, timeoutMs: number): Promise<number> {
   const t0 = now();
   while (now() - t0 < timeoutMs) {
     let lag = 0;
-    for (const g of ["sigil-correlate", "sigil-chains", "sigil-events-store"]) lag += await groupLag(s.cluster, s.correlate, g);
+    for (const g of ["sigil-correlate", "sigil-chains", "sigil-events-store"]) lag += await groupLag(s.cluster, [...s.correlate, ...s.index], g);
     if (lag === 0) return r1((now() - t0) / 1000);
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -267,7 +295,7 @@ async function throughput(): Promise<Record<string, unknown>> {
     const indexLagSamples: number[] = [];
     const lagTimer = setInterval(() => {
       void groupLag(s.cluster, s.correlate, "sigil-correlate").then((l) => lagSamples.push(l));
-      void groupLag(s.cluster, s.correlate, "sigil-events-store").then((l) => indexLagSamples.push(l));
+      void groupLag(s.cluster, [...s.correlate, ...s.index], "sigil-events-store").then((l) => indexLagSamples.push(l));
     }, 5000);
     say(`measuring ${a.seconds} s at ${rate} events/s with ${a.canaries} canaries/s`);
     const t0 = now();
@@ -449,8 +477,10 @@ async function soak(): Promise<Record<string, unknown>> {
         samples: r.rssSamples.map((x) => [Math.round(x.t / 1000), x.rss_mb, x.heap_mb]),
       };
     }
+    // what the console holds for resuming clients grows with the updates it published (bounded by console.live)
+    const consoleUpdates = sum(await s.cluster.metrics(s.console).catch(() => []), "sigil_console_live_updates_total");
     const codes = await finish(s);
-    return { rate, minutes, warm_up_excluded_s: warm / 1000, ingest_acked_events_per_s: Math.round(s.load.acked / dt), memory, ...latencies(s), canaries: audit, roles: usage, exit_codes: codes };
+    return { rate, minutes, warm_up_excluded_s: warm / 1000, console_live_updates: consoleUpdates, console_live_updates_per_s: r1(consoleUpdates / dt), ingest_acked_events_per_s: Math.round(s.load.acked / dt), memory, ...latencies(s), canaries: audit, roles: usage, exit_codes: codes };
   } catch (err) {
     await finish(s).catch(() => undefined);
     throw err;
@@ -461,7 +491,7 @@ const result: Record<string, unknown> = {
   bench: "e2e",
   at: new Date().toISOString(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load_average_at_start: os.loadavg().map(r1) },
-  setup: { code: a["code-dir"] ? a["code-dir"] : a.rev ? `git ${a.rev}` : "working tree", role_env: ROLE_ENV, kafka: KAFKA.join(","), elasticsearch: ES, partitions: num("partitions"), batch_lines: num("batch"), max_in_flight: num("in-flight"), rules: "rules/sigma, rules/correlation, rules/anomaly + bench/e2e/rules (canary)" },
+  setup: { code: a["code-dir"] ? a["code-dir"] : a.rev ? `git ${a.rev}` : "working tree", role_env: ROLE_ENV, indexer: INDEXER === "process" ? "sigil index process (index.nice from the config, default 10)" : "inside correlate", kafka: KAFKA.join(","), elasticsearch: ES, partitions: num("partitions"), batch_lines: num("batch"), max_in_flight: num("in-flight"), rules: "rules/sigma, rules/correlation, rules/anomaly + bench/e2e/rules (canary)" },
 };
 for (const phase of a.phases!.split(",").map((x) => x.trim()).filter(Boolean)) {
   const fn = phase === "throughput" ? throughput : phase === "scale" ? scale : phase === "soak" ? soak : null;

@@ -8,6 +8,7 @@ import { correlateSchema } from "./sections/correlate.ts";
 import { consoleSchema } from "./sections/console.ts";
 import { telemetrySchema } from "./sections/telemetry.ts";
 import { securitySchema } from "./sections/security.ts";
+import { indexSchema } from "./sections/index.ts";
 
 export const configSchema = z.strictObject({
   /** Name of this instance in logs and metrics; defaults to the host name. */
@@ -18,6 +19,7 @@ export const configSchema = z.strictObject({
   store: storeSchema,
   ingest: ingestSchema,
   correlate: correlateSchema,
+  index: indexSchema,
   console: consoleSchema,
   telemetry: telemetrySchema,
   security: securitySchema,
@@ -31,4 +33,5 @@ export type { CorrelateConfig } from "./sections/correlate.ts";
 export type { ConsoleConfig } from "./sections/console.ts";
 export type { TelemetryConfig } from "./sections/telemetry.ts";
 export type { SecurityConfig } from "./sections/security.ts";
+export type { IndexConfig } from "./sections/index.ts";
 export type { TlsConfig, SecretRef } from "./sections/common.ts";

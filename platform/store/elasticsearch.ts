@@ -545,6 +545,76 @@ export class ElasticsearchStore implements Store {
     });
   }
 
+  /**
+   * `update` of many documents in two round trips: one mget (with each document's sequence number and
+   * primary term), one bulk whose items carry them (if_seq_no / if_primary_term, or create for a new
+   * document). An item changed concurrently (409) or refused for now (429, 5xx) goes through `update`,
+   * which reads it again and retries.
+   */
+  async updateMany(collection: Collection, ids: string[], fn: (id: string, current: Doc | null) => Doc | null): Promise<(Doc | null)[]> {
+    if (isImmutable(collection)) throw new SigilError("store_immutable", `${collection} are immutable; they cannot be updated`, { exitCode: 2 });
+    if (new Set(ids).size !== ids.length) {
+      // the same document twice: one after the other, as separate updates would
+      const out: (Doc | null)[] = [];
+      for (const id of ids) out.push(await this.update(collection, id, (cur) => fn(id, cur)));
+      return out;
+    }
+    const index = this.mutableIndex(collection);
+    const maxDocBytes = this.opts.maxDocBytes ?? 4 * 1024 * 1024;
+    const refresh = this.opts.refresh && this.opts.refresh !== "false" ? this.opts.refresh : undefined;
+    return timed("elasticsearch", "update_many", async () => {
+      const out: (Doc | null)[] = new Array(ids.length).fill(null);
+      const again: number[] = [];
+      type MgetDoc = { _id: string; found?: boolean; _source?: Doc; _seq_no?: number; _primary_term?: number; error?: { type?: string; reason?: string } };
+      const got: MgetDoc[] = [];
+      for (let i = 0; i < ids.length; i += 1000) {
+        const part = ids.slice(i, i + 1000);
+        const r = (await this.withRetry("get documents", () => this.client.transport.request({ method: "POST", path: `/${encodeURIComponent(index)}/_mget`, body: { ids: part } }))) as { docs: MgetDoc[] };
+        got.push(...r.docs);
+      }
+      const lines: string[] = [];
+      const pos: number[] = [];
+      const written: Doc[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const d = got[i];
+        if (d?.error && d.error.type !== "index_not_found_exception") {
+          throw new SigilError("store_request_failed", `Elasticsearch at ${this.opts.node} failed to read ${collection} ${ids[i]}: ${d.error.type ?? "error"} ${d.error.reason ?? ""}`, { location: { address: this.opts.node } });
+        }
+        const cur = d?.found && d._source ? d._source : null;
+        const next = fn(ids[i], cur === null ? null : (structuredClone(cur) as Doc));
+        if (next === null || next === undefined) {
+          out[i] = cur;
+          continue;
+        }
+        const curVersion = cur && typeof cur["version"] === "number" ? (cur["version"] as number) : 0;
+        const cd = checkUpdated(collection, ids[i], next, curVersion, maxDocBytes);
+        const texts = documentText(cd.doc);
+        const body = texts.length ? `${cd.json.slice(0, -1)},"${FTS_FIELD}":${JSON.stringify(texts)}}` : cd.json;
+        const meta = cur ? `{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(ids[i])},"if_seq_no":${d._seq_no},"if_primary_term":${d._primary_term}}}` : `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(ids[i])}}}`;
+        lines.push(`${meta}\n${body}\n`);
+        pos.push(i);
+        written.push(cd.doc);
+      }
+      if (lines.length) {
+        const res = (await this.withRetry("bulk update", () =>
+          this.client.transport.request({ method: "POST", path: "/_bulk", bulkBody: lines.join(""), querystring: refresh ? { refresh } : {} }),
+        )) as { items: Array<Record<string, EsItem>> };
+        res.items.forEach((it, k) => {
+          const r = it.create ?? it.index ?? Object.values(it)[0];
+          const i = pos[k];
+          if (r.status === 200 || r.status === 201) out[i] = written[k];
+          else if (r.status === 409 || r.status === 429 || r.status >= 500) again.push(i);
+          else {
+            throw new SigilError("store_request_failed", `Elasticsearch at ${this.opts.node} refused the update of ${collection} ${ids[i]} (${r.status} ${r.error?.type ?? "error"}): ${r.error?.reason ?? ""}`, { location: { address: this.opts.node } });
+          }
+        });
+      }
+      // changed meanwhile, or refused for now: read again and retry one by one
+      for (const i of again) out[i] = await this.update(collection, ids[i], (cur) => fn(ids[i], cur));
+      return out;
+    });
+  }
+
   async delete(collection: Collection, ids: string[]): Promise<void> {
     if (!ids.length) return;
     let targets: Array<{ _index: string; _id: string }>;

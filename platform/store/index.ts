@@ -3,6 +3,7 @@
 export * from "./types.ts";
 export { StoreRejectError, isStoreRejectError } from "./errors.ts";
 export { createStore, openStore } from "./create.ts";
+export { updateEach } from "./update-each.ts";
 export { EmbeddedStore, embeddedOptionsFromConfig, type EmbeddedOptions } from "./embedded.ts";
 export { parseQuery, queryFields, queryLimitsFromConfig, DEFAULT_QUERY_LIMITS, type QueryLimits } from "./query.ts";
 export { canonicalize, fieldType, idField, isImmutable, tokens, type FieldType } from "./fields.ts";

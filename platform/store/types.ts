@@ -143,6 +143,13 @@ export interface Store {
    * Without expectedVersion a concurrent change is retried, so `fn` may run more than once.
    */
   update(collection: Collection, id: string, fn: (current: Doc | null) => Doc | null, opts?: UpdateOptions): Promise<Doc | null>;
+  /**
+   * `update` of many documents at once, each with its own optimistic concurrency (`fn` gets each id and
+   * its current doc; it may run more than once for an id changed concurrently). Resolves, in the order
+   * of `ids`, to what `update` would. Optional: `updateEach` (platform/store/index.ts) falls back to
+   * `update` per id. Elasticsearch does it in two round trips (mget, bulk) instead of two per document.
+   */
+  updateMany?(collection: Collection, ids: string[], fn: (id: string, current: Doc | null) => Doc | null): Promise<(Doc | null)[]>;
   delete(collection: Collection, ids: string[]): Promise<void>;
   search(collection: Collection, req: SearchRequest): Promise<SearchResult>;
   count(collection: Collection, req: SearchRequest): Promise<number>;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SigilError } from "../../platform/errors.ts";
 import { StoreRejectError } from "../../platform/store/errors.ts";
 import { parseQuery } from "../../platform/store/query.ts";
+import { updateEach } from "../../platform/store/update-each.ts";
 import type { Collection, Doc, QueryNode, SearchRequest, Store } from "../../platform/store/types.ts";
 import type { JsonObject } from "../../schema/ecs.ts";
 
@@ -262,6 +263,24 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
       await store.put("state", [{ id: "counter", n: 0 }]);
       await Promise.all(Array.from({ length: 8 }, () => store.update("state", "counter", (cur) => ({ ...cur!, n: (cur!["n"] as number) + 1 }))));
       expect(await store.get("state", "counter")).toMatchObject({ n: 8, version: 8 });
+    });
+
+    it("updateEach creates, updates and leaves documents in one call, each with its own version; concurrent changes are not lost", async () => {
+      await store.put("state", [{ id: "m1", n: 1 }, { id: "m2", n: 10 }]);
+      const r = await updateEach(store, "state", ["m1", "m2", "m3", "m4"], (id, cur) => (id === "m4" ? null : { ...(cur ?? { id }), n: ((cur?.["n"] as number) ?? 100) + 1 }));
+      expect(r.map((d) => d?.["n"] ?? null)).toEqual([2, 11, 101, null]);
+      expect(r.map((d) => d?.["version"] ?? null)).toEqual([1, 1, 1, null]);
+      expect(await store.get("state", "m4")).toBeNull();
+      // single updates racing a batch over the same documents: every increment lands
+      await Promise.all([
+        updateEach(store, "state", ["m1", "m2", "m3"], (_id, cur) => ({ ...cur!, n: (cur!["n"] as number) + 1 })),
+        ...["m1", "m2", "m3"].flatMap((id) => [1, 2].map(() => store.update("state", id, (cur) => ({ ...cur!, n: (cur!["n"] as number) + 1 })))),
+        updateEach(store, "state", ["m3", "m1"], (_id, cur) => ({ ...cur!, n: (cur!["n"] as number) + 1 })),
+      ]);
+      const after = await store.getMany("state", ["m1", "m2", "m3"]);
+      expect(Object.fromEntries(after.map((d) => [d["id"], d["n"]]))).toEqual({ m1: 6, m2: 14, m3: 105 });
+      const e = await updateEach(store, "events", ["e01"], (_id, c) => c).catch((x) => x);
+      expect((e as SigilError).code).toBe("store_immutable");
     });
 
     it("events and signals are immutable", async () => {
