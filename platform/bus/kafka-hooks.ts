@@ -14,6 +14,12 @@ export interface GroupHooks {
   beforeJoin(): Promise<void>;
   afterJoin(assigned: { topic: string; partitions: number[] }[], generationId: number): Promise<void>;
   beforeLeave(): Promise<void>;
+  /**
+   * The join (or the assignment after it) failed after beforeJoin released everything. kafkajs may go on
+   * fetching for its previous assignment; the member must not take those batches as its own, and must
+   * join again.
+   */
+  joinFailed?(err: unknown): void;
 }
 
 interface ConsumerGroupLike {
@@ -48,8 +54,13 @@ function install(): void {
   proto.joinAndSync = async function (this: ConsumerGroupLike) {
     const hooks = hooksByCluster.get(this.cluster);
     if (hooks) await hooks.beforeJoin();
-    await origJoin.call(this);
-    if (hooks) await hooks.afterJoin(this.assigned(), this.generationId);
+    try {
+      await origJoin.call(this);
+      if (hooks) await hooks.afterJoin(this.assigned(), this.generationId);
+    } catch (err) {
+      hooks?.joinFailed?.(err);
+      throw err;
+    }
   };
   proto.leave = async function (this: ConsumerGroupLike) {
     const hooks = hooksByCluster.get(this.cluster);

@@ -29,7 +29,7 @@ import {
   type TopicPartition,
 } from "./types.ts";
 
-const { Kafka, CompressionTypes, CompressionCodecs, PartitionAssigners } = kafkajs;
+const { Kafka, CompressionTypes, CompressionCodecs, PartitionAssigners, KafkaJSError } = kafkajs;
 
 // LZ4 for every producer and consumer in the process (kafkajs ships only gzip).
 CompressionCodecs[CompressionTypes.LZ4] = () => lz4Codec;
@@ -404,6 +404,8 @@ class KafkaGroupMember implements Consumer {
   /** What this member held in which group generation, to tell a partition that never left it (onAssigned's `resumed`). */
   private heldBefore: { keys: string; generation: number } | null = null;
   private generationHeld = -1;
+  /** A join failed after the partitions were released: the next batch kafkajs hands over makes it join again. */
+  private rejoin = false;
 
   constructor(
     private readonly bus: KafkaBus,
@@ -426,6 +428,10 @@ class KafkaGroupMember implements Consumer {
         return this.revokeAll("leave");
       },
       afterJoin: (assigned, generationId) => this.assign(assigned, generationId),
+      joinFailed: (err) => {
+        this.rejoin = true;
+        this.log.warn({ group: this.groupId, err: describeError(err) }, "joining the consumer group failed; joining again before the next batch");
+      },
     });
     this.consumer = kafka.consumer({
       groupId: this.groupId,
@@ -467,6 +473,7 @@ class KafkaGroupMember implements Consumer {
     }
     rebalances().inc({ bus: "kafka" });
     this.restartAttempt = 0;
+    this.rejoin = false;
     this.wasHolding = parts.length > 0;
     const keys = parts.map((tp) => tpKey(this.bus.topicName(tp.topic), tp.partition)).sort().join(",");
     const before = this.heldBefore;
@@ -517,6 +524,14 @@ class KafkaGroupMember implements Consumer {
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (this.rejoin) {
+      // kafkajs still fetches for the assignment it had before the failed join, but this member released
+      // those partitions: skipping the batches would stall the group silently. A rebalance error makes
+      // kafkajs join again (and the hooks assign the partitions afresh).
+      const err = new KafkaJSError("the last join of the group failed; joining again", { retriable: true }) as Error & { type?: string };
+      err.type = "REBALANCE_IN_PROGRESS";
+      throw err;
+    }
     const key = tpKey(batch.topic, batch.partition);
     const tp = this.held.get(key);
     const generation = this.generation;

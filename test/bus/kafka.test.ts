@@ -3,6 +3,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import kafkajs from "kafkajs";
@@ -108,6 +109,56 @@ describe("kafka bus: faults", () => {
       await bus.close();
     }
   }, 60_000);
+
+  it("a member whose rejoin fails joins again instead of skipping the batches kafkajs still fetches", async () => {
+    // After Kafka restarts, a member is told its coordinator moved and rejoins, and that JoinGroup can fail
+    // ("the coordinator is loading"). The member had already released its partitions, while kafkajs goes on
+    // fetching for the assignment the reloaded group still has. The member must join again, not skip those
+    // batches (it used to skip them: detection stalled for good after a Kafka restart).
+    const require = createRequire(import.meta.url);
+    const proto = (require("kafkajs/src/consumer/consumerGroup.js") as { prototype: Record<string | symbol, unknown> }).prototype;
+    const joinSym = Object.getOwnPropertySymbols(proto).find((k) => String(k) === "Symbol(private:ConsumerGroup:join)");
+    expect(joinSym, "kafkajs' private join method").toBeDefined();
+    const origJoin = proto[joinSym!] as (this: object) => Promise<void>;
+    const origBeat = proto.heartbeat as (this: object, a: unknown) => Promise<void>;
+    let fault: "none" | "beat" | "join" = "none";
+    let failedJoins = 0;
+    proto.heartbeat = async function (this: object, a: unknown) {
+      if (fault === "beat") {
+        fault = "join";
+        throw Object.assign(new Error("This is not the correct coordinator for this group"), { name: "KafkaJSProtocolError", type: "NOT_COORDINATOR_FOR_GROUP", retriable: true });
+      }
+      return origBeat.call(this, a);
+    };
+    proto[joinSym!] = async function (this: object) {
+      if (fault === "join") {
+        fault = "none";
+        failedJoins++;
+        throw Object.assign(new Error("The coordinator is loading and hence can't process requests for this group"), { name: "KafkaJSProtocolError", type: "COORDINATOR_LOAD_IN_PROGRESS", retriable: true });
+      }
+      return origJoin.call(this);
+    };
+    const bus = await KafkaBus.connect(kafkaTestConfig(2, `${iso.prefix}rejoin-`), { logger: pino({ level: "silent" }) });
+    const got = new Set<string>();
+    try {
+      const prod = await bus.producer();
+      const a = await bus.consumer({ groupId: "rejoin", topics: ["events"] });
+      await a.run(async (b) => void b.messages.forEach((m) => got.add(m.value.toString())));
+      await prod.send("events", Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `before-${i}` })));
+      await until(() => got.size >= 20, 30_000, "the member to read the first 20");
+      fault = "beat";
+      await prod.send("events", Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `after-${i}` })));
+      await until(() => failedJoins === 1, 30_000, "the member's rejoin to fail");
+      await prod.send("events", Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `later-${i}` })));
+      await until(() => got.size >= 60, 30_000, `every message sent after the failed join (have ${got.size - 40} of 20)`);
+      await a.close();
+      await prod.close();
+    } finally {
+      proto[joinSym!] = origJoin;
+      proto.heartbeat = origBeat;
+      await bus.close();
+    }
+  }, 120_000);
 
   it("redelivers to the group what a member killed with SIGKILL mid-batch had received", async () => {
     const prefix = `${iso.prefix}kill-`;
