@@ -7,13 +7,14 @@
 // character reads, so it is kept small enough to stay in cache: 16-bit state ids (states that report
 // literals numbered last, so one compare tells), at most MAX_ASCII_CLASSES character classes (the
 // rarest characters share one class; windows holding them are verified), shorter windows or several
-// automata when a literal set is large (a 10,000-literal command-line set went from a 10 MB table to
-// about 1 MB, and from ~15 ns to a few ns per scanned character).
+// automata when a literal set is large (SigmaHQ's 10,000-literal command-line set: a 10 MB table before,
+// under 2 MB now). A set too large for the budget is abandoned while its trie is built, before the
+// costly failure links.
 
 /** Longest anchor window; a table larger than TABLE_BUDGET entries is rebuilt with shorter windows. */
 export const WINDOW = 8;
 const SHORTER_WINDOWS = [4, 3];
-const TABLE_BUDGET = 1 << 19;
+const TABLE_BUDGET = 1 << 20;
 /** State ids are 16-bit; an automaton that needs more is split in two (recursively). */
 const MAX_STATES = 0xffff;
 /** ASCII classes beyond this many: the rarest characters share one class (hits through it are verified). */
@@ -69,9 +70,9 @@ export class LiteralIndex {
     for (const l of literals) shortest += Math.min(l.length, last);
     let built: Built | null = null;
     if (shortest <= 4 * MAX_STATES || literals.length === 1)
-      for (const w of windows) {
-        built = build(literals, w) ?? built;
-        if (built !== null && built.states * built.k <= budget) break;
+      for (let i = 0; i < windows.length && built === null; i++) {
+        // a longer window is kept only within the budget; the shortest within four times it
+        built = build(literals, windows[i], i === windows.length - 1 ? 4 * budget : budget);
       }
     if (built === null || built.states * built.k > 4 * budget) {
       if (literals.length > 1) {
@@ -196,7 +197,11 @@ interface Built {
   exact: Uint8Array;
 }
 
-function build(literals: string[], window: number): Built | null {
+/**
+ * Builds the automaton with anchor windows of `window` characters. Returns null, before the costly
+ * failure links, when the trie alone shows the table would exceed `maxEntries` (or 16-bit state ids).
+ */
+function build(literals: string[], window: number, maxEntries = Infinity): Built | null {
   const n = literals.length;
   const winOff = new Int32Array(n);
   const winLen = new Int32Array(n);
@@ -273,10 +278,11 @@ function build(literals: string[], window: number): Built | null {
     return true;
   };
   for (let id = 0; id < n; id++) exact[id] = winLen[id] === literals[id].length && exactWindow(literals[id], 0, literals[id].length) ? 1 : 0;
-  // Trie over the windows.
+  // Trie over the windows, abandoned as soon as it holds more states than the budget allows.
   let maxStates = 1;
   for (let id = 0; id < n; id++) maxStates += winLen[id];
-  const go = new Int32Array(maxStates * k).fill(-1);
+  const cap = Math.max(1, Math.min(maxStates, MAX_STATES, Math.floor(maxEntries / k)));
+  const go = new Int32Array(cap * k).fill(-1);
   const direct: number[][] = [[]];
   let states = 1;
   for (let id = 0; id < n; id++) {
@@ -285,6 +291,7 @@ function build(literals: string[], window: number): Built | null {
     for (let i = winOff[id]; i < winOff[id] + winLen[id]; i++) {
       const at = s * k + classOf(l.charCodeAt(i));
       if (go[at] < 0) {
+        if (states >= cap) return null;
         go[at] = states++;
         direct.push([]);
       }
@@ -292,7 +299,6 @@ function build(literals: string[], window: number): Built | null {
     }
     direct[s].push(id);
   }
-  if (states > MAX_STATES) return null;
   // Failure links in breadth-first order; missing edges become failure transitions (a full DFA).
   const fail = new Int32Array(states);
   const out: number[][] = new Array(states);
