@@ -62,7 +62,8 @@ export interface RoleProcess {
   /** CPU seconds at the start of the measured window. */
   cpu0: number;
   peakRssMb: number;
-  rssSamples: { t: number; rss_mb: number; heap_mb: number | null }[];
+  /** RSS, V8 heap in use, and the heap right after the last full collection (the live set). */
+  rssSamples: { t: number; rss_mb: number; heap_mb: number | null; live_mb: number | null }[];
 }
 
 export interface ClusterOptions {
@@ -178,14 +179,19 @@ export class Cluster {
         if (!s) return;
         p.peakRssMb = Math.max(p.peakRssMb, s.peak_rss_mb);
         let heap: number | null = null;
+        let live: number | null = null;
         try {
           const m = await this.metrics(p);
-          heap = (m.find((x) => x.name === "sigil_nodejs_heap_size_used_bytes")?.value ?? NaN) / 1024 / 1024;
-          if (!Number.isFinite(heap)) heap = null;
+          const mb = (name: string) => {
+            const v = (m.find((x) => x.name === name)?.value ?? NaN) / 1024 / 1024;
+            return Number.isFinite(v) ? Math.round(v) : null;
+          };
+          heap = mb("sigil_nodejs_heap_size_used_bytes");
+          live = mb("sigil_nodejs_heap_live_bytes");
         } catch {
           heap = null;
         }
-        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap === null ? null : Math.round(heap) });
+        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap, live_mb: live });
       }),
     );
   }

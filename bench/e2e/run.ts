@@ -466,6 +466,10 @@ async function soak(): Promise<Record<string, unknown>> {
       const heaps = after.filter((x) => x.heap_mb !== null);
       const firstHeap = heaps.length >= 4 ? avg(heaps.slice(0, q).map((x) => x.heap_mb!)) : NaN;
       const lastHeap = heaps.length >= 4 ? avg(heaps.slice(-q).map((x) => x.heap_mb!)) : NaN;
+      // the live heap (right after a full collection) tells a leak from the sawtooth of garbage
+      const lives = after.filter((x) => x.live_mb !== null);
+      const firstLive = lives.length >= 4 ? avg(lives.slice(0, q).map((x) => x.live_mb!)) : NaN;
+      const lastLive = lives.length >= 4 ? avg(lives.slice(-q).map((x) => x.live_mb!)) : NaN;
       memory[r.name] = {
         rss_mb_first_quarter: Math.round(firstRss),
         rss_mb_last_quarter: Math.round(lastRss),
@@ -473,8 +477,12 @@ async function soak(): Promise<Record<string, unknown>> {
         heap_mb_first_quarter: Math.round(firstHeap),
         heap_mb_last_quarter: Math.round(lastHeap),
         heap_growth_percent: r1(((lastHeap - firstHeap) / firstHeap) * 100),
+        live_heap_mb_first_quarter: Math.round(firstLive),
+        live_heap_mb_last_quarter: Math.round(lastLive),
+        live_heap_growth_percent: r1(((lastLive - firstLive) / firstLive) * 100),
         rss_mb_max: Math.max(...r.rssSamples.map((x) => x.rss_mb)),
-        samples: r.rssSamples.map((x) => [Math.round(x.t / 1000), x.rss_mb, x.heap_mb]),
+        /** [seconds, RSS MB, heap used MB, live heap MB] */
+        samples: r.rssSamples.map((x) => [Math.round(x.t / 1000), x.rss_mb, x.heap_mb, x.live_mb]),
       };
     }
     // what the console holds for resuming clients grows with the updates it published (bounded by console.live)

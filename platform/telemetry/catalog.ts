@@ -78,6 +78,7 @@ export const METRICS: readonly CatalogEntry[] = [
   { name: "sigil_console_ws_clients", type: "gauge", labels: [], roles: ["console"], group: "console", help: "Consoles connected to the live WebSocket" },
   { name: "sigil_console_ws_disconnects_total", type: "counter", labels: ["reason"], roles: ["console"], group: "console", help: "Consoles the server disconnected, by reason" },
   { name: "sigil_console_live_updates_total", type: "counter", labels: ["kind"], roles: ["console"], group: "console", help: "Alert and chain updates sent to consoles" },
+  { name: "sigil_console_replay_buffer_bytes", type: "gauge", labels: [], roles: ["console"], group: "console", help: "Message text the live hub keeps for consoles resuming after a disconnect (bounded by console.live.replay_buffer_bytes)" },
   { name: "sigil_console_live_duplicates_total", type: "counter", labels: [], roles: ["console"], group: "console", help: "Updates skipped because that version was already sent" },
   { name: "sigil_console_alerts_undecodable_total", type: "counter", labels: [], roles: ["console"], group: "console", help: "Messages on sigil.alerts that were neither an alert nor a chain" },
   { name: "sigil_console_sign_ins_total", type: "counter", labels: ["outcome"], roles: ["console"], group: "console", help: "Console sign-in attempts by outcome" },
@@ -102,6 +103,7 @@ export const METRICS: readonly CatalogEntry[] = [
   { name: "sigil_process_cpu_seconds_total", type: "counter", labels: [], roles: ALL, group: "process", help: "CPU time of the process" },
   { name: "sigil_process_resident_memory_bytes", type: "gauge", labels: [], roles: ALL, group: "process", help: "Resident memory of the process" },
   { name: "sigil_nodejs_heap_size_used_bytes", type: "gauge", labels: [], roles: ALL, group: "process", help: "V8 heap in use" },
+  { name: "sigil_nodejs_heap_live_bytes", type: "gauge", labels: [], roles: ALL, group: "process", help: "V8 heap in use right after the last full garbage collection (the live set: a leak grows it, garbage does not)" },
   { name: "sigil_nodejs_eventloop_lag_seconds", type: "gauge", labels: [], roles: ALL, group: "process", help: "Event-loop lag (a stalled loop delays every batch)" },
   { name: "sigil_nodejs_gc_duration_seconds", type: "histogram", labels: ["kind"], roles: ALL, group: "process", help: "Garbage collection pauses" },
 ];

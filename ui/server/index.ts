@@ -60,7 +60,7 @@ export function consoleRole(opts: ConsoleRoleOptions): ConsoleRole {
       counts: (filter, me) => queueCounts(store, filter, me),
       sessionAlive: async (client) => (await sessions.lookup(client.token, { touch: false })) !== null,
     },
-    { replayBuffer: cfg.live.replay_buffer, maxClientBufferBytes: cfg.live.max_client_buffer_bytes, heartbeatMs: cfg.live.heartbeat_ms, log },
+    { replayBuffer: cfg.live.replay_buffer, replayBufferBytes: cfg.live.replay_buffer_bytes, maxClientBufferBytes: cfg.live.max_client_buffer_bytes, heartbeatMs: cfg.live.heartbeat_ms, log },
   );
   const poller = new StorePoller(store, hub, { intervalMs: cfg.live.poll_interval_ms, log });
   const reader = new HealthReader({

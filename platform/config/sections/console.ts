@@ -35,6 +35,8 @@ export const consoleSchema = z
       .strictObject({
         /** Updates kept for clients resuming after a disconnect; older gaps get a fresh snapshot. */
         replay_buffer: z.number().int().min(100).max(1_000_000).default(20_000),
+        /** And at most this much message text (bytes): the hub's memory stays flat however large alerts are. */
+        replay_buffer_bytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
         /** Most alerts in one queue snapshot (the virtualized list handles this many). */
         max_snapshot_alerts: z.number().int().positive().max(50_000).default(10_000),
         /** A client whose unsent data grows past this is disconnected as too slow (it resumes on reconnect). */

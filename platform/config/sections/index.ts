@@ -12,7 +12,7 @@ export const indexSchema = z
     /** OS scheduling priority `sigil index` lowers itself to (nice, 0 = unchanged, 19 = lowest): detection and alerts get the CPU first; the index catches up when there is CPU to spare. */
     nice: z.number().int().min(0).max(19).default(10),
     /** Most events per store write (one bus batch of one partition is split to this size). */
-    max_batch_size: z.number().int().min(1).max(50_000).default(5_000),
+    max_batch_size: z.number().int().min(1).max(50_000).default(2_000),
   })
   .prefault({});
 export type IndexConfig = z.infer<typeof indexSchema>;

@@ -41,6 +41,8 @@ export interface SnapshotPage {
 
 export interface HubOptions {
   replayBuffer: number;
+  /** Most message text (bytes, about) the replay buffer holds; default unbounded (the count bounds it). */
+  replayBufferBytes?: number;
   maxClientBufferBytes: number;
   heartbeatMs: number;
   /** How often counts are recomputed for consoles whose view changed. */
@@ -72,6 +74,7 @@ const metrics = {
   clients: metric("sigil_console_ws_clients", () => new prom.Gauge({ name: "sigil_console_ws_clients", help: "Consoles connected to the live channel" })),
   messages: metric("sigil_console_live_updates_total", () => new prom.Counter({ name: "sigil_console_live_updates_total", help: "Alert and chain updates published to consoles", labelNames: ["kind"] })),
   dropped: metric("sigil_console_ws_disconnects_total", () => new prom.Counter({ name: "sigil_console_ws_disconnects_total", help: "Consoles disconnected by the server", labelNames: ["reason"] })),
+  replayBytes: metric("sigil_console_replay_buffer_bytes", () => new prom.Gauge({ name: "sigil_console_replay_buffer_bytes", help: "Message text the live hub keeps for consoles resuming after a disconnect" })),
   duplicates: metric("sigil_console_live_duplicates_total", () => new prom.Counter({ name: "sigil_console_live_duplicates_total", help: "Updates skipped because the same or a newer version was already published" })),
 };
 
@@ -122,7 +125,7 @@ export class LiveHub {
   private closing = false;
 
   constructor(private readonly deps: HubDeps, private readonly opts: HubOptions) {
-    this.buffer = new ReplayBuffer(opts.replayBuffer);
+    this.buffer = new ReplayBuffer(opts.replayBuffer, opts.replayBufferBytes ?? Infinity);
   }
 
   get sequence(): number {
@@ -182,6 +185,7 @@ export class LiveHub {
     const seq = ++this.seq;
     const data = JSON.stringify({ ...msg, seq });
     this.buffer.push({ seq, data });
+    metrics.replayBytes.set(this.buffer.bytes);
     metrics.messages.inc({ kind });
     for (const c of this.clients) {
       if (c.syncing || !c.filter) continue;

@@ -204,4 +204,21 @@ describe("replay buffer", () => {
     expect(b.since(1, 5)).toBeNull();
     expect(b.since(9, 5)).toBeNull();
   });
+
+  it("holds at most maxBytes of messages (the newest always), releasing what falls out", () => {
+    const b = new ReplayBuffer(1000, 100);
+    for (let s = 1; s <= 50; s++) b.push({ seq: s, data: "x".repeat(30) });
+    expect(b.length).toBe(3);
+    expect(b.bytes).toBe(90);
+    expect(b.since(47, 50)!.map((x) => x.seq)).toEqual([48, 49, 50]);
+    expect(b.since(46, 50)).toBeNull();
+    b.push({ seq: 51, data: "y".repeat(500) });
+    expect(b.length).toBe(1);
+    expect(b.since(50, 51)!.map((x) => x.seq)).toEqual([51]);
+    // count still bounds it when messages are small; bytes follow what is held
+    const c = new ReplayBuffer(4, 1_000_000);
+    for (let s = 1; s <= 10; s++) c.push({ seq: s, data: String(s) });
+    expect(c.length).toBe(4);
+    expect(c.bytes).toBe(1 + 1 + 1 + 2);
+  });
 });

@@ -1,5 +1,6 @@
-// A bounded ring of the last N live messages with their sequence numbers, so a client that reconnects
-// gets exactly what it missed; a gap older than the ring gets a fresh snapshot instead.
+// A bounded ring of the last live messages with their sequence numbers, so a client that reconnects
+// gets exactly what it missed; a gap older than the ring gets a fresh snapshot instead. Bounded by count
+// and by the bytes of the messages it holds, so its memory does not depend on how large alerts are.
 
 export interface Buffered {
   seq: number;
@@ -10,16 +11,27 @@ export class ReplayBuffer {
   private readonly ring: (Buffered | undefined)[];
   private start = 0;
   private size = 0;
+  private held = 0;
 
-  constructor(readonly capacity: number) {
+  /** `maxBytes`: the most message text held (UTF-16 code units, about bytes for JSON); the newest message always stays. */
+  constructor(readonly capacity: number, readonly maxBytes = Infinity) {
     this.ring = new Array(capacity);
   }
 
   push(item: Buffered): void {
-    const i = (this.start + this.size) % this.capacity;
-    this.ring[i] = item;
-    if (this.size < this.capacity) this.size++;
-    else this.start = (this.start + 1) % this.capacity;
+    if (this.size === this.capacity) this.dropOldest();
+    this.ring[(this.start + this.size) % this.capacity] = item;
+    this.size++;
+    this.held += item.data.length;
+    while (this.held > this.maxBytes && this.size > 1) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const old = this.ring[this.start]!;
+    this.held -= old.data.length;
+    this.ring[this.start] = undefined;
+    this.start = (this.start + 1) % this.capacity;
+    this.size--;
   }
 
   /** Oldest sequence number held, or null when empty. */
@@ -29,6 +41,11 @@ export class ReplayBuffer {
 
   get length(): number {
     return this.size;
+  }
+
+  /** Message text held (what `maxBytes` bounds). */
+  get bytes(): number {
+    return this.held;
   }
 
   /**
