@@ -3,7 +3,9 @@
 // WebSocket. Three phases, one JSON object on stdout (progress on stderr):
 //
 //   throughput  one instance per role at --rate events/s: sustained events/s, ingest-ack → alert on the
-//               WebSocket and → alert searchable (p50/p95/p99), consumer lag, CPU and peak memory per role
+//               WebSocket and → alert searchable (p50/p95/p99) with the stages between (ack → signal on
+//               sigil.signals → alert on sigil.alerts → WebSocket), consumer lag, the store's indexing rate
+//               and the indexer's lag, CPU and peak memory per role and of Kafka and Elasticsearch
 //   scale       two correlate instances in one consumer group: the partition split, throughput per
 //               instance, then one instance killed (SIGKILL) mid-run: no lost or duplicated alert
 //   soak        --soak-minutes at --soak-rate: memory per role sampled every 10 s, growth after warm-up
@@ -11,6 +13,7 @@
 //   npx tsx bench/e2e/run.ts [--phases throughput,scale,soak] [--rate 10000] [--seconds 60] [--warmup 20]
 //       [--canaries 5] [--batch 500] [--in-flight 8] [--partitions 6] [--scale-seconds 90]
 //       [--soak-minutes 10] [--soak-rate 2000] [--kafka 127.0.0.1:19092] [--es http://127.0.0.1:19200]
+//       [--indexer process|correlate]  (events stored by a niced `sigil index` process, the default, or in correlate)
 
 import fs from "node:fs";
 import os from "node:os";

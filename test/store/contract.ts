@@ -279,6 +279,9 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
       ]);
       const after = await store.getMany("state", ["m1", "m2", "m3"]);
       expect(Object.fromEntries(after.map((d) => [d["id"], d["n"]]))).toEqual({ m1: 6, m2: 14, m3: 105 });
+      // a collection nothing was written to yet (no index in Elasticsearch): created
+      const fresh = await updateEach(store, "users", ["u-fresh-1", "u-fresh-2"], (id, cur) => (cur ? null : { id, name: id }));
+      expect(fresh.map((d) => d?.["version"])).toEqual([1, 1]);
       const e = await updateEach(store, "events", ["e01"], (_id, c) => c).catch((x) => x);
       expect((e as SigilError).code).toBe("store_immutable");
     });
