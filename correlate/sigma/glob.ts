@@ -12,6 +12,8 @@ export interface CompiledString {
   literals: string[];
   /** What the test does, for explain output and tests: eq, contains, prefix, suffix, glob, any. */
   shape: "eq" | "contains" | "prefix" | "suffix" | "glob" | "any";
+  /** For shape eq: the one string the test accepts. */
+  eqText?: string;
 }
 
 /** Segment: literal text where `\u0000`-free positions listed in `q` are single-character wildcards. */
@@ -87,7 +89,7 @@ export function compileString(s: SigmaString): CompiledString {
     const seg = segs[0];
     if (seg.q === null) {
       const t = seg.text;
-      return { test: (v) => v === t, literals, shape: "eq" };
+      return { test: (v) => v === t, literals, shape: "eq", eqText: t };
     }
     return { test: (v) => v.length === seg.text.length && segAt(v, seg, 0), literals, shape: "glob" };
   }

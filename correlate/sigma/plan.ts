@@ -56,7 +56,12 @@ interface ValuePlan {
   test: ScalarTest | null;
   kind: "scalar" | "null" | "exists-true" | "exists-false";
   req: Req;
+  /** Set when the value is plain equality with these strings (case-folded unless `cased`): set lookups. */
+  eq?: { cased: boolean; values: string[] };
 }
+
+/** Alternatives of one field that are plain equalities are looked up in a set from this many on. */
+const EQ_SET_MIN = 4;
 
 /**
  * How often a literal is expected to occur in events: short literals often; literals that many rules
@@ -237,9 +242,10 @@ class Compiler {
         });
         const req = compiled.length === 0 ? null : reqUnion(reqs);
         if (compiled.length === 0) return { test: () => false, kind: "scalar", req: null };
+        const eq = compiled.every((c) => c.shape === "eq") ? { cased: v.cased, values: compiled.map((c) => c.eqText as string) } : undefined;
         if (compiled.length === 1) {
           const t = compiled[0].test;
-          return { test: v.cased ? (text) => t(text) : (_t, lower) => t(lower), kind: "scalar", req };
+          return { test: v.cased ? (text) => t(text) : (_t, lower) => t(lower), kind: "scalar", req, eq };
         }
         const tests = compiled.map((c) => c.test);
         return {
@@ -254,6 +260,7 @@ class Compiler {
               },
           kind: "scalar",
           req,
+          eq,
         };
       }
       case "num": {
@@ -337,7 +344,18 @@ class Compiler {
         }
       }
     };
-    const matches = plans.map(one);
+    let matches: Match[];
+    const eqPlans = e.all ? [] : plans.filter((p) => p.kind === "scalar" && p.eq !== undefined);
+    if (eqPlans.length >= EQ_SET_MIN) {
+      // Many plain equalities (`OriginalFileName: [a list]`): one set lookup per case mode instead of a test each.
+      const rest = plans.filter((p) => !eqPlans.includes(p));
+      matches = rest.map(one);
+      for (const cased of [false, true]) {
+        const set = new Set<string>();
+        for (const p of eqPlans) if (p.eq?.cased === cased) for (const x of p.eq.values) set.add(x);
+        if (set.size > 0) matches.unshift(eqSetMatch(slot, set, cased));
+      }
+    } else matches = plans.map(one);
     let match: Match;
     if (matches.length === 1) match = matches[0];
     else if (e.all)
@@ -470,6 +488,22 @@ class Compiler {
     }
     return { match, req: cnfCap(req) };
   }
+}
+
+/** Whether the slot's scalar (or a scalar element of its list) is in the set, as the per-value tests would say. */
+function eqSetMatch(slot: number, set: Set<string>, cased: boolean): Match {
+  return (ctx) => {
+    const text = ctx.text(slot);
+    if (text !== null) return set.has(cased ? text : (ctx.lower(slot) as string));
+    const v = ctx.value(slot);
+    if (!Array.isArray(v)) return false;
+    for (const x of v) {
+      if (x === null || typeof x === "object") continue;
+      const t = String(x);
+      if (set.has(cased ? t : t.toLowerCase())) return true;
+    }
+    return false;
+  };
 }
 
 function toCnf(r: Req): Cnf {

@@ -338,3 +338,40 @@ filter:
     expect(fires(plan, { Image: "c:\\cmd.exe", ComputerName: "JUMP-01" })).toBe(false);
   });
 });
+
+describe("long lists of plain values (looked up in a set)", () => {
+  const r = rule(`    sel:
+        OriginalFileName:
+            - 'certutil.exe'
+            - 'CMSTP.EXE'
+            - 'cscript.exe'
+            - 'mshta.exe'
+            - 42
+            - 'ps*.exe'
+    cased:
+        Name|cased:
+            - 'One'
+            - 'Two'
+            - 'Three'
+            - 'Four'
+    condition: sel or cased`);
+  it("matches any listed value case-insensitively, beside the values that are not plain", () => {
+    expect(r({ OriginalFileName: "CertUtil.exe" })).toBe(true);
+    expect(r({ OriginalFileName: "cmstp.exe" })).toBe(true);
+    expect(r({ OriginalFileName: "psexec.exe" })).toBe(true);
+    expect(r({ OriginalFileName: 42 })).toBe(true);
+    expect(r({ OriginalFileName: "42" })).toBe(true);
+    expect(r({ OriginalFileName: "certutil.exe " })).toBe(false);
+    expect(r({ OriginalFileName: "xcscript.exe" })).toBe(false);
+  });
+  it("looks at each scalar of a list value, and never at objects", () => {
+    expect(r({ OriginalFileName: ["a.exe", "MSHTA.EXE"] })).toBe(true);
+    expect(r({ OriginalFileName: ["a.exe", { x: "mshta.exe" }] })).toBe(false);
+    expect(r({ OriginalFileName: null })).toBe(false);
+  });
+  it("cased values match only in their case", () => {
+    expect(r({ Name: "Three" })).toBe(true);
+    expect(r({ Name: "three" })).toBe(false);
+    expect(r({ Name: ["x", "Four"] })).toBe(true);
+  });
+});
