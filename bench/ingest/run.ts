@@ -15,6 +15,7 @@ import { stringify } from "yaml";
 import { PARSERS, PARSER_NAMES } from "../../ingest/parsers/registry.ts";
 import { defaultParseContext, type Emit, type RawRecord } from "../../ingest/parsers/types.ts";
 import { fixtureInputs } from "../../ingest/parsers/conformance.ts";
+import { RecordEncoder } from "../../ingest/agent/batch.ts";
 import { PROJECT_ROOT, sharedDataDir } from "../../test/support/shared-data.ts";
 
 const { values } = parseArgs({
@@ -136,15 +137,25 @@ async function endToEnd(seconds: number, concurrency: number, batch: number): Pr
     proc.kill("SIGTERM");
     return { error: `sigil ingest did not start: ${err.slice(-400)}` };
   }
-  // realistic agent records: real auth.log lines with origins
+  // what agents send: real auth.log lines in the agent's own wire encoding (RecordEncoder: path, offset,
+  // event.created per chunk read, input, host, agent, sigil.origin and format), one agent (host) per body,
+  // 64 agents taking turns
   const data = sharedDataDir();
   const lines = data ? fs.readFileSync(path.join(data, "logs/sshd-auth/loghub/OpenSSH_2k.log"), "utf8").split("\n").filter((l) => l.trim()).map((l) => l.replace(/\r$/, "")) : fixtureInputs(path.join(PROJECT_ROOT, "ingest/parsers/sshd-auth/fixtures")).flatMap((f) => f.lines);
-  let seq = 0;
+  const agents = Array.from({ length: 64 }, (_, h) => ({
+    encoder: new RecordEncoder({ hostName: `host-${h}`, agentId: randomBytes(8).toString("hex"), agentVersion: "0.1.0", service: null, tags: [], format: "sshd-auth" }, "file", randomBytes(8).toString("hex"), "/var/log/auth.log"),
+    offset: 0,
+    line: h * 31,
+  }));
+  let turn = 0;
   const body = () => {
+    const agent = agents[turn++ % agents.length];
     const out: string[] = [];
     for (let i = 0; i < batch; i++) {
-      const n = seq++;
-      out.push(JSON.stringify({ message: lines[n % lines.length], log: { file: { path: "/var/log/auth.log" }, offset: n * 120 }, host: { name: `host-${n % 64}` }, agent: { id: "bench", type: "sigil-agent" }, sigil: { origin: `bench:${n * 120}`, format: "sshd-auth" } }));
+      if (i % 200 === 0) agent.encoder.setCreated(new Date().toISOString()); // the agent stamps each chunk it reads
+      const line = lines[agent.line++ % lines.length];
+      out.push(agent.encoder.encode(line, agent.offset, false));
+      agent.offset += Buffer.byteLength(line) + 1;
     }
     return out.join("\n") + "\n";
   };
