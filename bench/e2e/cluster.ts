@@ -103,7 +103,8 @@ export class Cluster {
         ingest: { timezone: "UTC", http: { port: 0 }, otlp: { enabled: false }, syslog: { udp: { enabled: false }, tcp: { enabled: false } } },
         security: { tokens: { rate_limit_eps: 0 } },
         correlate: { rules: ["rules/sigma", "rules/correlation", "rules/anomaly", ...o.rules], watch_rules: false },
-        index: { in_correlate: o.indexer === "correlate" },
+        // written only when it changes the default, so a revision from before the index section still runs (--rev, --indexer correlate)
+        ...(o.indexer === "process" ? { index: { in_correlate: false } } : {}),
         console: { port: 0, web: { auto_build: false } },
       }),
     );
