@@ -74,7 +74,7 @@ describe("LiteralIndex", () => {
     expect(n).toBe(2);
   });
 
-  it("with more characters than classes, the rarest share a class and are still found exactly (ASCII)", () => {
+  it("over the whole printable ASCII alphabet, exactly the literals the text holds are found", () => {
     const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
     const text = (min: number, max: number) => fc.array(fc.constantFrom(...printable), { minLength: min, maxLength: max }).map((xs) => xs.join(""));
     fc.assert(
@@ -90,19 +90,5 @@ describe("LiteralIndex", () => {
       }),
       { numRuns: 60 },
     );
-  });
-
-  it("a literal set too large for one automaton is split and reports the same ids", () => {
-    // 3,000 literals over a wide alphabet, with a table budget far below what one automaton needs
-    let seed = 7;
-    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
-    const chars = "abcdefghijklmnopqrstuvwxyz0123456789.-_\\/:;,!#$%&()+=@[]^{}~'`|<>?*";
-    const lits = [...new Set(Array.from({ length: 3_000 }, () => Array.from({ length: 6 }, () => chars[Math.floor(rnd() * chars.length)]).join("")))];
-    const idx = new LiteralIndex(lits, [4, 3], 5_000);
-    expect(idx.automata).toBeGreaterThan(1);
-    for (const i of [0, 1, 1_234, lits.length - 1]) expect([...hitsOf(idx, `x ${lits[i].toUpperCase()} y`)]).toContain(i);
-    const text = `${lits[3]} and ${lits[2_000]}`;
-    const want = lits.map((l, i) => (text.includes(l) ? i : -1)).filter((i) => i >= 0);
-    expect([...hitsOf(idx, text)].sort((a, b) => a - b)).toEqual(want);
   });
 });
