@@ -56,6 +56,9 @@ export class PublishBatch {
   readonly messages: OutgoingMessage[] = [];
   private readonly ingested = new Date().toISOString();
   private readonly modules = new Map<string, number>();
+  /** Events of the module of the events added last, not yet in `modules` (a batch is mostly one module). */
+  private lastModule = "";
+  private lastCount = 0;
   private readonly ids: string[] = [];
   private readonly traces = new Set<string>();
 
@@ -70,7 +73,12 @@ export class PublishBatch {
   add(e: EcsEvent): void {
     e.event.ingested = this.ingested;
     const m = e.event.module ?? "unknown";
-    this.modules.set(m, (this.modules.get(m) ?? 0) + 1);
+    if (m === this.lastModule) this.lastCount++;
+    else {
+      this.settleModule();
+      this.lastModule = m;
+      this.lastCount = 1;
+    }
     if (this.ids.length < this.keepIds) {
       const f = traceFields(e);
       if (f.event_id) this.ids.push(f.event_id);
@@ -88,8 +96,14 @@ export class PublishBatch {
     return this.traces.size ? { event_ids: this.ids, trace_ids: [...this.traces], events: this.messages.length } : { event_ids: this.ids, events: this.messages.length };
   }
 
+  private settleModule(): void {
+    if (this.lastCount > 0) this.modules.set(this.lastModule, (this.modules.get(this.lastModule) ?? 0) + this.lastCount);
+    this.lastCount = 0;
+  }
+
   /** Counts the published events (sigil_ingest_events_total, per module: once per batch). */
   count(): void {
+    this.settleModule();
     const counter = ingestMetrics.events();
     for (const [module, n] of this.modules) counter.inc({ receiver: this.receiver, module }, n);
   }

@@ -86,7 +86,10 @@ export interface Parser {
   isHeader?(line: string): boolean;
 }
 
+/** The real clock of defaultParseContext: a session that sees it may read Date.now() instead of making a Date per record. */
+export const systemNow = (): Date => new Date();
+
 /** A context with the real clock and UTC. */
 export function defaultParseContext(overrides: Partial<ParseContext> = {}): ParseContext {
-  return { now: () => new Date(), timezone: "UTC", ...overrides };
+  return { now: systemNow, timezone: "UTC", ...overrides };
 }

@@ -147,30 +147,39 @@ export function groupMessagesPerPartition({ topic, partitionMetadata, messages, 
   return out;
 }
 
-/** True for messages the direct encoder writes: string or Buffer keys and values, no headers, no own timestamp. */
-function plain(m: ProduceMessage): boolean {
-  const { key, value, headers, timestamp } = m;
-  return (
-    (timestamp === undefined || timestamp === null) &&
-    (headers === undefined || headers === null || Object.keys(headers).length === 0) &&
-    (key === null || key === undefined || typeof key === "string" || Buffer.isBuffer(key)) &&
-    (value === null || value === undefined || typeof value === "string" || Buffer.isBuffer(value))
-  );
-}
-
-const byteLen = (v: unknown): number => (v === null || v === undefined ? -1 : typeof v === "string" ? Buffer.byteLength(v) : (v as Buffer).length);
-
-/** Records v0 of one partition, back to back, in one buffer (timestamp deltas 0: no message has its own). */
-function encodeRecords(messages: ProduceMessage[]): Buffer {
+/**
+ * Records v0 of one partition, back to back, in one buffer (timestamp deltas 0: no message has its
+ * own); null when a message is not plain (then kafkajs' encoder writes the request). Messages are read
+ * twice, once to size the buffer and once to fill it; a key's UTF-8 bytes are made once per request
+ * (`keys`), since a partition's messages mostly share a few keys.
+ */
+function encodeRecords(messages: ProduceMessage[], keys: Map<string, Buffer>): Buffer | null {
   const n = messages.length;
   const keyLens = new Int32Array(n);
   const valueLens = new Int32Array(n);
   const bodies = new Int32Array(n);
+  const keyBytes: (Buffer | null)[] = new Array<Buffer | null>(n);
   let total = 0;
   for (let i = 0; i < n; i++) {
     const m = messages[i];
-    const kl = byteLen(m.key);
-    const vl = byteLen(m.value);
+    const { key, value, headers, timestamp } = m;
+    if ((timestamp !== undefined && timestamp !== null) || (headers !== undefined && headers !== null && Object.keys(headers).length > 0)) return null;
+    let kb: Buffer | null = null;
+    if (typeof key === "string") {
+      kb = keys.get(key) ?? null;
+      if (kb === null) {
+        kb = Buffer.from(key, "utf8");
+        keys.set(key, kb);
+      }
+    } else if (Buffer.isBuffer(key)) kb = key;
+    else if (key !== null && key !== undefined) return null;
+    let vl: number;
+    if (value === null || value === undefined) vl = -1;
+    else if (typeof value === "string") vl = Buffer.byteLength(value);
+    else if (Buffer.isBuffer(value)) vl = value.length;
+    else return null;
+    const kl = kb === null ? -1 : kb.length;
+    keyBytes[i] = kb;
     keyLens[i] = kl;
     valueLens[i] = vl;
     // attributes, timestampDelta 0, offsetDelta, key, value, header count 0
@@ -188,10 +197,19 @@ function encodeRecords(messages: ProduceMessage[]): Buffer {
     pos = writeUvarint(buf, pos, i * 2);
     const kl = keyLens[i];
     pos = writeUvarint(buf, pos, zigzag(kl));
-    if (kl > 0) pos += typeof m.key === "string" ? buf.write(m.key, pos, kl, "utf8") : (m.key as Buffer).copy(buf, pos);
+    if (kl > 0) {
+      buf.set(keyBytes[i]!, pos);
+      pos += kl;
+    }
     const vl = valueLens[i];
     pos = writeUvarint(buf, pos, zigzag(vl));
-    if (vl > 0) pos += typeof m.value === "string" ? buf.write(m.value, pos, vl, "utf8") : (m.value as Buffer).copy(buf, pos);
+    if (vl > 0) {
+      if (typeof m.value === "string") pos += buf.write(m.value, pos, vl, "utf8");
+      else {
+        buf.set(m.value as Buffer, pos);
+        pos += vl;
+      }
+    }
     buf[pos++] = 0; // headers
   }
   return buf;
@@ -232,9 +250,8 @@ export function crc32c(buf: Uint8Array): number {
 }
 
 /** One partition's record batch v2 as kafkajs frames it: firstOffset, length, epoch, magic, CRC-32C, body. */
-async function encodeRecordBatch(messages: ProduceMessage[], compression: number, transactional: boolean, producerId: bigint, producerEpoch: number, firstSequence: number): Promise<Buffer> {
+async function encodeRecordBatch(records: Buffer, count: number, compression: number, transactional: boolean, producerId: bigint, producerEpoch: number, firstSequence: number): Promise<Buffer> {
   const now = Date.now();
-  const records = encodeRecords(messages);
   const codec = (compression & 0x07) === 0 ? null : lookupCodec(compression & 0x07);
   const payload = codec ? await codec.compress({ buffer: records }) : records;
   const out = Buffer.allocUnsafe(8 + 4 + 4 + 1 + 4 + 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4 + payload.length);
@@ -245,15 +262,15 @@ async function encodeRecordBatch(messages: ProduceMessage[], compression: number
   // 17..20: CRC-32C of the body, below
   let pos = 21;
   out.writeInt16BE((compression & 0x07) | (transactional ? 16 : 0), pos);
-  out.writeInt32BE(messages.length - 1, pos + 2); // lastOffsetDelta
+  out.writeInt32BE(count - 1, pos + 2); // lastOffsetDelta
   out.writeBigInt64BE(BigInt(now), pos + 6); // firstTimestamp
   out.writeBigInt64BE(BigInt(now), pos + 14); // maxTimestamp
   out.writeBigInt64BE(producerId, pos + 22);
   out.writeInt16BE(producerEpoch, pos + 30);
   out.writeInt32BE(firstSequence, pos + 32);
-  out.writeInt32BE(messages.length, pos + 36);
+  out.writeInt32BE(count, pos + 36);
   pos += 40;
-  payload.copy(out, pos);
+  out.set(payload, pos);
   out.writeUInt32BE(crc32c(out.subarray(21)), 17);
   return out;
 }
@@ -265,7 +282,6 @@ async function encodeRecordBatch(messages: ProduceMessage[], compression: number
  */
 export function produceRequestV3(args: ProduceArgs): ReturnType<ProduceRequestFn> {
   const { acks, timeout, topicData } = args;
-  if (!topicData.every((t) => t.partitions.every((p) => p.messages.every(plain)))) return kafkajsProduceV3(args);
   const transactionalId = args.transactionalId ?? null;
   const compression = args.compression ?? 0;
   const producerId = BigInt.asIntN(64, args.producerId === undefined ? -1n : Long.fromValue(args.producerId).value);
@@ -276,6 +292,18 @@ export function produceRequestV3(args: ProduceArgs): ReturnType<ProduceRequestFn
     apiName: "Produce",
     expectResponse: () => acks !== 0,
     encode: async () => {
+      // every partition's records first: a message that is not plain hands the whole request to kafkajs
+      const keys = new Map<string, Buffer>();
+      const records: Buffer[][] = [];
+      for (const t of topicData) {
+        const own: Buffer[] = [];
+        for (const p of t.partitions) {
+          const r = encodeRecords(p.messages, keys);
+          if (r === null) return kafkajsProduceV3(args).encode();
+          own.push(r);
+        }
+        records.push(own);
+      }
       const parts: Buffer[] = [];
       const head = Buffer.allocUnsafe(2 + (transactionalId === null ? 0 : Buffer.byteLength(transactionalId)) + 2 + 4 + 4);
       let pos = 0;
@@ -288,14 +316,15 @@ export function produceRequestV3(args: ProduceArgs): ReturnType<ProduceRequestFn
       pos = head.writeInt32BE(timeout, pos);
       head.writeInt32BE(topicData.length, pos);
       parts.push(head);
-      for (const t of topicData) {
+      for (let ti = 0; ti < topicData.length; ti++) {
+        const t = topicData[ti];
         const name = Buffer.from(t.topic, "utf8");
         const th = Buffer.allocUnsafe(2 + name.length + 4);
         th.writeInt16BE(name.length, 0);
         name.copy(th, 2);
         th.writeInt32BE(t.partitions.length, 2 + name.length);
         parts.push(th);
-        const batches = await Promise.all(t.partitions.map((p) => encodeRecordBatch(p.messages, compression, transactionalId !== null, producerId, producerEpoch, p.firstSequence ?? 0)));
+        const batches = await Promise.all(t.partitions.map((p, i) => encodeRecordBatch(records[ti][i], p.messages.length, compression, transactionalId !== null, producerId, producerEpoch, p.firstSequence ?? 0)));
         t.partitions.forEach((p, i) => {
           const ph = Buffer.allocUnsafe(8);
           ph.writeInt32BE(p.partition, 0);

@@ -62,12 +62,37 @@ function auth(ev: EcsEvent): JsonObject {
   return ((sys.auth ??= {}) as JsonObject);
 }
 
-/** Space-separated key=value pairs with possibly empty values ("logname= uid=0 rhost=1.2.3.4  user=root"). */
-function kv(s: string): Record<string, string> {
-  const out: Record<string, string> = Object.create(null);
-  for (const part of s.split(" ")) {
-    const eq = part.indexOf("=");
-    if (eq > 0) out[part.slice(0, eq)] = part.slice(eq + 1);
+/** The fields of a PAM failure record that become event fields. */
+interface PamFields {
+  user: string | undefined;
+  rhost: string | undefined;
+  tty: string | undefined;
+  ruser: string | undefined;
+}
+
+/**
+ * The user, rhost, tty and ruser of space-separated key=value pairs with possibly empty values
+ * ("logname= uid=0 rhost=1.2.3.4  user=root"); the last of a repeated key wins. Only these keys are
+ * cut out of the text.
+ */
+function pamFields(s: string): PamFields {
+  const out: PamFields = { user: undefined, rhost: undefined, tty: undefined, ruser: undefined };
+  let start = 0;
+  // the first "=" at or after start (-1: none left); searched again only once start has passed it, so a
+  // long line of words without "=" is read once, not once per word
+  let eq = -2;
+  while (start <= s.length) {
+    let end = s.indexOf(" ", start);
+    if (end < 0) end = s.length;
+    if (eq !== -1 && eq < start) eq = s.indexOf("=", start);
+    if (eq > start && eq < end) {
+      const n = eq - start;
+      if (n === 4 && s.startsWith("user", start)) out.user = s.slice(eq + 1, end);
+      else if (n === 5 && s.startsWith("rhost", start)) out.rhost = s.slice(eq + 1, end);
+      else if (n === 3 && s.startsWith("tty", start)) out.tty = s.slice(eq + 1, end);
+      else if (n === 5 && s.startsWith("ruser", start)) out.ruser = s.slice(eq + 1, end);
+    }
+    start = end + 1;
   }
   return out;
 }
@@ -81,7 +106,7 @@ type Rule = [string, RegExp, (m: RegExpExecArray, ev: EcsEvent) => void];
 const SSH_LOGIN = /^(Accepted|Failed|Partial) (\S+) for (invalid user )?(.*?) from (\S+) port (\d+)(?: (ssh\d?))?(?:: (.*))?$/;
 
 function pamFailure(ev: EcsEvent, rest: string): void {
-  const f = kv(rest);
+  const f = pamFields(rest);
   classify(ev, ["authentication"], ["info"], "authentication_failure", "failure");
   setUser(ev, f.user);
   setSource(ev, f.rhost);

@@ -2,7 +2,7 @@
 // (macOS multi-line records) onto the record before them, enrich authentication programs, finish.
 
 import type { EcsEvent } from "../../../schema/ecs.ts";
-import type { Emit, ParseContext, Parser, ParserSession, RawRecord } from "../types.ts";
+import { systemNow, type Emit, type ParseContext, type Parser, type ParserSession, type RawRecord } from "../types.ts";
 import { enrichAuth } from "./auth.ts";
 import { finish, reject } from "./event.ts";
 import { parseSyslog, syslogEvent, type SyslogHeader } from "./syslog.ts";
@@ -34,6 +34,7 @@ export function syslogParser(spec: SyslogParserSpec): Parser {
     detect: spec.detect,
     open(ctx: ParseContext): ParserSession {
       const zone = compileZone(ctx.timezone);
+      const nowMs = ctx.now === systemNow ? Date.now : () => ctx.now().getTime();
       let pending: Pending | null = null;
 
       const emitPending = (emit: Emit) => {
@@ -68,7 +69,7 @@ export function syslogParser(spec: SyslogParserSpec): Parser {
             }
           }
           emitPending(emit);
-          const h = parseSyslog(line, zone, ctx.now().getTime());
+          const h = parseSyslog(line, zone, nowMs());
           if (!h) {
             emit.reject(reject("syslog_bad_header", "no syslog header: expected <PRI>, an RFC 5424 header or a 'Mmm dd HH:MM:SS' / ISO 8601 stamp at the start of the line", rec));
             return;

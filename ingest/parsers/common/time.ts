@@ -74,11 +74,32 @@ export function localToUtc(zone: ZoneOffset, y: number, mo: number, d: number, h
   return off2 === off1 ? guess : wall - off2 * 60_000;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** True when y-mo-d is a real calendar date. */
 export function validDate(y: number, mo: number, d: number): boolean {
   if (mo < 0 || mo > 11 || d < 1 || d > 31) return false;
+  // the usual case by arithmetic (this runs once per line); Date.UTC's own rules for the rest (years 0-99 are 1900-1999 there)
+  if (Number.isInteger(y) && y >= 100 && y <= 9999 && Number.isInteger(mo) && Number.isInteger(d)) {
+    return d <= DAYS_IN_MONTH[mo] || (mo === 1 && d === 29 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0));
+  }
   const t = new Date(Date.UTC(y, mo, d));
   return t.getUTCDate() === d && t.getUTCMonth() === mo;
+}
+
+/** The UTC year of an instant, remembered for the last year asked about (the clock's year, for year-less stamps). */
+let yearStartMs = 0;
+let yearEndMs = -1;
+let yearOfRange = 1970;
+export function utcYear(ms: number): number {
+  if (ms >= yearStartMs && ms < yearEndMs) return yearOfRange;
+  const y = new Date(ms).getUTCFullYear();
+  // Date.UTC reads years 0-99 as 1900-1999: such a year is not remembered
+  if (Number.isNaN(y) || y < 100) return y;
+  yearOfRange = y;
+  yearStartMs = Date.UTC(y, 0, 1);
+  yearEndMs = Date.UTC(y + 1, 0, 1);
+  return y;
 }
 
 /** Allowed clock skew into the future before a year-less stamp is taken to be from last year. */
@@ -90,7 +111,7 @@ const FUTURE_SLACK_MS = 31 * 24 * 3_600_000;
  * January). Feb 29 goes to the nearest earlier leap year.
  */
 export function resolveYearless(zone: ZoneOffset, nowMs: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number {
-  let y = new Date(nowMs).getUTCFullYear();
+  let y = utcYear(nowMs);
   let t = validDate(y, mo, d) ? localToUtc(zone, y, mo, d, h, mi, s, ms) : NaN;
   if (Number.isNaN(t) || t - nowMs > FUTURE_SLACK_MS) {
     for (let back = 1; back <= 4; back++) {
