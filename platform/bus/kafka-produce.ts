@@ -147,15 +147,23 @@ export function groupMessagesPerPartition({ topic, partitionMetadata, messages, 
   return out;
 }
 
+/** One partition's records, sized by sizeRecords and written by writeRecords. */
+interface SizedRecords {
+  messages: ProduceMessage[];
+  keyBytes: (Buffer | null)[];
+  valueLens: Int32Array;
+  bodies: Int32Array;
+  /** Bytes of the records, back to back. */
+  size: number;
+}
+
 /**
- * Records v0 of one partition, back to back, in one buffer (timestamp deltas 0: no message has its
- * own); null when a message is not plain (then kafkajs' encoder writes the request). Messages are read
- * twice, once to size the buffer and once to fill it; a key's UTF-8 bytes are made once per request
- * (`keys`), since a partition's messages mostly share a few keys.
+ * Sizes the records v0 of one partition (timestamp deltas 0: no message has its own); null when a
+ * message is not plain (then kafkajs' encoder writes the request). A key's UTF-8 bytes are made once
+ * per request (`keys`), since a partition's messages mostly share a few keys.
  */
-function encodeRecords(messages: ProduceMessage[], keys: Map<string, Buffer>): Buffer | null {
+function sizeRecords(messages: ProduceMessage[], keys: Map<string, Buffer>): SizedRecords | null {
   const n = messages.length;
-  const keyLens = new Int32Array(n);
   const valueLens = new Int32Array(n);
   const bodies = new Int32Array(n);
   const keyBytes: (Buffer | null)[] = new Array<Buffer | null>(n);
@@ -180,39 +188,71 @@ function encodeRecords(messages: ProduceMessage[], keys: Map<string, Buffer>): B
     else return null;
     const kl = kb === null ? -1 : kb.length;
     keyBytes[i] = kb;
-    keyLens[i] = kl;
     valueLens[i] = vl;
     // attributes, timestampDelta 0, offsetDelta, key, value, header count 0
     const body = 1 + 1 + uvarintSize(i * 2) + uvarintSize(zigzag(kl)) + Math.max(0, kl) + uvarintSize(zigzag(vl)) + Math.max(0, vl) + 1;
     bodies[i] = body;
     total += uvarintSize(body * 2) + body;
   }
-  const buf = Buffer.allocUnsafe(total);
-  let pos = 0;
-  for (let i = 0; i < n; i++) {
-    const m = messages[i];
+  return { messages, keyBytes, valueLens, bodies, size: total };
+}
+
+/** Writes sized records into buf at pos; returns the end. */
+function writeRecords(r: SizedRecords, buf: Buffer, pos: number): number {
+  const { messages, keyBytes, valueLens, bodies } = r;
+  for (let i = 0; i < messages.length; i++) {
     pos = writeUvarint(buf, pos, bodies[i] * 2);
     buf[pos++] = 0; // attributes
     buf[pos++] = 0; // timestampDelta
     pos = writeUvarint(buf, pos, i * 2);
-    const kl = keyLens[i];
-    pos = writeUvarint(buf, pos, zigzag(kl));
-    if (kl > 0) {
-      buf.set(keyBytes[i]!, pos);
-      pos += kl;
+    const kb = keyBytes[i];
+    pos = writeUvarint(buf, pos, kb === null ? 1 : kb.length * 2);
+    if (kb !== null) {
+      buf.set(kb, pos);
+      pos += kb.length;
     }
     const vl = valueLens[i];
     pos = writeUvarint(buf, pos, zigzag(vl));
     if (vl > 0) {
-      if (typeof m.value === "string") pos += buf.write(m.value, pos, vl, "utf8");
+      const value = messages[i].value;
+      if (typeof value === "string") pos += buf.write(value, pos, vl, "utf8");
       else {
-        buf.set(m.value as Buffer, pos);
+        buf.set(value as Buffer, pos);
         pos += vl;
       }
     }
     buf[pos++] = 0; // headers
   }
-  return buf;
+  return pos;
+}
+
+/**
+ * Buffers the records of a request are written into before compression, reused across requests: a
+ * request's uncompressed records are its largest allocation, and fresh off-heap memory of that size per
+ * request makes V8 collect garbage for the external memory alone. At most SCRATCH_KEEP are kept, none
+ * larger than SCRATCH_MAX_BYTES.
+ */
+const scratchPool: Buffer[] = [];
+const SCRATCH_KEEP = 2;
+const SCRATCH_MAX_BYTES = 64 * 1024 * 1024;
+
+function takeScratch(size: number): Buffer {
+  for (let i = 0; i < scratchPool.length; i++) {
+    if (scratchPool[i].length >= size) return scratchPool.splice(i, 1)[0];
+  }
+  return Buffer.allocUnsafeSlow(Math.max(size, 1 << 20));
+}
+
+function giveScratch(b: Buffer): void {
+  if (b.length > SCRATCH_MAX_BYTES) return;
+  if (scratchPool.length >= SCRATCH_KEEP) {
+    // keep the largest ones
+    let smallest = 0;
+    for (let i = 1; i < scratchPool.length; i++) if (scratchPool[i].length < scratchPool[smallest].length) smallest = i;
+    if (scratchPool[smallest].length >= b.length) return;
+    scratchPool.splice(smallest, 1);
+  }
+  scratchPool.push(b);
 }
 
 /** CRC-32C (Castagnoli) lookup tables for eight bytes at a time. */
@@ -249,30 +289,31 @@ export function crc32c(buf: Uint8Array): number {
   return (crc ^ -1) >>> 0;
 }
 
-/** One partition's record batch v2 as kafkajs frames it: firstOffset, length, epoch, magic, CRC-32C, body. */
-async function encodeRecordBatch(records: Buffer, count: number, compression: number, transactional: boolean, producerId: bigint, producerEpoch: number, firstSequence: number): Promise<Buffer> {
-  const now = Date.now();
-  const codec = (compression & 0x07) === 0 ? null : lookupCodec(compression & 0x07);
-  const payload = codec ? await codec.compress({ buffer: records }) : records;
-  const out = Buffer.allocUnsafe(8 + 4 + 4 + 1 + 4 + 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4 + payload.length);
-  out.writeBigInt64BE(0n, 0); // firstOffset
-  out.writeInt32BE(out.length - 12, 8); // length of what follows
-  out.writeInt32BE(0, 12); // partitionLeaderEpoch
-  out.writeInt8(2, 16); // magic
-  // 17..20: CRC-32C of the body, below
-  let pos = 21;
-  out.writeInt16BE((compression & 0x07) | (transactional ? 16 : 0), pos);
+/** Bytes of a record batch v2 header: firstOffset, length, epoch, magic, CRC-32C, attributes ... record count. */
+const BATCH_HEADER = 8 + 4 + 4 + 1 + 4 + 2 + 4 + 8 + 8 + 8 + 2 + 4 + 4;
+
+/** Writes one partition's record batch v2 as kafkajs frames it (header, then `payload`) at pos; returns the end. */
+function writeRecordBatch(out: Buffer, pos: number, payload: Uint8Array, count: number, attributes: number, now: bigint, producerId: bigint, producerEpoch: number, firstSequence: number): number {
+  const start = pos;
+  out.writeBigInt64BE(0n, pos); // firstOffset
+  out.writeInt32BE(BATCH_HEADER - 12 + payload.length, pos + 8); // length of what follows
+  out.writeInt32BE(0, pos + 12); // partitionLeaderEpoch
+  out.writeInt8(2, pos + 16); // magic
+  // 17..20: CRC-32C of the rest, below
+  pos += 21;
+  out.writeInt16BE(attributes, pos);
   out.writeInt32BE(count - 1, pos + 2); // lastOffsetDelta
-  out.writeBigInt64BE(BigInt(now), pos + 6); // firstTimestamp
-  out.writeBigInt64BE(BigInt(now), pos + 14); // maxTimestamp
+  out.writeBigInt64BE(now, pos + 6); // firstTimestamp
+  out.writeBigInt64BE(now, pos + 14); // maxTimestamp
   out.writeBigInt64BE(producerId, pos + 22);
   out.writeInt16BE(producerEpoch, pos + 30);
   out.writeInt32BE(firstSequence, pos + 32);
   out.writeInt32BE(count, pos + 36);
   pos += 40;
   out.set(payload, pos);
-  out.writeUInt32BE(crc32c(out.subarray(21)), 17);
-  return out;
+  pos += payload.length;
+  out.writeUInt32BE(crc32c(out.subarray(start + 21, pos)), start + 17);
+  return pos;
 }
 
 /**
@@ -292,48 +333,79 @@ export function produceRequestV3(args: ProduceArgs): ReturnType<ProduceRequestFn
     apiName: "Produce",
     expectResponse: () => acks !== 0,
     encode: async () => {
-      // every partition's records first: a message that is not plain hands the whole request to kafkajs
+      // every partition's records sized first: a message that is not plain hands the whole request to kafkajs
       const keys = new Map<string, Buffer>();
-      const records: Buffer[][] = [];
+      const sized: SizedRecords[][] = [];
+      let recordBytes = 0;
       for (const t of topicData) {
-        const own: Buffer[] = [];
+        const own: SizedRecords[] = [];
         for (const p of t.partitions) {
-          const r = encodeRecords(p.messages, keys);
+          const r = sizeRecords(p.messages, keys);
           if (r === null) return kafkajsProduceV3(args).encode();
           own.push(r);
+          recordBytes += r.size;
         }
-        records.push(own);
+        sized.push(own);
       }
-      const parts: Buffer[] = [];
-      const head = Buffer.allocUnsafe(2 + (transactionalId === null ? 0 : Buffer.byteLength(transactionalId)) + 2 + 4 + 4);
-      let pos = 0;
-      if (transactionalId === null) pos = head.writeInt16BE(-1, 0);
-      else {
-        pos = head.writeInt16BE(Buffer.byteLength(transactionalId), 0);
-        pos += head.write(transactionalId, pos, "utf8");
-      }
-      pos = head.writeInt16BE(acks, pos);
-      pos = head.writeInt32BE(timeout, pos);
-      head.writeInt32BE(topicData.length, pos);
-      parts.push(head);
-      for (let ti = 0; ti < topicData.length; ti++) {
-        const t = topicData[ti];
-        const name = Buffer.from(t.topic, "utf8");
-        const th = Buffer.allocUnsafe(2 + name.length + 4);
-        th.writeInt16BE(name.length, 0);
-        name.copy(th, 2);
-        th.writeInt32BE(t.partitions.length, 2 + name.length);
-        parts.push(th);
-        const batches = await Promise.all(t.partitions.map((p, i) => encodeRecordBatch(records[ti][i], p.messages.length, compression, transactionalId !== null, producerId, producerEpoch, p.firstSequence ?? 0)));
-        t.partitions.forEach((p, i) => {
-          const ph = Buffer.allocUnsafe(8);
-          ph.writeInt32BE(p.partition, 0);
-          ph.writeInt32BE(batches[i].length, 4);
-          parts.push(ph, batches[i]);
+      // the records, back to back in one reused buffer, then each partition's compressed (or not)
+      const scratch = takeScratch(recordBytes);
+      const codec = (compression & 0x07) === 0 ? null : lookupCodec(compression & 0x07);
+      let payloads: Uint8Array[][];
+      try {
+        let pos = 0;
+        const views: Buffer[][] = sized.map((own) =>
+          own.map((r) => {
+            const start = pos;
+            pos = writeRecords(r, scratch, pos);
+            return scratch.subarray(start, pos);
+          }),
+        );
+        if (codec) {
+          // every compression settles before the buffer is reused, even when one fails
+          const settled = await Promise.allSettled(views.flat().map((v) => codec.compress({ buffer: v })));
+          const failed = settled.find((r) => r.status === "rejected");
+          if (failed) throw (failed as PromiseRejectedResult).reason;
+          let k = 0;
+          payloads = views.map((own) => own.map(() => (settled[k++] as PromiseFulfilledResult<Buffer>).value));
+        } else payloads = views;
+        // the request in one buffer: header, then per topic its name and per partition its record batch
+        const names = topicData.map((t) => Buffer.from(t.topic, "utf8"));
+        const tx = transactionalId === null ? null : Buffer.from(transactionalId, "utf8");
+        let size = 2 + (tx === null ? 0 : tx.length) + 2 + 4 + 4;
+        topicData.forEach((t, ti) => {
+          size += 2 + names[ti].length + 4;
+          for (const payload of payloads[ti]) size += 4 + 4 + BATCH_HEADER + payload.length;
         });
+        const buf = Buffer.allocUnsafe(size);
+        let at = 0;
+        if (tx === null) at = buf.writeInt16BE(-1, 0);
+        else {
+          at = buf.writeInt16BE(tx.length, 0);
+          buf.set(tx, at);
+          at += tx.length;
+        }
+        at = buf.writeInt16BE(acks, at);
+        at = buf.writeInt32BE(timeout, at);
+        at = buf.writeInt32BE(topicData.length, at);
+        const now = BigInt(Date.now());
+        const attributes = (compression & 0x07) | (transactionalId !== null ? 16 : 0);
+        topicData.forEach((t, ti) => {
+          at = buf.writeInt16BE(names[ti].length, at);
+          buf.set(names[ti], at);
+          at += names[ti].length;
+          at = buf.writeInt32BE(t.partitions.length, at);
+          t.partitions.forEach((p, i) => {
+            const payload = payloads[ti][i];
+            at = buf.writeInt32BE(p.partition, at);
+            at = buf.writeInt32BE(BATCH_HEADER + payload.length, at);
+            at = writeRecordBatch(buf, at, payload, p.messages.length, attributes, now, producerId, producerEpoch, p.firstSequence ?? 0);
+          });
+        });
+        return { buf, buffer: buf };
+      } finally {
+        // compression has read the records (or failed): the buffer may be written again
+        giveScratch(scratch);
       }
-      const buf = Buffer.concat(parts);
-      return { buf, buffer: buf };
     },
   };
 }
