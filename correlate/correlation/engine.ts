@@ -106,8 +106,6 @@ export class CorrelationEngine {
   maxTime = -Infinity;
   private maps: Map<string, Group>[] = [];
   private tcs: number[] = [];
-  /** The shortest timespan of the plan (idle expiry). */
-  private minSpan = 0;
   /** Groups in least-recently-updated order. */
   private readonly lru = new SlotTouchQueue<Group>();
   private readonly closes = new MinHeap<Group>();
@@ -149,7 +147,6 @@ export class CorrelationEngine {
     this.plan = plan;
     this.maps = plan.correlations.map(() => new Map<string, Group>());
     this.tcs = plan.correlations.map(typeCode);
-    this.minSpan = plan.correlations.reduce((x, c) => Math.min(x, c.rule.timespanMs), Infinity);
   }
 
   /** The event-time watermark: matches older than this are late. */
@@ -254,13 +251,13 @@ export class CorrelationEngine {
       map.set(key, g);
       this.budget.live++;
       this.stats.groups++;
-      this.linkTail(g, m.time);
+      this.linkTail(g);
     } else if (g.floor !== null && (g.h === g.end || m.time < g.t[g.end - 1]) && m.time < g.floor) {
       // every entry is at or after the floor, so only a match older than the newest entry can be
       // before it (the floor is a boxed double: reading it for every match costs a cache miss)
       this.stats.suppressed++;
       return;
-    } else this.touchGroup(g, m.time);
+    } else this.touchGroup(g);
     if (this.track && g.dirtyEpoch !== this.epoch) {
       g.dirtyEpoch = this.epoch;
       this.dirty.push(g);
@@ -378,14 +375,10 @@ export class CorrelationEngine {
     for (let steps = 0; steps < limit; steps++) {
       const g = lru.peek();
       if (g === null) return;
-      // the group's newest entry is at least the time of the match that last touched it: when that
-      // is within the shortest timespan of the watermark, the group is live, and reading it (a cache
-      // miss) can wait
-      if (lru.headTime() >= this.maxTime - this.lateness - this.minSpan) return;
       if (g.closeAt !== null) {
         // a pending window close owns it (drainCloses); keep it in the order, look further
         lru.shift();
-        lru.push(g, ++this.budget.seq, g.newest());
+        lru.push(g, ++this.budget.seq);
         continue;
       }
       if (!(g.newest() < this.maxTime - this.lateness - g.corr.rule.timespanMs)) return;
@@ -471,15 +464,13 @@ export class CorrelationEngine {
 
   // ---- groups, LRU, budget ----
 
-  /** Links a new group; `time`: the event time it was opened with (a lower bound of its newest entry). */
-  private linkTail(g: Group, time: number): void {
-    this.lru.push(g, ++this.budget.seq, time);
+  private linkTail(g: Group): void {
+    this.lru.push(g, ++this.budget.seq);
     if ((this.budget.seq & 1023) === 0) this.lru.maybeCompact(this.budget.live);
   }
 
-  /** Marks a group updated by a match at `time` (after it, the group's newest entry is at least that). */
-  private touchGroup(g: Group, time: number): void {
-    this.lru.push(g, ++this.budget.seq, time);
+  private touchGroup(g: Group): void {
+    this.lru.push(g, ++this.budget.seq);
     if ((this.budget.seq & 1023) === 0) this.lru.maybeCompact(this.budget.live);
   }
 
@@ -635,7 +626,7 @@ export class CorrelationEngine {
         }
         this.maps[c.index].set(g.key, g);
         this.budget.live++;
-        this.linkTail(g, g.newest());
+        this.linkTail(g);
         restored++;
       }
     }

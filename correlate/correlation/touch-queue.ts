@@ -92,8 +92,6 @@ export interface Slotted {
 export class SlotTouchQueue<G extends Slotted> {
   private q: number[] = [];
   private s: number[] = [];
-  /** Per entry, a time the caller attached to the update (the engine: the match's event time). */
-  private tm: number[] = [];
   private h = 0;
   /** Slot → latest stamp (-1: free slot). */
   private latest: number[] = [];
@@ -101,8 +99,8 @@ export class SlotTouchQueue<G extends Slotted> {
   private units: (G | null)[] = [];
   private free: number[] = [];
 
-  /** Records an update of g with a new stamp and a time (links it first if needed). */
-  push(g: G, stamp: number, time: number): void {
+  /** Records an update of g with a new stamp (links it first if needed). */
+  push(g: G, stamp: number): void {
     let slot = g.slot;
     if (slot < 0) {
       slot = this.free.length > 0 ? this.free.pop()! : this.units.length;
@@ -112,7 +110,6 @@ export class SlotTouchQueue<G extends Slotted> {
     this.latest[slot] = stamp;
     this.q.push(slot);
     this.s.push(stamp);
-    this.tm.push(time);
   }
 
   /** Unlinks g: its entries become stale and its slot is reused. */
@@ -138,16 +135,11 @@ export class SlotTouchQueue<G extends Slotted> {
       }
       h++;
     }
+    this.h = h;
     this.q = [];
     this.s = [];
-    this.tm = [];
     this.h = 0;
     return null;
-  }
-
-  /** The time attached to the head entry's update (after peek returned a unit). */
-  headTime(): number {
-    return this.tm[this.h];
   }
 
   /** Stamp of the stalest linked unit (Infinity when none). */
@@ -166,18 +158,15 @@ export class SlotTouchQueue<G extends Slotted> {
     if (len < 1024 || len < 2 * live) return;
     const q: number[] = [];
     const s: number[] = [];
-    const tm: number[] = [];
     const latest = this.latest;
     for (let i = this.h; i < this.q.length; i++) {
       if (latest[this.q[i]] === this.s[i]) {
         q.push(this.q[i]);
         s.push(this.s[i]);
-        tm.push(this.tm[i]);
       }
     }
     this.q = q;
     this.s = s;
-    this.tm = tm;
     this.h = 0;
   }
 
@@ -186,7 +175,6 @@ export class SlotTouchQueue<G extends Slotted> {
     for (const g of this.units) if (g !== null) g.slot = -1;
     this.q = [];
     this.s = [];
-    this.tm = [];
     this.h = 0;
     this.latest = [];
     this.units = [];
