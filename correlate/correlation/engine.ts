@@ -8,7 +8,7 @@ import { setField } from "../../schema/fields.ts";
 import { entityFieldsOf } from "../../schema/signal.ts";
 import { Group, rangeMask, satisfied, typeCode, T_ORDERED, T_PERCENTILE, T_SUM, T_AVG, T_TEMPORAL, T_VALUE_COUNT, type RefSlot } from "./group.ts";
 import { MinHeap } from "./heap.ts";
-import { SlotTouchQueue } from "./touch-queue.ts";
+import { TouchQueue } from "./touch-queue.ts";
 import type { Accessor, CompiledCorrelation, CorrelationPlan, Edge } from "./plan.ts";
 import type { CorrelationHit, DroppedMatch, EngineSink, EngineStats, HitEventRef, Match } from "./types.ts";
 
@@ -107,7 +107,7 @@ export class CorrelationEngine {
   private maps: Map<string, Group>[] = [];
   private tcs: number[] = [];
   /** Groups in least-recently-updated order. */
-  private readonly lru = new SlotTouchQueue<Group>();
+  private readonly lru = new TouchQueue<Group>();
   private readonly closes = new MinHeap<Group>();
   private readonly budget: GroupBudget;
   private readonly lateness: number;
@@ -252,9 +252,7 @@ export class CorrelationEngine {
       this.budget.live++;
       this.stats.groups++;
       this.linkTail(g);
-    } else if (g.floor !== null && (g.h === g.end || m.time < g.t[g.end - 1]) && m.time < g.floor) {
-      // every entry is at or after the floor, so only a match older than the newest entry can be
-      // before it (the floor is a boxed double: reading it for every match costs a cache miss)
+    } else if (g.floor !== null && m.time < g.floor) {
       this.stats.suppressed++;
       return;
     } else this.touchGroup(g);
@@ -265,11 +263,8 @@ export class CorrelationEngine {
     const t = m.time;
     const T = c.rule.timespanMs;
     // entries older than any window that can still change are useless (arrival mode; in close mode a
-    // pending window keeps every entry from its anchor until drainCloses decides it). They are dropped
-    // when the arrays are full rather than on every match: the per-match path then never reads the
-    // oldest entry (a cache line of its own), and a full group drops them before it grows. Until then
-    // they lie before the window start and take part in nothing (every window is found by time).
-    if (g.end === g.t.length && c.mode === "arrival" && g.h < g.end && g.t[g.h] < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
+    // pending window keeps every entry from its anchor until drainCloses decides it)
+    if (c.mode === "arrival" && g.h < g.end && g.t[g.h] < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
     if (g.end - g.h >= this.maxWindow) this.overflow(g);
     const ref: RefSlot = m.refs ?? m.eventId ?? "";
     const line = m.line ?? 0;
@@ -484,7 +479,6 @@ export class CorrelationEngine {
   private removeGroup(g: Group): void {
     if (g.dead) return;
     g.dead = true;
-    this.lru.remove(g);
     this.maps[g.corr.index].delete(g.key);
     this.budget.live--;
     this.stats.groups--;
@@ -613,7 +607,6 @@ export class CorrelationEngine {
         g.floor = gs[1];
         g.t = gs[4];
         g.ids = gs[5];
-        g.nested = gs[5].some((r) => typeof r !== "string");
         g.ln = gs[6];
         g.fl = gs[7];
         g.end = gs[4].length;
@@ -682,7 +675,6 @@ function refKey(r: HitEventRef | undefined): string {
 }
 
 function countRefs(g: Group, a: number, b: number): number {
-  if (!g.nested) return b - a + 1;
   let n = 0;
   for (let i = a; i <= b; i++) {
     const s = g.ids[i];

@@ -50,8 +50,8 @@ function slots<T>(n: number): T[] {
 }
 
 export class Group {
-  /** Slot in the engine's least-recently-updated order (eviction, idle expiry); -1 when not linked. */
-  slot = -1;
+  /** Stamp of the latest update (least-recently-updated order, for eviction and idle expiry). */
+  touch = 0;
   /**
    * Events earlier than this belong to an already reported hit (arrival mode); null: none yet. Fields
    * that are rarely set start as null, so V8 does not keep a boxed double in every group.
@@ -85,8 +85,6 @@ export class Group {
   entity: JsonObject | null = null;
   dirtyEpoch = -1;
   dead = false;
-  /** Some entry holds an inner hit's events (chained correlations) rather than one event id. */
-  nested = false;
 
   constructor(
     public key: string,
@@ -126,6 +124,7 @@ export class Group {
     this.key = key;
     this.corr = corr;
     this.tc = tc;
+    this.touch = 0;
     this.floor = null;
     this.closeAt = null;
     this.entity = null;
@@ -197,7 +196,6 @@ export class Group {
     }
     t[p] = time;
     ids[p] = ref;
-    if (typeof ref !== "string") this.nested = true;
     if (ln !== null) ln[p] = line;
     if (fl !== null) fl[p] = file;
     if (v !== null) v[p] = val;
@@ -256,7 +254,6 @@ export class Group {
     this.h = 0;
     this.w = 0;
     this.end = 0;
-    this.nested = false;
   }
 
   // ---- running aggregate over [w, end) ----
