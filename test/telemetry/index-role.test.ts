@@ -101,7 +101,11 @@ describe("sigil index", () => {
     const m = await index.metrics();
     const v = (name: string, labels: Record<string, string> = {}) => m.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, x]) => s.labels[k] === x)).reduce((t, s) => t + s.value, 0);
     expect(v("sigil_correlate_indexed_events_total", { outcome: "stored" })).toBe(300);
-    expect(v("sigil_bus_consumer_partitions", { group: "sigil-events-store", topic: "events" })).toBe(3);
+    // the partitions gauge is refreshed with the lag, every few seconds: wait for its first reading
+    await until("the index's partitions gauge", async () => {
+      const mm = await index.metrics();
+      return mm.samples.filter((s) => s.name === "sigil_bus_consumer_partitions" && s.labels["group"] === "sigil-events-store" && s.labels["topic"] === "events").reduce((t, s) => t + s.value, 0) === 3;
+    });
     const ready = (await (await fetch(`${index.telemetry}/readyz`)).json()) as { checks: Record<string, unknown> };
     expect(Object.keys(ready.checks)).toEqual(expect.arrayContaining(["index.store", "index.bus", "bus.consumer_lag"]));
     // correlate stored nothing and holds no indexer group
