@@ -154,6 +154,19 @@ const SENT_IDS_KEPT = 100_000;
 /** Events not yet read by detection, per partition, under which the pipeline counts as caught up (idle windows may close). */
 const UPSTREAM_LIVE_MAX_LAG = 500;
 
+/**
+ * Waits for independent writes; when one fails, the others settle before the error goes up, so no write is
+ * still running when the batch comes again.
+ */
+async function allDurable(writes: Promise<unknown>[]): Promise<void> {
+  try {
+    await Promise.all(writes);
+  } catch (err) {
+    await Promise.allSettled(writes);
+    throw err;
+  }
+}
+
 /** Builds the correlate role's lifecycle. */
 export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   const cfg = o.config.correlate;
@@ -353,13 +366,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     // runner counts routing copies, and a copy counted twice can complete a threshold on its own
     const toSend = out.filter((s) => !sent.has(s.event.id));
     if (toSend.length) writes.push(producer!.send("signals", toSend.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }))).then(() => rememberSent(toSend)));
-    try {
-      await Promise.all(writes);
-    } catch (err) {
-      // settle the others before the batch goes back for redelivery (no write still running against the next attempt)
-      await Promise.allSettled(writes);
-      throw err;
-    }
+    await allDurable(writes);
     if (dlq.length) await producer!.send("dlq", dlq);
     stats.signals += standalone.length;
     counted().inc({ stage: "events", outcome: "ok" }, events.length);
@@ -424,12 +431,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     const tail: Promise<unknown>[] = [];
     if (audits.length) tail.push(o.store.put("audit", audits));
     if (messages.length) tail.push(producer!.send("alerts", messages));
-    try {
-      await Promise.all(tail);
-    } catch (err) {
-      await Promise.allSettled(tail);
-      throw err;
-    }
+    await allDurable(tail);
     stats.chainsWritten += chains.length;
   };
 

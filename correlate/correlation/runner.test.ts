@@ -33,6 +33,18 @@ class StateStore implements Partial<Store> {
   }
 }
 
+/** A StateStore whose every `nth` write fails (the store unavailable now and then). */
+function flakyStore(nth: number): StateStore {
+  const store = new StateStore();
+  const put = store.put.bind(store);
+  let calls = 0;
+  store.put = async (c, docs) => {
+    if (++calls % nth === 0) throw new Error("store unavailable");
+    return put(c, docs);
+  };
+  return store;
+}
+
 const plan = planFromYaml(
   detectionRule("failed_logon", "1") +
     `---
@@ -48,6 +60,9 @@ level: high
 `,
 );
 const rule: MatchedRule = { id: plan.rules.get([...plan.rules.keys()].find((k) => plan.rules.get(k)!.name === "failed_logon")!)!.id, name: "failed_logon", title: "failed", level: "low", tags: [] };
+
+/** The routing copies of one event's match, as bus messages. */
+const copiesOf = (e: EcsEvent) => routedCopies(plan, rule, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) }));
 
 function events(n: number, users: number): EcsEvent[] {
   const out: EcsEvent[] = [];
@@ -99,7 +114,7 @@ describe("StatefulRunner", () => {
     const producer = await bus.producer();
     const evs = events(300, 13);
     const send = async (from: number, to: number) => {
-      const msgs = evs.slice(from, to).flatMap((e) => routedCopies(plan, rule, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) })));
+      const msgs = evs.slice(from, to).flatMap(copiesOf);
       await producer.send("signals", msgs);
     };
     const obs = await observe(bus);
@@ -134,7 +149,7 @@ describe("StatefulRunner", () => {
     const store = new StateStore() as unknown as Store;
     const producer = await bus.producer();
     const evs = events(30, 2);
-    const msgs = evs.flatMap((e) => routedCopies(plan, rule, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) })));
+    const msgs = evs.flatMap(copiesOf);
     await producer.send("signals", msgs);
     const a = new StatefulRunner({ bus, store, stages: [stage()], checkpointIntervalMs: 60_000 });
     await a.start();
@@ -265,16 +280,10 @@ level: high
 describe("failures", () => {
   it("a batch whose checkpoint fails is redone from the checkpoint, not counted twice", async () => {
     const bus = new MemoryBus({ partitions: 2 });
-    const store = new StateStore();
-    const put = store.put.bind(store);
-    let calls = 0;
-    store.put = async (c, docs) => {
-      if (++calls % 4 === 0) throw new Error("store unavailable");
-      return put(c, docs);
-    };
+    const store = flakyStore(4);
     const evs = events(120, 5);
     const obs = await observe(bus);
-    await (await bus.producer()).send("signals", evs.flatMap((e) => routedCopies(plan, rule, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) }))));
+    await (await bus.producer()).send("signals", evs.flatMap(copiesOf));
     const r = new StatefulRunner({ bus, store: store as unknown as Store, stages: [stage()], checkpointIntervalMs: 60_000, maxBatchSize: 10 });
     await r.start();
     const want = expectedIds(evs);
@@ -290,17 +299,11 @@ describe("failures", () => {
 describe("copies stored twice", () => {
   it("a routing copy read again at another offset (a producer's resend) counts once: the hits of one engine, none extra", async () => {
     const bus = new MemoryBus({ partitions: 2 });
-    const store = new StateStore();
-    const put = store.put.bind(store);
-    let calls = 0;
     // checkpoints fail now and then too: a redelivered batch re-reads the same offsets, which are not duplicates
-    store.put = async (c, docs) => {
-      if (++calls % 5 === 0) throw new Error("store unavailable");
-      return put(c, docs);
-    };
+    const store = flakyStore(5);
     // three failures per user, then the resends: every batch of ten copies goes out again after the next one
     const evs = events(90, 30);
-    const copies = evs.map((e) => routedCopies(plan, rule, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) })));
+    const copies = evs.map(copiesOf);
     const obs = await observe(bus);
     const producer = await bus.producer();
     const r = new StatefulRunner({ bus, store: store as unknown as Store, stages: [stage()], checkpointIntervalMs: 60_000, maxBatchSize: 4 });
@@ -331,7 +334,7 @@ describe("copies published again after a crash", () => {
     const producer = await bus.producer();
     // two failures per user before the crash, one after: exactly one hit per user at the third
     const evs = events(90, 30);
-    const copies = evs.map((e) => routedCopies(plan, rule, e).map((s) => ({ key: s.signal.key, value: JSON.stringify(s) })));
+    const copies = evs.map(copiesOf);
     const obs = await observe(bus);
     const opts = { bus, store, stages: [stage()], checkpointIntervalMs: 60_000, maxBatchSize: 7 };
     const a = new StatefulRunner(opts);

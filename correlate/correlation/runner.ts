@@ -91,15 +91,8 @@ interface PartitionState {
   lastInput: number;
   /** A batch failed after changing state: reload the checkpoint before the next one. */
   stale: boolean;
-  /**
-   * Ids of the routing copies read lately (their first 16 hex digits), with their offset, -1 for those
-   * restored from the checkpoint (bounded, oldest first): a copy stored twice on the topic counts once.
-   * Twice happens when a producer resends a batch the broker had already written, and when detection
-   * crashed after publishing a batch's copies but before committing the batch, then publishes them again.
-   */
-  recent: Map<string, bigint>;
-  /** Copy ids remembered since the last checkpoint (they go into the next delta). */
-  fresh: string[];
+  /** The routing copies read lately: a copy stored twice on the topic counts once. */
+  copies: CopyMemory;
 }
 
 /** Routing copies remembered per partition to recognise a copy stored twice; a resend follows its original closely. */
@@ -108,6 +101,48 @@ export const RECENT_COPIES_KEPT = 20_000;
 export const CHECKPOINT_COPIES_KEPT = 5_000;
 /** The checkpoint entry holding the remembered copy ids (next to the stages' own entries). */
 const COPIES = "copies";
+
+/**
+ * Ids of the routing copies a partition read lately (their first 16 hex digits) with the offset they were
+ * read at ("" for those restored from the checkpoint), bounded, oldest first. A copy is stored twice when a
+ * producer resends a batch the broker had already written, and when detection crashed after publishing a
+ * batch's copies but before committing the batch, then publishes them again.
+ */
+class CopyMemory {
+  private readonly seen = new Map<string, string>();
+  /** Ids remembered since the last checkpoint (they go into the next delta). */
+  fresh: string[] = [];
+
+  /** False when the copy was already read at another offset (a duplicate); remembers it otherwise. */
+  admit(id: string, offset: string): boolean {
+    const at = this.seen.get(id);
+    if (at !== undefined) return at === offset;
+    this.remember(id, offset);
+    this.fresh.push(id);
+    return true;
+  }
+
+  /** Replaces the memory with the ids a checkpoint (full snapshot and deltas) recorded. */
+  restore(lists: unknown[]): void {
+    this.seen.clear();
+    this.fresh = [];
+    for (const ids of lists) if (Array.isArray(ids)) for (const id of ids) if (typeof id === "string") this.remember(id, "");
+  }
+
+  /** The newest CHECKPOINT_COPIES_KEPT ids, oldest first (for a full checkpoint). */
+  newest(): string[] {
+    const skip = this.seen.size - CHECKPOINT_COPIES_KEPT;
+    const out: string[] = [];
+    let i = 0;
+    for (const id of this.seen.keys()) if (i++ >= skip) out.push(id);
+    return out;
+  }
+
+  private remember(id: string, offset: string): void {
+    this.seen.set(id, offset);
+    if (this.seen.size > RECENT_COPIES_KEPT) this.seen.delete(this.seen.keys().next().value as string);
+  }
+}
 
 export interface RunnerStats {
   batches: number;
@@ -260,8 +295,7 @@ export class StatefulRunner {
         emit: (s: Signal) => ps.out.push({ key: s.signal.key, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }),
         lastInput: this.now(),
         stale: false,
-        recent: new Map(),
-        fresh: [],
+        copies: new CopyMemory(),
       };
       ps.parts = this.stages.map((stage) => ({ stage, part: stage.open(tp.partition, ps.emit) }));
       await this.reload(ps);
@@ -279,15 +313,7 @@ export class StatefulRunner {
     }
     ps.covered = loaded.offset === null ? null : BigInt(loaded.offset);
     // the copies the checkpoint covers are remembered; those read after it are read again
-    ps.recent.clear();
-    ps.fresh = [];
-    const remember = (ids: unknown) => {
-      if (!Array.isArray(ids)) return;
-      for (const id of ids) if (typeof id === "string") ps.recent.set(id, -1n);
-    };
-    if (loaded.full) remember(loaded.full[COPIES]);
-    for (const d of loaded.deltas) remember(d[COPIES]);
-    while (ps.recent.size > RECENT_COPIES_KEPT) ps.recent.delete(ps.recent.keys().next().value as string);
+    ps.copies.restore([loaded.full?.[COPIES], ...loaded.deltas.map((d) => d[COPIES])]);
     ps.out = [];
     ps.stale = false;
     this.o.log?.info({ partition: ps.partition, offset: loaded.offset, deltas: loaded.deltas.length }, "restored partition state");
@@ -342,21 +368,11 @@ export class StatefulRunner {
       }
       if (!s || typeof s !== "object" || !s.signal || typeof s.signal !== "object" || !s.signal.route) continue;
       out[i] = s;
-      const id = s.event && typeof s.event.id === "string" ? s.event.id.slice(0, 16) : null;
-      if (id === null) continue;
-      const offset = BigInt(msg.offset);
-      const seen = ps.recent.get(id);
-      if (seen !== undefined && seen !== offset) {
-        // the same copy at another offset: stored twice by a producer's resend; it counted already
+      if (s.event && typeof s.event.id === "string" && !ps.copies.admit(s.event.id.slice(0, 16), msg.offset)) {
+        // the same copy at another offset: stored twice (a resend); it counted already
         out[i] = null;
         this.stats.duplicates++;
         statefulMetrics.duplicates.inc();
-        continue;
-      }
-      if (seen === undefined) {
-        ps.recent.set(id, offset);
-        ps.fresh.push(id);
-        if (ps.recent.size > RECENT_COPIES_KEPT) ps.recent.delete(ps.recent.keys().next().value as string);
       }
     }
     return out;
@@ -440,7 +456,7 @@ export class StatefulRunner {
     if (ps.ckpt.wantsFull()) {
       const full: Record<string, unknown> = {};
       for (const { stage, part } of ps.parts) full[stage.name] = part.snapshot();
-      full[COPIES] = newestCopies(ps.recent);
+      full[COPIES] = ps.copies.newest();
       await ps.ckpt.saveFull(full, covered);
       statefulMetrics.checkpointSeconds.observe({ kind: "full" }, (performance.now() - t0) / 1000);
       this.stats.checkpoints++;
@@ -454,8 +470,8 @@ export class StatefulRunner {
           any = true;
         }
       }
-      if (ps.fresh.length) {
-        delta[COPIES] = ps.fresh;
+      if (ps.copies.fresh.length) {
+        delta[COPIES] = ps.copies.fresh;
         any = true;
       }
       // unchanged state: the stored checkpoint is also the state after these messages
@@ -466,7 +482,7 @@ export class StatefulRunner {
       }
     }
     ps.covered = BigInt(covered);
-    ps.fresh = [];
+    ps.copies.fresh = [];
     this.report();
   }
 
@@ -508,13 +524,4 @@ export class StatefulRunner {
       }
     }
   }
-}
-
-/** The newest CHECKPOINT_COPIES_KEPT remembered copy ids, oldest first. */
-function newestCopies(recent: Map<string, bigint>): string[] {
-  const skip = recent.size - CHECKPOINT_COPIES_KEPT;
-  const out: string[] = [];
-  let i = 0;
-  for (const id of recent.keys()) if (i++ >= skip) out.push(id);
-  return out;
 }

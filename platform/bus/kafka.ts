@@ -23,6 +23,7 @@ import {
   type Consumer,
   type ConsumerOptions,
   type IncomingMessage,
+  type OutgoingMessage,
   type PartitionLag,
   type Producer,
   type TopicName,
@@ -313,7 +314,7 @@ export class KafkaBus implements Bus {
         await p.disconnect().catch(() => {});
       },
     };
-    const sendNow = async (topic: Parameters<Producer["send"]>[0], messages: Parameters<Producer["send"]>[1]): Promise<void> => {
+    const sendNow = async (topic: TopicName, messages: OutgoingMessage[]): Promise<void> => {
       if (suspect) await renew();
       const real = this.topicName(topic);
       const n = this.partitionCounts.get(real) ?? this.cfg.partitions;

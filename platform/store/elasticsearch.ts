@@ -340,7 +340,7 @@ export class ElasticsearchStore implements Store {
     const immutable = isImmutable(collection);
     const op = immutable ? "create" : "index";
     const pending: Pending[] = [];
-    const maxDocBytes = this.opts.maxDocBytes ?? 4 * 1024 * 1024;
+    const maxDocBytes = this.maxDocBytes;
     const known = immutable ? await this.knownTimeIndices(collection, 60_000) : null;
     const maxIdx = this.opts.maxTimeIndices ?? 1000;
     // the last write wins for replaceable documents given twice in one batch; for events the first
@@ -359,8 +359,7 @@ export class ElasticsearchStore implements Store {
         }
         known.add(index);
       }
-      const texts = documentText(cd.doc);
-      const source = texts.length ? `${cd.json.slice(0, -1)},"${FTS_FIELD}":${JSON.stringify(texts)}}` : cd.json;
+      const source = sourceWithText(cd);
       const line = `{"${op}":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(cd.id)}}}\n${source}\n`;
       const prev = seen.get(cd.id);
       if (prev !== undefined) {
@@ -412,7 +411,7 @@ export class ElasticsearchStore implements Store {
     const rejected: RejectedDoc[] = [];
     let todo = items;
     const max = this.opts.maxRetries ?? 5;
-    const refresh = this.opts.refresh && this.opts.refresh !== "false" ? this.opts.refresh : undefined;
+    const refresh = this.refreshParam;
     for (let attempt = 0; todo.length; attempt++) {
       const body = todo.map((p) => p.line).join("");
       const res = (await this.withRetry("bulk write", () =>
@@ -501,11 +500,21 @@ export class ElasticsearchStore implements Store {
     }
   }
 
+  /** The largest document the store accepts (store.elasticsearch.max_doc_bytes). */
+  private get maxDocBytes(): number {
+    return this.opts.maxDocBytes ?? 4 * 1024 * 1024;
+  }
+
+  /** The refresh parameter of writes, when one is configured. */
+  private get refreshParam(): string | undefined {
+    return this.opts.refresh && this.opts.refresh !== "false" ? this.opts.refresh : undefined;
+  }
+
   async update(collection: Collection, id: string, fn: (current: Doc | null) => Doc | null, opts: UpdateOptions = {}): Promise<Doc | null> {
     if (isImmutable(collection)) throw new SigilError("store_immutable", `${collection} are immutable; they cannot be updated`, { exitCode: 2 });
     const index = this.mutableIndex(collection);
-    const maxDocBytes = this.opts.maxDocBytes ?? 4 * 1024 * 1024;
-    const refresh = this.opts.refresh && this.opts.refresh !== "false" ? this.opts.refresh : undefined;
+    const maxDocBytes = this.maxDocBytes;
+    const refresh = this.refreshParam;
     return timed("elasticsearch", "update", async () => {
       for (let attempt = 0; ; attempt++) {
         let cur: Doc | null = null;
@@ -519,15 +528,14 @@ export class ElasticsearchStore implements Store {
         } catch (err) {
           if (!(err instanceof SigilError && (err.cause as { statusCode?: number } | undefined)?.statusCode === 404)) throw err;
         }
-        const curVersion = cur && typeof cur["version"] === "number" ? (cur["version"] as number) : 0;
+        const curVersion = versionOf(cur);
         if (opts.expectedVersion !== undefined && opts.expectedVersion !== curVersion) {
           throw new SigilError("store_conflict", `${collection} ${id} is at version ${cur ? curVersion : "none (it does not exist)"}, not ${opts.expectedVersion}`, { hint: "reload it and apply the change again", exitCode: 2 });
         }
         const next = fn(cur === null ? null : (structuredClone(cur) as Doc));
         if (next === null || next === undefined) return cur;
         const cd = checkUpdated(collection, id, next, curVersion, maxDocBytes);
-        const texts = documentText(cd.doc);
-        const body = texts.length ? `${cd.json.slice(0, -1)},"${FTS_FIELD}":${JSON.stringify(texts)}}` : cd.json;
+        const body = sourceWithText(cd);
         const qs: Record<string, string> = seq ? { if_seq_no: String(seq.seq), if_primary_term: String(seq.term) } : { op_type: "create" };
         if (refresh) qs.refresh = refresh;
         try {
@@ -560,8 +568,8 @@ export class ElasticsearchStore implements Store {
       return out;
     }
     const index = this.mutableIndex(collection);
-    const maxDocBytes = this.opts.maxDocBytes ?? 4 * 1024 * 1024;
-    const refresh = this.opts.refresh && this.opts.refresh !== "false" ? this.opts.refresh : undefined;
+    const maxDocBytes = this.maxDocBytes;
+    const refresh = this.refreshParam;
     return timed("elasticsearch", "update_many", async () => {
       const out: (Doc | null)[] = new Array(ids.length).fill(null);
       const again: number[] = [];
@@ -586,10 +594,9 @@ export class ElasticsearchStore implements Store {
           out[i] = cur;
           continue;
         }
-        const curVersion = cur && typeof cur["version"] === "number" ? (cur["version"] as number) : 0;
+        const curVersion = versionOf(cur);
         const cd = checkUpdated(collection, ids[i], next, curVersion, maxDocBytes);
-        const texts = documentText(cd.doc);
-        const body = texts.length ? `${cd.json.slice(0, -1)},"${FTS_FIELD}":${JSON.stringify(texts)}}` : cd.json;
+        const body = sourceWithText(cd);
         const meta = cur ? `{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(ids[i])},"if_seq_no":${d._seq_no},"if_primary_term":${d._primary_term}}}` : `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(ids[i])}}}`;
         lines.push(`${meta}\n${body}\n`);
         pos.push(i);
@@ -936,4 +943,15 @@ function mappingFor(type: FieldType): JsonObject {
     case "boolean":
       return { type: "boolean" };
   }
+}
+
+/** A canonical document's JSON with its free-text field added (the words of every text field, for search). */
+function sourceWithText(cd: { doc: Doc; json: string }): string {
+  const texts = documentText(cd.doc);
+  return texts.length ? `${cd.json.slice(0, -1)},"${FTS_FIELD}":${JSON.stringify(texts)}}` : cd.json;
+}
+
+/** The version a stored document carries (0 when new or unversioned). */
+function versionOf(cur: Doc | null): number {
+  return cur && typeof cur["version"] === "number" ? (cur["version"] as number) : 0;
 }
