@@ -353,6 +353,12 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       }
     }
     p.advance(p.stats.watermark);
+    // each routing copy names the events partition it comes from: the correlation runner's watermark is
+    // the slowest of its inputs, so a partition drained after another (a backlog) is not counted late
+    for (let i = 0; i < out.length; i++) {
+      const r = out[i].signal.route;
+      if (r) r.src = batch.partition;
+    }
     ruleEvalSeconds().observe((performance.now() - t0) / 1000);
     ruleEvalEvents().inc(events.length);
     stats.events += events.length;

@@ -65,6 +65,8 @@ export interface SignalRoute extends JsonObject {
   baselines?: string[];
   /** The event fields those rules read (dotted path → value). */
   fields: JsonObject;
+  /** The `sigil.events` partition the matched event was read from (the runner's per-input watermark). */
+  src?: number;
 }
 
 /**
