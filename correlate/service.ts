@@ -153,6 +153,8 @@ function looksLikeEvent(v: JsonObject): v is EcsEvent {
 const SENT_IDS_KEPT = 100_000;
 /** Events not yet read by detection, per partition, under which the pipeline counts as caught up (idle windows may close). */
 const UPSTREAM_LIVE_MAX_LAG = 500;
+/** An events partition detection read to its end this recently counts as caught up. */
+const CAUGHT_UP_RECENT_MS = 5_000;
 
 /**
  * Waits for independent writes; when one fails, the others settle before the error goes up, so no write is
@@ -183,6 +185,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   let engine: Engine | null = null;
   let pipeline: Pipeline | null = null;
   let out: Signal[] = [];
+  /** When detection last read each events partition to its end (wall clock, ms). */
+  const caughtUpAt = new Map<number, number>();
   let producer: Producer | null = null;
   let eventsConsumer: Consumer | null = null;
   let indexer: EventsIndexer | null = null;
@@ -374,6 +378,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     if (toSend.length) writes.push(producer!.send("signals", toSend.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }))).then(() => rememberSent(toSend)));
     await allDurable(writes);
     if (dlq.length) await producer!.send("dlq", dlq);
+    const lastMsg = batch.messages[batch.messages.length - 1];
+    if (batch.end !== undefined && lastMsg && BigInt(lastMsg.offset) + 1n >= BigInt(batch.end)) caughtUpAt.set(batch.partition, Date.now());
     stats.signals += standalone.length;
     counted().inc({ stage: "events", outcome: "ok" }, events.length);
     const malformed = batch.messages.length - events.length;
@@ -596,6 +602,16 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
             if (eventsConsumer === null) return false;
             const lags = await eventsConsumer.lag();
             return lags.every((l) => l.lag <= UPSTREAM_LIVE_MAX_LAG);
+          },
+          // an events partition whose matches have all been published (detection read it to the end a moment
+          // ago, or nothing is left to read): a signals partition it sent nothing to lately stops waiting for it
+          inputs: o.config.bus.partitions,
+          caughtUp: async () => {
+            const out = new Set<number>();
+            const t = Date.now();
+            for (const [p, at] of caughtUpAt) if (t - at <= CAUGHT_UP_RECENT_MS) out.add(p);
+            if (eventsConsumer !== null) for (const l of await eventsConsumer.lag()) if (l.lag === 0) out.add(l.partition);
+            return out;
           },
           log,
         });

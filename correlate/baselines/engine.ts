@@ -122,6 +122,8 @@ export interface BaselineOptions {
   maxFutureMs?: number;
   now?: () => number;
   trackChanges?: boolean;
+  /** The event time moves only through advance() (the runner: the slowest of its inputs), not with every observation. */
+  externalTime?: boolean;
 }
 
 export interface Observation {
@@ -226,6 +228,7 @@ export class BaselineEngine implements Evictable {
   private readonly maxDistinct: number;
   private readonly maxSeen: number;
   private readonly maxFuture: number;
+  private readonly external: boolean;
   private readonly now: () => number;
   private readonly track: boolean;
   private epoch = 0;
@@ -249,6 +252,7 @@ export class BaselineEngine implements Evictable {
     this.maxDistinct = opts.maxDistinctValues ?? 10_000;
     this.maxSeen = opts.maxSeenValues ?? 1_000;
     this.maxFuture = opts.maxFutureMs ?? 0;
+    this.external = opts.externalTime ?? false;
     this.now = opts.now ?? Date.now;
     this.track = opts.trackChanges ?? false;
     this.maps = anomalies.map(() => new Map());
@@ -276,7 +280,7 @@ export class BaselineEngine implements Evictable {
         this.sink.dropped?.({ reason: "bad_value", ruleId: a.rule.id, time: t, file: o.file, line: o.line, detail: `the event time is more than ${this.maxFuture} ms ahead of the clock` });
         return;
       }
-      this.maxTime = t;
+      if (!this.external) this.maxTime = t;
     }
     const wm = this.maxTime - this.lateness;
     if (t < wm) {

@@ -147,7 +147,7 @@ export function baselineStage(anomalies: CompiledAnomaly[], opts: BaselineStageO
           },
           interval: opts.onInterval,
         },
-        { ...opts, budget, trackChanges: true },
+        { ...opts, budget, trackChanges: true, externalTime: true },
       );
       let last: BaselineStats = { ...engine.stats };
       return {
@@ -162,6 +162,9 @@ export function baselineStage(anomalies: CompiledAnomaly[], opts: BaselineStageO
         },
         advanceIdle(nowMs: number, idleMs: number) {
           if (isLive(engine.maxTime, nowMs, idleMs, opts.allowedLatenessMs)) engine.advance(nowMs - idleMs - opts.allowedLatenessMs);
+        },
+        advanceTo(eventTimeMs: number) {
+          engine.advance(eventTimeMs - opts.allowedLatenessMs);
         },
         snapshot: () => engine.snapshot(),
         delta: () => engine.delta(),

@@ -28,6 +28,11 @@ export interface EngineOptions {
   /** Record changed and removed groups for delta checkpoints (the runner turns it on). */
   trackChanges?: boolean;
   /**
+   * The event time moves only through advance() (the runner: the slowest of its inputs), not with every
+   * match: a match is late when it is older than that time minus the lateness.
+   */
+  externalTime?: boolean;
+  /**
    * Chained correlations whose group lives on another partition: return false to have the inner hit
    * forwarded (sink.forward) instead of evaluated here. Default: everything is local.
    */
@@ -115,6 +120,7 @@ export class CorrelationEngine {
   private readonly maxRefs: number;
   private readonly maxFuture: number;
   private readonly track: boolean;
+  private readonly external: boolean;
   private readonly now: () => number;
   private files: string[] = [];
   private fileIndex = new Map<string, number>();
@@ -137,6 +143,7 @@ export class CorrelationEngine {
     this.maxRefs = opts.maxEventRefs ?? 1_000;
     this.maxFuture = opts.maxFutureMs ?? 0;
     this.track = opts.trackChanges ?? false;
+    this.external = opts.externalTime ?? false;
     this.now = opts.now ?? Date.now;
     this.budget = opts.budget ?? new GroupBudget(1_000_000);
     this.budget.engines.add(this);
@@ -175,7 +182,7 @@ export class CorrelationEngine {
         this.drop("bad_value", m, undefined, `the event time is more than ${this.maxFuture} ms ahead of the clock`);
         return;
       }
-      this.maxTime = t;
+      if (!this.external) this.maxTime = t;
     }
     const wm = this.maxTime - this.lateness;
     if (t < wm) {
@@ -453,7 +460,7 @@ export class CorrelationEngine {
   onForwarded(outerId: string, m: Match): void {
     const c = this.plan.byId.get(outerId);
     if (!c || !c.positionOf.has(m.ruleId)) return;
-    if (m.time > this.maxTime) this.maxTime = m.time;
+    if (m.time > this.maxTime && !this.external) this.maxTime = m.time;
     this.feed(edgeOf(this.plan, c, m.ruleId), m);
   }
 

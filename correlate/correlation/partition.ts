@@ -49,7 +49,7 @@ export function correlationStage(plan: CorrelationPlan, opts: CorrelationStageOp
             emit(signalFromHit(plan, h, opts.created?.()));
           },
         },
-        { ...opts, budget, trackChanges: true, isLocal: (_outer, outerKey, innerKey) => outerKey === innerKey },
+        { ...opts, budget, trackChanges: true, externalTime: true, isLocal: (_outer, outerKey, innerKey) => outerKey === innerKey },
       );
       engine.forwardSink = {
         forward(outer, key, m) {
@@ -91,6 +91,9 @@ export function correlationStage(plan: CorrelationPlan, opts: CorrelationStageOp
         },
         advanceIdle(nowMs: number, idleMs: number) {
           if (isLive(engine.maxTime, nowMs, idleMs, opts.allowedLatenessMs)) engine.advance(nowMs - idleMs - opts.allowedLatenessMs);
+        },
+        advanceTo(eventTimeMs: number) {
+          engine.advance(eventTimeMs - opts.allowedLatenessMs);
         },
         snapshot: () => engine.snapshot(),
         delta: () => engine.delta(),

@@ -419,3 +419,99 @@ level: low
     expect(await run(Date.now() - 86_400_000)).toBe(0);
   });
 });
+
+describe("inputs drained one after another", () => {
+  // Detection drains a backlog (after a bus outage) one events partition after another: a signals
+  // partition gets every copy of input 0, then every copy of input 1, each spanning minutes of event time.
+  const T = at("00:00");
+  const ev = (i: number, user: string, t: number): EcsEvent =>
+    ({
+      "@timestamp": new Date(t).toISOString(),
+      event: { id: `in${String(i).padStart(6, "0")}`.padEnd(32, "0"), kind: "event", category: ["authentication"], type: ["start"], dataset: "test" },
+      user: { name: user },
+    }) as unknown as EcsEvent;
+  /** The routing copies of events read from events partition `src`. */
+  const fromInput = (evs: EcsEvent[], src: number) =>
+    evs.flatMap((e) =>
+      routedCopies(plan, rule, e).map((s) => {
+        s.signal.route!.src = src;
+        return { key: s.signal.key, value: JSON.stringify(s) };
+      }),
+    );
+  const lateness = 60_000;
+  const runner = (bus: MemoryBus, store: Store, extra: Partial<ConstructorParameters<typeof StatefulRunner>[0]> = {}) =>
+    new StatefulRunner({ bus, store, stages: [correlationStage(plan, { allowedLatenessMs: lateness, maxGroups: 10_000 })], checkpointIntervalMs: 60_000, maxBatchSize: 5, inputs: 2, ...extra });
+
+  it("a backlog drained input by input, minutes apart in event time, loses no hit: the watermark is the slowest input's", async () => {
+    const bus = new MemoryBus({ partitions: 1 });
+    const store = new StateStore() as unknown as Store;
+    const obs = await observe(bus);
+    // 200 s of failed logons: even seconds were read from events partition 0, odd ones from partition 1;
+    // every user's window needs events of both inputs
+    const evs: EcsEvent[] = [];
+    for (let i = 0; i < 200; i++) evs.push(ev(i, `u${Math.floor(i / 4)}`, T + i * 1_000));
+    const r = runner(bus, store);
+    await r.start();
+    const producer = await bus.producer();
+    await producer.send("signals", fromInput(evs.filter((_, i) => i % 2 === 0), 0));
+    await waitFor(() => r.stats.messages >= 100);
+    await producer.send("signals", fromInput(evs.filter((_, i) => i % 2 === 1), 1));
+    const want = expectedIds(evs);
+    expect(want.length).toBeGreaterThan(0);
+    await waitFor(() => r.stats.messages >= 200);
+    await waitFor(() => obs.hits.length >= want.length).catch(() => undefined);
+    await r.stop();
+    await obs.close();
+    expect(obs.hits.map((h) => h.event.id).sort()).toEqual(want);
+  });
+
+  /** Input 0 runs ten minutes ahead; then input 1, quiet since the start, sends three failed logons of one user. */
+  const quietInput = async (caught: ReadonlySet<number>) => {
+    const bus = new MemoryBus({ partitions: 1 });
+    const obs = await observe(bus);
+    const r = runner(bus, new StateStore() as unknown as Store, { inputIdleMs: 50, caughtUp: async () => caught });
+    await r.start();
+    const producer = await bus.producer();
+    await new Promise((res) => setTimeout(res, 100));
+    await producer.send("signals", fromInput([ev(0, "ahead", T + 600_000), ev(1, "ahead", T + 600_500)], 0));
+    await waitFor(() => r.stats.messages >= 2);
+    await producer.send("signals", fromInput([ev(2, "x", T), ev(3, "x", T + 1_000), ev(4, "x", T + 2_000)], 1));
+    await waitFor(() => r.stats.messages >= 5);
+    await new Promise((res) => setTimeout(res, 100));
+    await r.stop();
+    await obs.close();
+    return obs.hits.filter((h) => JSON.stringify(h).includes('"x"')).length;
+  };
+
+  it("a quiet input that is not caught up holds the watermark back: its backlog still counts", async () => {
+    expect(await quietInput(new Set())).toBe(1);
+  });
+
+  it("a quiet input that is caught up does not: what it sends minutes behind the others is late", async () => {
+    expect(await quietInput(new Set([1]))).toBe(0);
+  });
+
+  it("a restarted instance resumes with the inputs' progress from its checkpoint", async () => {
+    const bus = new MemoryBus({ partitions: 1 });
+    const store = new StateStore() as unknown as Store;
+    const obs = await observe(bus);
+    const producer = await bus.producer();
+    const a = runner(bus, store);
+    await a.start();
+    await producer.send("signals", fromInput([ev(0, "ahead", T + 600_000)], 0));
+    await producer.send("signals", fromInput([ev(1, "x", T)], 1));
+    await waitFor(() => a.stats.messages >= 2);
+    await a.stop();
+    const saved = [...(store as unknown as StateStore).docs.values()].map((d) => JSON.stringify(d)).join("\n");
+    expect(saved).toContain("inputs");
+    // the new instance knows input 1 is ten minutes behind input 0: its next copies are not late
+    const b = runner(bus, store);
+    await b.start();
+    await producer.send("signals", fromInput([ev(2, "x", T + 1_000), ev(3, "x", T + 2_000)], 1));
+    await waitFor(() => b.stats.messages >= 2);
+    await waitFor(() => obs.hits.length >= 1).catch(() => undefined);
+    await b.stop();
+    await obs.close();
+    expect(obs.hits.filter((h) => JSON.stringify(h).includes('"x"')).length).toBe(1);
+  });
+});

@@ -21,6 +21,11 @@ export interface PartitionPart {
    * Stages only do so for live streams (event time near the wall clock), never for backfills.
    */
   advanceIdle(nowMs: number, idleMs: number): void;
+  /**
+   * Every input has delivered its matches up to this event time (the slowest input's newest): windows
+   * that ended before it minus the lateness close, and later copies older than that are late.
+   */
+  advanceTo(eventTimeMs: number): void;
   snapshot(): unknown;
   delta(): unknown | null;
   /** Replaces the state; state of rules the stage no longer has, or whose semantics changed, is dropped (counts when known). */
@@ -74,6 +79,23 @@ export interface RunnerOptions {
    * clock: its events are still coming and would all be late. Default: always.
    */
   upstreamLive?: () => boolean | Promise<boolean>;
+  /**
+   * The `sigil.events` partitions detection has read to the end (now, or a moment ago): their matches are
+   * all on `sigil.signals`. An input (events partition) that sent a partition nothing for `inputIdleMs`
+   * stops holding its watermark back only when it is caught up, or after `inputHoldMs`. Default: every
+   * input counts as caught up.
+   */
+  caughtUp?: () => Promise<ReadonlySet<number>>;
+  /**
+   * The events partitions (0 .. inputs-1) every signals partition expects copies from: each holds the
+   * watermark back from the start, until it sends or counts as idle (a backlog in an input that has not
+   * sent yet is then not counted late). Default 0: an input is known once it sends.
+   */
+  inputs?: number;
+  /** An input that sent nothing for this long is idle, if caught up (default: idleAdvanceMs, else 30 s). */
+  inputIdleMs?: number;
+  /** An input that sent nothing for this long no longer holds the watermark back, caught up or not (default 5 min). */
+  inputHoldMs?: number;
   maxBatchSize?: number;
   log?: Logger;
   now?: () => number;
@@ -93,6 +115,106 @@ interface PartitionState {
   stale: boolean;
   /** The routing copies read lately: a copy stored twice on the topic counts once. */
   copies: CopyMemory;
+  /** Per input (the events partition a copy came from, -1 when it does not say): its newest event time. */
+  inputs: Inputs;
+  /** The watermark the stages were last moved to. */
+  watermark: number;
+}
+
+/**
+ * The inputs of one signals partition and the event time each has reached. Detection drains a backlog
+ * one events partition after another (after a bus outage, each partition's whole backlog in one batch),
+ * so the copies reaching a signals partition are ordered per input, not across inputs: the partition's
+ * watermark is the slowest input's newest event time, not the newest of all. An input that has sent
+ * nothing for a while holds it back only while its events may still be coming (it is not caught up).
+ */
+class Inputs {
+  private readonly newest = new Map<number, number>();
+  private readonly heard = new Map<number, number>();
+  /** Inputs whose newest time changed since the last checkpoint. */
+  private changed = false;
+
+  constructor(
+    private readonly expected: number,
+    now: number,
+  ) {
+    this.expect(now);
+  }
+
+  /** Every expected input not known yet: nothing from it so far, heard of now. */
+  private expect(now: number): void {
+    for (let src = 0; src < this.expected; src++)
+      if (!this.newest.has(src)) {
+        this.newest.set(src, -Infinity);
+        this.heard.set(src, now);
+      }
+  }
+
+  saw(src: number, t: number, now: number): void {
+    this.heard.set(src, now);
+    const had = this.newest.get(src);
+    if (had === undefined || t > had) {
+      this.newest.set(src, t);
+      this.changed = true;
+    }
+  }
+
+  quietFor(src: number, now: number): number {
+    const at = this.heard.get(src);
+    return at === undefined ? Infinity : now - at;
+  }
+
+  /** The inputs silent for at least `idleMs` (candidates to stop holding the watermark back). */
+  quiet(now: number, idleMs: number): number[] {
+    const out: number[] = [];
+    for (const [src, at] of this.heard) if (now - at >= idleMs) out.push(src);
+    return out;
+  }
+
+  /**
+   * The watermark: the slowest newest time among the inputs that hold it back (every input but the
+   * `released` ones); the newest of all when every input is released. -Infinity with no inputs.
+   */
+  watermark(released: ReadonlySet<number>): number {
+    let slowest = Infinity;
+    let newest = -Infinity;
+    let held = false;
+    for (const [src, t] of this.newest) {
+      if (t > newest) newest = t;
+      if (!released.has(src)) {
+        held = true;
+        if (t < slowest) slowest = t;
+      }
+    }
+    return held ? slowest : newest;
+  }
+
+  /** For a checkpoint: every input's newest time (full), or null when none changed (delta). */
+  take(full: boolean): Record<string, number> | null {
+    if (!full && !this.changed) return null;
+    this.changed = false;
+    const out: Record<string, number> = {};
+    for (const [src, t] of this.newest) if (Number.isFinite(t)) out[src] = t;
+    return out;
+  }
+
+  /** From a checkpoint (full snapshot, then deltas in order); the inputs count as heard from now. */
+  restore(lists: unknown[], now: number): void {
+    this.newest.clear();
+    this.heard.clear();
+    this.changed = false;
+    for (const l of lists) {
+      if (!l || typeof l !== "object") continue;
+      for (const [k, v] of Object.entries(l as Record<string, unknown>)) {
+        const src = Number(k);
+        if (!Number.isInteger(src) || typeof v !== "number" || !Number.isFinite(v)) continue;
+        const had = this.newest.get(src);
+        if (had === undefined || v > had) this.newest.set(src, v);
+        this.heard.set(src, now);
+      }
+    }
+    this.expect(now);
+  }
 }
 
 /** Routing copies remembered per partition to recognise a copy stored twice; a resend follows its original closely. */
@@ -101,6 +223,13 @@ export const RECENT_COPIES_KEPT = 20_000;
 export const CHECKPOINT_COPIES_KEPT = 5_000;
 /** The checkpoint entry holding the remembered copy ids (next to the stages' own entries). */
 const COPIES = "copies";
+const NO_INPUTS: ReadonlySet<number> = new Set();
+/** Events partitions an input number may name (a bound on the per-input state). */
+const MAX_INPUTS = 65_536;
+/** The checkpoint entry holding the inputs' newest event times. */
+const INPUTS = "inputs";
+/** How long a set of caught-up inputs is reused before asking again. */
+const CAUGHT_UP_TTL_MS = 1_000;
 
 /**
  * Ids of the routing copies a partition read lately (their first 16 hex digits) with the offset they were
@@ -175,6 +304,8 @@ export class StatefulRunner {
   private readonly removed = { correlations: new Set<string>(), baselines: new Set<string>() };
   /** Since when batches name rules this instance does not know (null: they do not). */
   private unknownSince: number | null = null;
+  /** The caught-up events partitions, as last asked. */
+  private caught: { at: number; set: ReadonlySet<number> } | null = null;
 
   constructor(private readonly o: RunnerOptions) {
     this.groupId = o.groupId ?? "sigil-correlate-stateful";
@@ -296,6 +427,8 @@ export class StatefulRunner {
         lastInput: this.now(),
         stale: false,
         copies: new CopyMemory(),
+        inputs: new Inputs(this.o.inputs ?? 0, this.now()),
+        watermark: -Infinity,
       };
       ps.parts = this.stages.map((stage) => ({ stage, part: stage.open(tp.partition, ps.emit) }));
       await this.reload(ps);
@@ -314,6 +447,8 @@ export class StatefulRunner {
     ps.covered = loaded.offset === null ? null : BigInt(loaded.offset);
     // the copies the checkpoint covers are remembered; those read after it are read again
     ps.copies.restore([loaded.full?.[COPIES], ...loaded.deltas.map((d) => d[COPIES])]);
+    ps.inputs.restore([loaded.full?.[INPUTS], ...loaded.deltas.map((d) => d[INPUTS])], this.now());
+    ps.watermark = -Infinity;
     ps.out = [];
     ps.stale = false;
     this.o.log?.info({ partition: ps.partition, offset: loaded.offset, deltas: loaded.deltas.length }, "restored partition state");
@@ -423,6 +558,7 @@ export class StatefulRunner {
 
   private async process(ps: PartitionState, batch: Batch, signals: (Signal | null)[]): Promise<void> {
     this.stats.batches++;
+    const now = this.now();
     let fed = false;
     for (let i = 0; i < batch.messages.length; i++) {
       this.stats.messages++;
@@ -436,8 +572,15 @@ export class StatefulRunner {
       if (!s) continue;
       for (const p of ps.parts) if (p.part.accept(s)) break;
       fed = true;
+      // an inner correlation hit forwarded from another partition is not an input's progress
+      if (s.signal.type !== "correlation") {
+        const src = s.signal.route!.src;
+        const t = Date.parse(s["@timestamp"]);
+        if (Number.isFinite(t)) ps.inputs.saw(Number.isInteger(src) && (src as number) >= 0 && (src as number) < MAX_INPUTS ? (src as number) : -1, t, now);
+      }
     }
-    if (fed) ps.lastInput = this.now();
+    if (fed) ps.lastInput = now;
+    await this.advanceInputs(ps, now);
     const last = batch.messages[batch.messages.length - 1];
     await this.flush(ps, last ? last.offset : null);
   }
@@ -457,6 +600,7 @@ export class StatefulRunner {
       const full: Record<string, unknown> = {};
       for (const { stage, part } of ps.parts) full[stage.name] = part.snapshot();
       full[COPIES] = ps.copies.newest();
+      full[INPUTS] = ps.inputs.take(true);
       await ps.ckpt.saveFull(full, covered);
       statefulMetrics.checkpointSeconds.observe({ kind: "full" }, (performance.now() - t0) / 1000);
       this.stats.checkpoints++;
@@ -472,6 +616,11 @@ export class StatefulRunner {
       }
       if (ps.copies.fresh.length) {
         delta[COPIES] = ps.copies.fresh;
+        any = true;
+      }
+      const inputs = ps.inputs.take(false);
+      if (inputs) {
+        delta[INPUTS] = inputs;
         any = true;
       }
       // unchanged state: the stored checkpoint is also the state after these messages
@@ -496,6 +645,41 @@ export class StatefulRunner {
         else for (const k of Object.keys(c) as (keyof StageCounts)[]) t[k] += c[k];
       }
     for (const [name, c] of totals) reportCounts(name, c);
+  }
+
+  /** Moves the partition's stages to its inputs' watermark (after each batch). */
+  private async advanceInputs(ps: PartitionState, now: number): Promise<void> {
+    const idleMs = this.o.inputIdleMs ?? (this.o.idleAdvanceMs || 30_000);
+    const holdMs = this.o.inputHoldMs ?? 300_000;
+    const quiet = ps.inputs.quiet(now, idleMs);
+    let released: ReadonlySet<number> = NO_INPUTS;
+    if (quiet.length) {
+      const caught = await this.caughtUp(now);
+      const r = new Set<number>();
+      for (const src of quiet) if (caught === null || caught.has(src) || ps.inputs.quietFor(src, now) >= holdMs) r.add(src);
+      released = r;
+    }
+    const w = ps.inputs.watermark(released);
+    if (w > ps.watermark) {
+      ps.watermark = w;
+      for (const p of ps.parts) p.part.advanceTo(w);
+    }
+  }
+
+  /** The events partitions detection has read to the end (null: every input counts as caught up). */
+  private async caughtUp(now: number): Promise<ReadonlySet<number> | null> {
+    if (!this.o.caughtUp) return null;
+    if (this.caught && now - this.caught.at < CAUGHT_UP_TTL_MS) return this.caught.set;
+    let set: ReadonlySet<number>;
+    try {
+      set = await this.o.caughtUp();
+    } catch (err) {
+      // unknown: the quiet inputs keep holding the watermark back (until their hold runs out)
+      this.o.log?.debug({ err: String(err) }, "could not tell which events partitions detection has caught up with");
+      set = NO_INPUTS;
+    }
+    this.caught = { at: now, set };
+    return set;
   }
 
   private async idleTick(idleMs: number): Promise<void> {

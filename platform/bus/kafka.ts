@@ -561,7 +561,7 @@ class KafkaGroupMember implements Consumer {
         const beat = setInterval(() => void heartbeat().catch(() => {}), Math.max(500, Math.floor(k.heartbeat_interval_ms)));
         try {
           try {
-            await handler({ topic: tp.topic, partition: batch.partition, messages });
+            await handler({ topic: tp.topic, partition: batch.partition, messages, end: batch.highWatermark });
           } catch (err) {
             failed = err ?? new Error("handler failed");
           }

@@ -508,7 +508,7 @@ export class MemoryBus implements Bus {
           const k = tpKey(tp.topic, tp.partition);
           const from = Math.max(member.positions.get(k) ?? log.base, log.base);
           if (from < log.end) {
-            batch = { topic: tp.topic, partition: tp.partition, messages: log.slice(from, maxBatch) };
+            batch = { topic: tp.topic, partition: tp.partition, messages: log.slice(from, maxBatch), end: String(log.end) };
             cursor = (cursor + i + 1) % Math.max(1, member.assigned.length);
             break;
           }

@@ -35,6 +35,11 @@ export interface Batch {
   topic: TopicName;
   partition: number;
   messages: IncomingMessage[];
+  /**
+   * The partition's end (the offset after its newest message) when the batch was fetched: a reader whose
+   * batch ends there has read everything written so far. Absent when the bus cannot tell.
+   */
+  end?: string;
 }
 
 export interface TopicPartition {
