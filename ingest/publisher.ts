@@ -61,6 +61,8 @@ export class PublishBatch {
   private lastCount = 0;
   private readonly ids: string[] = [];
   private readonly traces = new Set<string>();
+  /** The key of the event added last: an equal key is stored as that string (a key cut from a raw line keeps the line alive while the batch waits). */
+  private lastKey: string | null = null;
 
   constructor(
     readonly receiver: string,
@@ -84,7 +86,10 @@ export class PublishBatch {
       if (f.event_id) this.ids.push(f.event_id);
       if (f.trace_id && this.traces.size < 20) this.traces.add(f.trace_id);
     }
-    this.messages.push({ key: eventKey(e), value: this.slab.put(JSON.stringify(e)) });
+    let key = eventKey(e);
+    if (key !== null && key === this.lastKey) key = this.lastKey;
+    else this.lastKey = key;
+    this.messages.push({ key, value: this.slab.put(JSON.stringify(e)) });
   }
 
   get size(): number {

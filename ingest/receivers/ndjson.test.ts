@@ -4,7 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { RecordEncoder } from "../agent/batch.ts";
 import type { Rejection } from "../parsers/types.ts";
-import { readNdjson, type NdjsonRecord } from "./ndjson.ts";
+import { safeJsonParse } from "../../schema/fields.ts";
+import { TailCache, agentFields, readNdjson, type AgentFields, type NdjsonRecord } from "./ndjson.ts";
 
 describe("readNdjson", () => {
   const opts = { source: "http 1.2.3.4", peer: "1.2.3.4", maxLineBytes: 10_000, format: "auto", sender: "tok" };
@@ -57,5 +58,123 @@ describe("readNdjson", () => {
     expect(recs[0]).toMatchObject({ data: message, path: "/var/log/auth.log", offset: 120, origin: "0a1b:120", host: "web-1", line: 1 });
     expect(recs[0].envelope).toEqual({ created: "2026-11-21T10:00:00.000Z", service: "billing", tags: ["prod"], agent: { id: "a1", type: "sigil-agent", version: "0.1.0", name: "tok" } });
     expect(recs[1].envelope).toMatchObject({ truncated: true, tags: ["prod"] });
+  });
+});
+
+describe("TailCache", () => {
+  /** What the general path reads from a line (JSON.parse, then the agent fields), or undefined. */
+  const general = (line: string): AgentFields | undefined => {
+    try {
+      const v = safeJsonParse(line);
+      return agentFields(v !== null && typeof v === "object" && !Array.isArray(v) ? v : undefined);
+    } catch {
+      return undefined;
+    }
+  };
+  const streamLines = (n: number, opts: { tags?: string[]; service?: string | null; path?: string | null; format?: string | null } = {}) => {
+    const enc = new RecordEncoder({ hostName: "web-1", agentId: "a1b2", agentVersion: "0.1.0", service: opts.service ?? null, tags: opts.tags ?? [], format: opts.format === undefined ? "sshd-auth" : opts.format }, "file", "0a1b", opts.path === undefined ? "/var/log/auth.log" : opts.path);
+    const out: string[] = [];
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      if (i % 7 === 0) enc.setCreated(new Date(Date.UTC(2026, 10, 21, 10, 0, i)).toISOString());
+      const msg = `Oct 30 08:15:${String(i % 60).padStart(2, "0")} web-1 sshd[${i}]: line ${i} é ${"x".repeat(i % 13)}`;
+      out.push(enc.encode(msg, off, i % 11 === 10));
+      off += msg.length * 7 + 1;
+    }
+    return out;
+  };
+
+  it("reads a stream's records from the skeleton after the first, the same as JSON.parse", () => {
+    const tc = new TailCache();
+    const lines = [...streamLines(50), ...streamLines(20, { tags: ["prod", "eu"], service: "billing" }), ...streamLines(20, { path: null, format: null })];
+    for (const l of lines) expect(tc.read(l)).toEqual(general(l));
+    // a new skeleton when the truncated flag, tags or path change; hits otherwise
+    expect(tc.hits).toBeGreaterThan(60);
+    expect(tc.misses).toBeLessThan(30);
+  });
+
+  it("agrees with JSON.parse on hostile and mutated records", () => {
+    const base = streamLines(40, { tags: ["t"] });
+    // sequences: each line meets the skeleton of the one before it
+    const hostile = [
+      '{"message":"a","log":{"offset":1},"sigil":{"origin":"o:1"},"message":"a"}',
+      '{"message":"b","log":{"offset":3},"sigil":{"origin":"o:3"},"message":"a"}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1,"offset":5},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":01},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1.5},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1e3},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1E3},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":-1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":12345678901234567890},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":9007199254740993},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","log":{"offset":},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","other":{"offset":1},"sigil":{"origin":"o:1"}}',
+      '{"message":"y","other":{"offset":2},"sigil":{"origin":"o:1"}}',
+      '{"message":"x","sigil":{"origin":"o:1"},"agent":{"origin":"o:1"}}',
+      '{"message":"x","sigil":{"origin":"o:2"},"agent":{"origin":"o:1"}}',
+      '{"message":"x","sigil":{"origin":"o:1"},"event":{"created":"c"}}',
+      '{"message":"x","sigil":{"origin":""},"event":{"created":""}}',
+      '{"message":"x","sigil":{"origin":"o:\u0001"},"event":{"created":"c"}}',
+      '{"message":"x","sigil":{"origin":"o:\u0001"},"event":{"created":"c"}}',
+      '{"message":"x","sigil":{"origin":"o:1"},"event":{"created":"c"}}',
+      '{"message":"x","sigil":{"origin":"o:\u0001"},"event":{"created":"c"}}'.replace("\\u0001", "\u0001"),
+      '{"message":"x","sigil":{"origin":"o:1"},"event":{"created":"c"}}',
+      '{"message":"x\u0007y","sigil":{"origin":"o:1"},"event":{"created":"c"}}'.replace("\\u0007", "\u0007"),
+      '{"message":"x","sigil":{"origin":"o:1"},"event":{"created":"c"}}',
+      '{"message":"x","sigil":{"origin":"o:1"},"event":{"created":"c\u001f"}}'.replace("\\u001f", "\u001f"),
+      '{"message":"x","sigil":{"origin":"o:1"},"event":{"created":"c"}}',
+      '{"message":"x\\"y","sigil":{"origin":"o:1"},"event":{"created":"c"}}',
+      '{"message":"x","sigil":{"origin":"o:1"},"__proto__":{"polluted":true}}',
+      '{"message":"x","sigil":{"origin":"o:2"},"__proto__":{"polluted":true}}',
+      '{"message":"x","sigil":{"origin":"o:1"}}',
+      '{"message":"x","sigil":{"origin":"o:1","origin":"o:2"}}',
+      '{"message":"x","sigil":{"origin":"o:1"}}',
+      '{"message":"\ud800","sigil":{"origin":"o:1"}}',
+      '{"message":"x","sigil":{"origin":"o:1"}}',
+      '{"message":"x","sigil":{"origin":"o:1"}} trailing',
+      '{"message":"x","sigil":{"origin":"o:1"}',
+      '{"message":"x","sigil":{"origin":"o:1"}}',
+      '{"message":"x","sigil":{"origin":"o:2"}}',
+      '{"message":"x","sigil":{"origin":"o:2}}',
+      '{"message":"x","sigil":"s","agent":"a"}',
+      '{"message":1,"sigil":{"origin":"o:1"}}',
+    ];
+    const seq = new TailCache();
+    for (const l of hostile) expect(seq.read(l), l).toEqual(general(l));
+    expect(seq.hits).toBeGreaterThanOrEqual(5);
+    // mutations of real records: every byte position replaced with characters that matter to JSON
+    const mutated: string[] = [];
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const chars = ['"', "\\", "\u0000", "\u001f", "}", "{", ",", ":", "0", "9", ".", "e", "-", " ", "a", "\u2028"];
+    for (let i = 0; i < 1500; i++) {
+      const l = base[rnd(base.length)];
+      const at = rnd(l.length);
+      const mode = rnd(3);
+      const c = chars[rnd(chars.length)];
+      mutated.push(mode === 0 ? l.slice(0, at) + c + l.slice(at + 1) : mode === 1 ? l.slice(0, at) + c + l.slice(at) : l.slice(0, at) + l.slice(at + 1));
+    }
+    const tc = new TailCache();
+    for (const l of [...base, ...hostile, ...mutated]) {
+      const prev = base[rnd(base.length)];
+      // the cache sees a valid record before each line, so mutated lines meet a remembered skeleton
+      expect(tc.read(prev)).toEqual(general(prev));
+      expect(tc.read(base[(base.indexOf(prev) + 1) % base.length])).toEqual(general(base[(base.indexOf(prev) + 1) % base.length]));
+      expect(tc.read(l), l).toEqual(general(l));
+    }
+    expect(tc.hits).toBeGreaterThan(1500);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
