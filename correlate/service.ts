@@ -25,8 +25,9 @@ import type { Alert, AuditRecord, Chain, Signal } from "../schema/signal.ts";
 import { ChainBuilder } from "./chains/builder.ts";
 import { EntityModel } from "./chains/model.ts";
 import { chainOptionsFrom } from "./chains/config.ts";
-import { alertForChain, alertMergedInto } from "./chains/alerts.ts";
+import { alertForChain, alertMergedInto, type AlertUpdate } from "./chains/alerts.ts";
 import { restoreChainState } from "./chains/restore.ts";
+import { Rounds } from "./chains/rounds.ts";
 import { buildEngine, type Engine } from "./engine.ts";
 import { listRuleFiles } from "./sigma/loader.ts";
 import { Pipeline } from "./pipeline.ts";
@@ -199,6 +200,18 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       sent.delete(id);
     }
   };
+  /**
+   * Chains whose alert may be in the store: this builder wrote it, or the chain came back from the store
+   * at take-over. Any other chain's alert is created without reading it first (a hint to the store: an
+   * alert that exists after all is read and computed again). Insertion order, bounded.
+   */
+  const alertMayExist = new Map<string, true>();
+  const ALERT_IDS_KEPT = 100_000;
+  const markAlert = (id: string) => {
+    alertMayExist.delete(id);
+    alertMayExist.set(id, true);
+    if (alertMayExist.size > ALERT_IDS_KEPT) for (const k of alertMayExist.keys()) if (alertMayExist.size > ALERT_IDS_KEPT) alertMayExist.delete(k); else break;
+  };
   /** Chains and merges the chain builder holds that are not yet in the store (a write failed). */
   const unwrittenChains = new Set<string>();
   const unwrittenMerges = new Map<string, string>();
@@ -319,15 +332,16 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
    * Writes documents; those the store refuses (too large, a field both a value and an object, ...) go
    * to the dead-letter topic with the store's reason instead of blocking the partition with redeliveries.
    */
-  const putOrDeadLetter = async (collection: "events" | "signals", docs: (EcsEvent | Signal)[], batch: Batch, dlq: OutgoingMessage[]): Promise<void> => {
+  const putOrDeadLetter = async (collection: "events" | "signals", docs: (EcsEvent | Signal)[], from: (index: number) => { topic: string; partition: number }, dlq: OutgoingMessage[]): Promise<void> => {
     try {
       await o.store.put(collection, docs);
     } catch (err) {
       if (!isStoreRejectError(err)) throw err;
       for (const r of err.rejected) {
         const doc = docs[r.index];
-        dlq.push(correlateDeadLetter(r.code, `the store refused the ${collection === "events" ? "event" : "signal"}: ${r.reason}`, { topic: batch.topic, partition: batch.partition }, doc ? JSON.stringify(doc) : "", { collection, id: r.id ?? null }));
-        log.warn({ collection, ...traceFields(doc as EcsEvent), code: r.code, reason: r.reason, partition: batch.partition }, "the store refused a document; sent to the dead-letter topic");
+        const where = from(r.index);
+        dlq.push(correlateDeadLetter(r.code, `the store refused the ${collection === "events" ? "event" : "signal"}: ${r.reason}`, where, doc ? JSON.stringify(doc) : "", { collection, id: r.id ?? null }));
+        log.warn({ collection, ...traceFields(doc as EcsEvent), code: r.code, reason: r.reason, partition: where.partition }, "the store refused a document; sent to the dead-letter topic");
       }
     }
   };
@@ -368,10 +382,12 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     stats.events += events.length;
     const standalone = out.filter((s) => !s.signal.route);
     if (debug) for (const s of standalone) log.debug({ signal_id: s.event.id, rule_id: s.rule.id, event_ids: s.signal.events.slice(0, 20).map((r) => r.id), ...traceFields(s as unknown as EcsEvent) }, "signal published");
-    // the writes are independent: signals go out while the store writes the standalone ones; the batch
-    // commits only after both are durable (the events themselves are stored by the events indexer)
+    // the batch commits once its signals are on the bus: the chain builder stores them with its chains
+    // (before its own commit), so detection never waits for the store (decision 0019). An instance that
+    // does not build chains stores them itself, in case no instance does (a repeated put is idempotent).
+    // The events themselves are stored by the events indexer.
     const writes: Promise<void>[] = [];
-    if (standalone.length) writes.push(putOrDeadLetter("signals", standalone, batch, dlq));
+    if (standalone.length && !cfg.chains.enabled) writes.push(putOrDeadLetter("signals", standalone, () => batch, dlq));
     // a batch redelivered after a failed write must not publish its signals again: the correlation
     // runner counts routing copies, and a copy counted twice can complete a threshold on its own
     const toSend = out.filter((s) => !sent.has(s.event.id));
@@ -387,63 +403,107 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     end();
   };
 
-  /** Writes promoted chains, their alerts (triage kept), audit records, and publishes both. */
-  const writeChains = async (changed: Set<string>, merged: Map<string, string>) => {
+  /**
+   * Writes promoted chains and their alerts (triage kept), publishes both, then stores the audit records.
+   * The alert path waits for one store round trip: the chains, `alongside` (the batch's signals) and the
+   * read of the alerts go together, and the alerts are published while the store writes them. The batch
+   * commits only after all of it is durable. An alert changed between the read and the write (an
+   * analyst's triage) is computed again from the stored one, written, and published again.
+   */
+  const writeChains = async (changed: Set<string>, merged: Map<string, string>, alongside: Promise<unknown>[] = []) => {
     const at = now().toISOString();
     const chains: Chain[] = [];
-    const audits: AuditRecord[] = [];
-    const messages: OutgoingMessage[] = [];
     for (const id of changed) {
       if (!builder.isPromoted(id)) continue;
       const c = builder.chain(id);
       if (c) chains.push(c);
     }
-    if (chains.length) await o.store.put("chains", chains);
+    const writes: Promise<unknown>[] = [...alongside];
+    if (chains.length) writes.push(o.store.put("chains", chains));
     // every chain's alert in one read-modify-write round (Elasticsearch: one mget and one bulk, not two
     // requests per chain): the alert path's store time stays flat however many chains a batch touches
-    const updates = new Map<string, ReturnType<typeof alertForChain>>();
+    const updates = new Map<string, AlertUpdate | null>();
     const byId = new Map(chains.map((c) => [c.id, c]));
-    await updateEach(o.store, "alerts", [...byId.keys()], (id, cur) => {
-      const u = alertForChain(byId.get(id)!, (cur as Alert | null) ?? null, at);
-      updates.set(id, u);
-      return u ? u.alert : null;
-    });
-    for (const c of chains) {
-      const u = updates.get(c.id) ?? null;
-      messages.push(encodeAlertsMessage({ kind: "chain", chain: c, source: "chains" }));
-      if (u) {
-        audits.push(...u.audit);
-        messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
-        stats.alertsWritten++;
-        if (log.isLevelEnabled("debug")) {
-          const eventIds: string[] = [];
-          for (const st of c.steps) for (const r of st.events) if (eventIds.length < 50) eventIds.push(r.id);
-          log.debug({ alert_id: u.alert.id, alert_version: u.alert.version, chain_id: c.id, signal_ids: c.steps.slice(0, 50).map((st) => st.signal_id), event_ids: eventIds }, "alert published");
-        }
+    const alertMessage = (u: AlertUpdate, c: Chain): OutgoingMessage => {
+      if (log.isLevelEnabled("debug")) {
+        const eventIds: string[] = [];
+        for (const st of c.steps) for (const r of st.events) if (eventIds.length < 50) eventIds.push(r.id);
+        log.debug({ alert_id: u.alert.id, alert_version: u.alert.version, chain_id: c.id, signal_ids: c.steps.slice(0, 50).map((st) => st.signal_id), event_ids: eventIds }, "alert published");
       }
-    }
+      return encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" });
+    };
+    writes.push(
+      (async () => {
+        let sent: Map<string, AlertUpdate | null> | null = null;
+        let publishing: Promise<void> | null = null;
+        const publish = () => {
+          sent = new Map(updates);
+          const messages: OutgoingMessage[] = [];
+          for (const c of chains) {
+            messages.push(encodeAlertsMessage({ kind: "chain", chain: c, source: "chains" }));
+            const u = updates.get(c.id);
+            if (u) messages.push(alertMessage(u, c));
+          }
+          if (messages.length) {
+            publishing = producer!.send("alerts", messages);
+            // awaited below; handled now so a failed send while the store write runs is not "unhandled"
+            publishing.catch(() => undefined);
+          }
+        };
+        try {
+          await updateEach(
+            o.store,
+            "alerts",
+            [...byId.keys()],
+            (id, cur) => {
+              const u = alertForChain(byId.get(id)!, (cur as Alert | null) ?? null, at);
+              updates.set(id, u);
+              if (u) markAlert(id);
+              return u ? u.alert : null;
+            },
+            // a chain new to this builder has no alert yet: no read before its alert goes out
+            { beforeWrite: publish, absent: (id) => !alertMayExist.has(id) },
+          );
+        } catch (err) {
+          if (publishing) await (publishing as Promise<void>).catch(() => undefined);
+          throw err;
+        }
+        if (!sent) publish();
+        if (publishing) await publishing;
+        // alerts computed again after a concurrent change: the stored version goes out too
+        const again: OutgoingMessage[] = [];
+        for (const c of chains) {
+          const u = updates.get(c.id) ?? null;
+          if (u) stats.alertsWritten++;
+          if (u && u !== sent!.get(c.id)) again.push(alertMessage(u, c));
+        }
+        if (again.length) await producer!.send("alerts", again);
+      })(),
+    );
+    const mergeUpdates = new Map<string, AlertUpdate | null>();
     if (merged.size) {
-      const froms = [...merged.keys()];
-      await updateEach(o.store, "chains", froms, (from, cur) => (cur && cur["merged_into"] !== merged.get(from) ? { ...cur, merged_into: merged.get(from)! } : null));
-      const mergeUpdates = new Map<string, ReturnType<typeof alertMergedInto>>();
-      await updateEach(o.store, "alerts", froms, (from, cur) => {
-        const u = cur ? alertMergedInto(cur as Alert, merged.get(from)!, at) : null;
-        mergeUpdates.set(from, u);
-        return u ? u.alert : null;
-      });
-      for (const from of froms) {
-        const u = mergeUpdates.get(from) ?? null;
-        if (u) {
-          audits.push(...u.audit);
-          messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
-        }
-      }
+      writes.push(
+        (async () => {
+          const froms = [...merged.keys()];
+          await updateEach(o.store, "chains", froms, (from, cur) => (cur && cur["merged_into"] !== merged.get(from) ? { ...cur, merged_into: merged.get(from)! } : null));
+          await updateEach(o.store, "alerts", froms, (from, cur) => {
+            const u = cur ? alertMergedInto(cur as Alert, merged.get(from)!, at) : null;
+            mergeUpdates.set(from, u);
+            return u ? u.alert : null;
+          });
+          const messages: OutgoingMessage[] = [];
+          for (const u of mergeUpdates.values()) if (u) messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
+          if (messages.length) await producer!.send("alerts", messages);
+        })(),
+      );
     }
-    // the audit records and the live update are independent: both durable before the batch commits
-    const tail: Promise<unknown>[] = [];
-    if (audits.length) tail.push(o.store.put("audit", audits));
-    if (messages.length) tail.push(producer!.send("alerts", messages));
-    await allDurable(tail);
+    await allDurable(writes);
+    // the audit records of what was stored (an alert written on a second attempt is audited at the
+    // version it has), durable before the batch commits
+    const audits: AuditRecord[] = [];
+    for (const u of updates.values()) if (u) audits.push(...u.audit);
+    for (const u of mergeUpdates.values()) if (u) audits.push(...u.audit);
+    if (audits.length) await o.store.put("audit", audits);
     stats.chainsWritten += chains.length;
   };
 
@@ -458,7 +518,9 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     unwrittenChains.clear();
     unwrittenMerges.clear();
     const t0 = performance.now();
+    alertMayExist.clear();
     const r = await restoreChainState(o.store, builder, { windowMs: cfg.chains.window_ms, maxChains: Math.min(cfg.chains.max_chains, 10_000) });
+    for (const c of builder.chains()) markAlert(c.id);
     if (Number.isFinite(r.newest)) watermark = r.newest;
     if (r.write.size) await writeChains(r.write, new Map());
     chainGauge().set(builder.size);
@@ -480,16 +542,50 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       builder = new ChainBuilder(model, chainOptionsFrom(cfg));
       unwrittenChains.clear();
       unwrittenMerges.clear();
+      alertMayExist.clear();
       chainGauge().set(0);
     }, 60_000);
     parkTimer.unref();
     log.info("chain building handed over (another instance takes it over, or this one is stopping)");
   };
 
+  /** Signals (and the partition each came from) the chain builder's batches left for the next round. */
+  let roundSignals: Signal[] = [];
+  let roundSignalsFrom: number[] = [];
+  /**
+   * The chain builder's writes in rounds (group commit): each round stores the signals and writes the
+   * chains and alerts every batch handled since the previous round left pending, and publishes the
+   * alerts, so the batches of all signals partitions share one store round trip instead of queueing one
+   * behind the other; rounds run one at a time, so writes of one chain never race (decision 0019).
+   */
+  const chainRounds = new Rounds(async () => {
+    const signals = roundSignals;
+    const from = roundSignalsFrom;
+    roundSignals = [];
+    roundSignalsFrom = [];
+    const changed = new Set(unwrittenChains);
+    const merged = new Map(unwrittenMerges);
+    unwrittenChains.clear();
+    unwrittenMerges.clear();
+    const dlq: OutgoingMessage[] = [];
+    try {
+      await writeChains(changed, merged, signals.length ? [putOrDeadLetter("signals", signals, (i) => ({ topic: "signals", partition: from[i] ?? -1 }), dlq)] : []);
+      if (dlq.length) await producer!.send("dlq", dlq);
+    } catch (err) {
+      // the failed batches come again (their signals are duplicates to the builder then): what this round
+      // did not write stays pending for the next, unless a later batch changed it meanwhile
+      for (const [f, into] of merged) if (!unwrittenMerges.has(f)) unwrittenMerges.set(f, into);
+      for (const id of changed) if (!unwrittenMerges.has(id)) unwrittenChains.add(id);
+      throw err;
+    }
+  });
+
   const handleSignals = async (batch: Batch): Promise<void> => {
     const end = stageSeconds().startTimer({ stage: "chains" });
     const debug = log.isLevelEnabled("debug");
-    const derived: Signal[] = [];
+    // every finding on the topic (rule matches, correlation hits, anomalies) is stored here, beside the
+    // chains: detection does not wait for the store (decision 0019)
+    const toStore: Signal[] = [];
     const changed = new Set<string>();
     const merged = new Map<string, string>();
     const dlq: OutgoingMessage[] = [];
@@ -501,7 +597,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         continue;
       }
       if (v.signal.route) continue; // a routing copy for the correlation runner, not a finding
-      if (v.signal.type !== "match") derived.push(v);
+      toStore.push(v);
       const r = builder.add(v);
       if (debug) log.debug({ signal_id: v.event.id, chain_id: r.chainId, duplicate: r.duplicate, event_ids: Array.isArray(v.signal.events) ? v.signal.events.slice(0, 20).map((x) => x.id) : [], ...traceFields(v as unknown as EcsEvent) }, "signal added to a chain");
       stats.chainSignals++;
@@ -521,10 +617,15 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       unwrittenChains.delete(from);
     }
     for (const id of changed) unwrittenChains.add(id);
-    if (derived.length) await putOrDeadLetter("signals", derived, batch, dlq);
-    await writeChains(unwrittenChains, unwrittenMerges);
-    unwrittenChains.clear();
-    unwrittenMerges.clear();
+    // the writes go in the next round, shared with the batches of other partitions handled meanwhile;
+    // this batch commits once that round is durable
+    if (toStore.length || changed.size || merged.size) {
+      for (const sg of toStore) {
+        roundSignals.push(sg);
+        roundSignalsFrom.push(batch.partition);
+      }
+      await chainRounds.join();
+    }
     if (dlq.length) await producer!.send("dlq", dlq);
     // per batch: counters move by the builder's deltas (bounded label values)
     const st = builder.stats;
@@ -639,6 +740,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           topics: ["signals"],
           fromBeginning: true,
           maxBatchSize: 2_000,
+          // every partition's batch at once: they share the chain builder's write rounds
+          concurrency: Math.min(o.config.bus.partitions, 16),
           exclusive: true,
           onAssigned: async (parts, info) => {
             const first = chainParts.size === 0;
@@ -703,7 +806,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     .add({
       name: "events consumer",
       async start() {
-        eventsConsumer = await o.bus.consumer({ groupId: "sigil-correlate", topics: ["events"], fromBeginning: true, maxBatchSize: 2_000 });
+        // several partitions' batches at once: one is evaluated while the signals of another are produced
+        eventsConsumer = await o.bus.consumer({ groupId: "sigil-correlate", topics: ["events"], fromBeginning: true, maxBatchSize: 2_000, concurrency: Math.min(o.config.bus.partitions, 16) });
         await eventsConsumer.run(async (batch) => {
           try {
             await handleEvents(batch);

@@ -211,6 +211,7 @@ async function pipelineCounters(s: Started) {
   // where correlate's time goes: per-stage batch counts and seconds, store writes
   const t: Record<string, number> = {};
   const add = (k: string, v: number) => (t[k] = (t[k] ?? 0) + v);
+  t["window_s"] = now() / 1000;
   for (const r of s.correlate) {
     if (r.child.exitCode !== null || r.child.signalCode !== null) continue;
     const m = await s.cluster.metrics(r);
@@ -228,6 +229,12 @@ async function pipelineCounters(s: Started) {
     add("store_updates", sum(m, "sigil_store_operation_seconds_count", { op: "update" }));
     add("store_update_s", sum(m, "sigil_store_operation_seconds_sum", { op: "update" }));
     add("rule_eval_s", sum(m, "sigil_correlate_rule_evaluation_seconds_sum"));
+    // garbage collection pauses of the correlate process (V8, every kind), and its event loop's delay
+    add("gc_s", sum(m, "sigil_nodejs_gc_duration_seconds_sum"));
+    add("gc_major_s", sum(m, "sigil_nodejs_gc_duration_seconds_sum", { kind: "major" }));
+    add("gc_count", sum(m, "sigil_nodejs_gc_duration_seconds_count"));
+    add("eventloop_lag_p99_s", sum(m, "sigil_nodejs_eventloop_lag_p99_seconds"));
+    add("eventloop_lag_max_s", sum(m, "sigil_nodejs_eventloop_lag_max_seconds"));
     add("events", ev);
     add("indexed", sum(m, "sigil_correlate_indexed_events_total", { outcome: "stored" }));
   }
@@ -260,6 +267,13 @@ function whereTimeGoes(before: { timing: Record<string, number> }, after: { timi
     store_put_ms_mean: ms(d("store_put_s"), d("store_puts")),
     store_updates: d("store_updates"),
     store_update_ms_mean: ms(d("store_update_s"), d("store_updates")),
+    gc_pause_ms_per_s: r1((d("gc_s") * 1000) / Math.max(1e-9, d("window_s"))),
+    gc_major_pause_ms_per_s: r1((d("gc_major_s") * 1000) / Math.max(1e-9, d("window_s"))),
+    gc_pauses: d("gc_count"),
+    gc_pause_ms_mean: ms(d("gc_s"), d("gc_count")),
+    // gauges at the end of the window (prom-client's event loop monitor since its last reset)
+    eventloop_lag_p99_ms: r1((after.timing["eventloop_lag_p99_s"] ?? 0) * 1000),
+    eventloop_lag_max_ms: r1((after.timing["eventloop_lag_max_s"] ?? 0) * 1000),
   };
 }
 

@@ -504,7 +504,7 @@ class KafkaGroupMember implements Consumer {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.bus.cfg.kafka.consumer_concurrency,
+      partitionsConsumedConcurrently: Math.max(1, Math.min(64, this.opts.concurrency ?? this.bus.cfg.kafka.consumer_concurrency)),
       eachBatch: (payload) => this.onBatch(payload),
     });
   }

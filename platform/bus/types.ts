@@ -61,6 +61,12 @@ export interface ConsumerOptions {
   /** Upper bound on messages per handler call. */
   maxBatchSize?: number;
   /**
+   * Partitions whose batches this member may handle at the same time (order stays per partition; each
+   * partition still commits only after its own batch resolved). Kafka: default
+   * `bus.kafka.consumer_concurrency`; the in-process bus handles one batch at a time.
+   */
+  concurrency?: number;
+  /**
    * Called after partitions are assigned to this member, before their first batch. `resumed`: this
    * member held exactly these partitions in the group generation right before this one, so nobody else
    * handled them in between (Kafka's eager rebalance revokes everything and assigns it again); state

@@ -19,7 +19,7 @@ import { docsWritten, retentionDeleted, retries, timed } from "./metrics.ts";
 import { queryFields } from "./query.ts";
 import { timeBound } from "./sql.ts";
 import { CircuitBreaker, type BreakerOptions } from "../resilience/breaker.ts";
-import { COLLECTIONS, type Collection, type Doc, type HistogramBucket, type PutResult, type RejectedDoc, type SearchRequest, type SearchResult, type Store, type StoreHealth, type TermsBucket, type UpdateOptions } from "./types.ts";
+import { COLLECTIONS, type Collection, type Doc, type HistogramBucket, type PutResult, type RejectedDoc, type SearchRequest, type SearchResult, type Store, type StoreHealth, type TermsBucket, type UpdateManyOptions, type UpdateOptions } from "./types.ts";
 
 const log = logger("store");
 
@@ -559,12 +559,13 @@ export class ElasticsearchStore implements Store {
    * document). An item changed concurrently (409) or refused for now (429, 5xx) goes through `update`,
    * which reads it again and retries.
    */
-  async updateMany(collection: Collection, ids: string[], fn: (id: string, current: Doc | null) => Doc | null): Promise<(Doc | null)[]> {
+  async updateMany(collection: Collection, ids: string[], fn: (id: string, current: Doc | null) => Doc | null, opts: UpdateManyOptions = {}): Promise<(Doc | null)[]> {
     if (isImmutable(collection)) throw new SigilError("store_immutable", `${collection} are immutable; they cannot be updated`, { exitCode: 2 });
     if (new Set(ids).size !== ids.length) {
       // the same document twice: one after the other, as separate updates would
       const out: (Doc | null)[] = [];
       for (const id of ids) out.push(await this.update(collection, id, (cur) => fn(id, cur)));
+      opts.beforeWrite?.();
       return out;
     }
     const index = this.mutableIndex(collection);
@@ -574,11 +575,15 @@ export class ElasticsearchStore implements Store {
       const out: (Doc | null)[] = new Array(ids.length).fill(null);
       const again: number[] = [];
       type MgetDoc = { _id: string; found?: boolean; _source?: Doc; _seq_no?: number; _primary_term?: number; error?: { type?: string; reason?: string } };
-      const got: MgetDoc[] = [];
-      for (let i = 0; i < ids.length; i += 1000) {
-        const part = ids.slice(i, i + 1000);
-        const r = (await this.withRetry("get documents", () => this.client.transport.request({ method: "POST", path: `/${encodeURIComponent(index)}/_mget`, body: { ids: part } }))) as { docs: MgetDoc[] };
-        got.push(...r.docs);
+      // documents the caller expects to be new are not read: written with `create`, which fails (409,
+      // then read and retried below) if one exists after all
+      const got: (MgetDoc | undefined)[] = new Array(ids.length);
+      const toRead: number[] = [];
+      for (let i = 0; i < ids.length; i++) if (!opts.absent?.(ids[i])) toRead.push(i);
+      for (let k = 0; k < toRead.length; k += 1000) {
+        const part = toRead.slice(k, k + 1000);
+        const r = (await this.withRetry("get documents", () => this.client.transport.request({ method: "POST", path: `/${encodeURIComponent(index)}/_mget`, body: { ids: part.map((i) => ids[i]) } }))) as { docs: MgetDoc[] };
+        r.docs.forEach((d, j) => (got[part[j]] = d));
       }
       const lines: string[] = [];
       const pos: number[] = [];
@@ -597,11 +602,12 @@ export class ElasticsearchStore implements Store {
         const curVersion = versionOf(cur);
         const cd = checkUpdated(collection, ids[i], next, curVersion, maxDocBytes);
         const body = sourceWithText(cd);
-        const meta = cur ? `{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(ids[i])},"if_seq_no":${d._seq_no},"if_primary_term":${d._primary_term}}}` : `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(ids[i])}}}`;
+        const meta = cur && d ? `{"index":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(ids[i])},"if_seq_no":${d._seq_no},"if_primary_term":${d._primary_term}}}` : `{"create":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(ids[i])}}}`;
         lines.push(`${meta}\n${body}\n`);
         pos.push(i);
         written.push(cd.doc);
       }
+      opts.beforeWrite?.();
       if (lines.length) {
         const res = (await this.withRetry("bulk update", () =>
           this.client.transport.request({ method: "POST", path: "/_bulk", bulkBody: lines.join(""), querystring: refresh ? { refresh } : {} }),

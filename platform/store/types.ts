@@ -113,6 +113,24 @@ export interface UpdateOptions {
   expectedVersion?: number;
 }
 
+/** Options of `updateMany` / `updateEach`. */
+export interface UpdateManyOptions {
+  /**
+   * Called once, after `fn` ran for every id on the first read and before the store has acknowledged the
+   * writes (Elasticsearch: while the bulk request is in flight; stores without `updateMany`: after the
+   * writes), so a caller can publish what it computed while the store makes it durable. A document
+   * changed meanwhile is read again and `fn` runs again for it: compare with the result to find those.
+   */
+  beforeWrite?: () => void;
+  /**
+   * Ids the caller expects to have no document yet (it creates them): `fn` gets null without a read and
+   * the document is created; where one exists after all, it is read and `fn` runs again with it, as for
+   * a concurrent change. Saves the read on the path that creates documents; a hint, never a correctness
+   * assumption. Stores without `updateMany` read as usual.
+   */
+  absent?: (id: string) => boolean;
+}
+
 export interface StoreHealth {
   ok: boolean;
   detail: string;
@@ -149,7 +167,7 @@ export interface Store {
    * of `ids`, to what `update` would. Optional: `updateEach` (platform/store/index.ts) falls back to
    * `update` per id. Elasticsearch does it in two round trips (mget, bulk) instead of two per document.
    */
-  updateMany?(collection: Collection, ids: string[], fn: (id: string, current: Doc | null) => Doc | null): Promise<(Doc | null)[]>;
+  updateMany?(collection: Collection, ids: string[], fn: (id: string, current: Doc | null) => Doc | null, opts?: UpdateManyOptions): Promise<(Doc | null)[]>;
   delete(collection: Collection, ids: string[]): Promise<void>;
   search(collection: Collection, req: SearchRequest): Promise<SearchResult>;
   count(collection: Collection, req: SearchRequest): Promise<number>;

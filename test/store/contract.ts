@@ -286,6 +286,48 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
       expect((e as SigilError).code).toBe("store_immutable");
     });
 
+    it("updateEach calls beforeWrite once, after every document was computed; a document changed meanwhile is computed again", async () => {
+      await store.put("state", [{ id: "bw1", n: 1 }, { id: "bw2", n: 1 }]);
+      const seen: string[] = [];
+      let calls = 0;
+      let raced: Promise<unknown> | null = null;
+      const r = await updateEach(store, "state", ["bw1", "bw2"], (id, cur) => {
+        seen.push(`${id}:${cur!["n"]}`);
+        return { ...cur!, n: (cur!["n"] as number) * 10 };
+      }, {
+        beforeWrite: () => {
+          calls++;
+          expect(seen.slice(0, 2).sort()).toEqual(["bw1:1", "bw2:1"]);
+          // someone else changes bw2 while the batch's write may still be in flight
+          raced = store.update("state", "bw2", (cur) => ({ ...cur!, n: 5 }));
+        },
+      });
+      await raced;
+      expect(calls).toBe(1);
+      expect(r[0]).toMatchObject({ n: 10 });
+      const bw2 = await store.get("state", "bw2");
+      // either order is consistent: the batch's write saw the racer's change (50), or the racer's came last (5)
+      expect([5, 50]).toContain(bw2!["n"]);
+      if (bw2!["n"] === 50) expect(r[1]).toMatchObject({ n: 50 });
+      let empty = 0;
+      await updateEach(store, "state", [], () => null, { beforeWrite: () => empty++ });
+      expect(empty).toBe(1);
+    });
+
+    it("updateEach with the absent hint creates new documents, and reads one that exists after all", async () => {
+      await store.put("state", [{ id: "ab-old", n: 7 }]);
+      const calls: string[] = [];
+      const r = await updateEach(store, "state", ["ab-new", "ab-old"], (id, cur) => {
+        calls.push(`${id}:${cur ? cur["n"] : "none"}`);
+        return { ...(cur ?? { id }), n: ((cur?.["n"] as number) ?? 0) + 1 };
+      }, { absent: () => true });
+      expect(r.map((d) => d?.["n"])).toEqual([1, 8]);
+      // the existing one was computed again from what is stored: its value is kept, not overwritten
+      expect(calls).toContain("ab-old:7");
+      expect(await store.get("state", "ab-old")).toMatchObject({ n: 8 });
+      expect(await store.get("state", "ab-new")).toMatchObject({ n: 1, version: 1 });
+    });
+
     it("events and signals are immutable", async () => {
       const e = await store.update("events", "e01", (c) => c).catch((x) => x);
       expect((e as SigilError).code).toBe("store_immutable");
