@@ -10,6 +10,9 @@ import { MemoryBus } from "../platform/bus/memory.ts";
 import { EmbeddedStore } from "../platform/store/embedded.ts";
 import { logger } from "../platform/telemetry/log.ts";
 import type { EcsEvent } from "../schema/ecs.ts";
+import type { Alert } from "../schema/signal.ts";
+import type { Collection, Doc, UpdateManyOptions } from "../platform/store/types.ts";
+import { decodeAlertsMessage } from "../platform/alerts/messages.ts";
 import { correlateRole } from "./service.ts";
 import { TEST_ROUTE_PIPELINE } from "./test-pipeline.ts";
 
@@ -76,6 +79,88 @@ describe("correlate role (in-process)", () => {
       await producer.send("events", [{ key: "h1", value: "{not json" }]);
       await until("the malformed message counted", () => role.stats.malformed === 1);
     } finally {
+      await role.lifecycle.stop();
+      await bus.close();
+      await store.close();
+    }
+  });
+});
+
+/**
+ * The embedded store with an `updateMany` that behaves as Elasticsearch's does: one read, `beforeWrite`
+ * while the writes are in flight, a document changed meanwhile computed again from what is stored.
+ * `meanwhile` runs between the read and the write (an analyst's triage in the console).
+ */
+class RacingStore extends EmbeddedStore {
+  meanwhile: ((collection: Collection, ids: string[]) => Promise<void>) | null = null;
+  creates = 0;
+  async updateMany(collection: Collection, ids: string[], fn: (id: string, current: Doc | null) => Doc | null, opts: UpdateManyOptions = {}): Promise<(Doc | null)[]> {
+    const read = await Promise.all(ids.map((id) => (opts.absent?.(id) ? Promise.resolve(null) : this.get(collection, id))));
+    const next = ids.map((id, i) => fn(id, read[i] === null ? null : structuredClone(read[i])));
+    opts.beforeWrite?.();
+    await this.meanwhile?.(collection, ids);
+    return Promise.all(
+      ids.map((id, i) => {
+        if (read[i] === null && next[i] !== null) this.creates++;
+        return this.update(collection, id, (cur) => {
+          const same = (cur === null && read[i] === null) || (cur !== null && read[i] !== null && cur["version"] === read[i]!["version"]);
+          return same ? (next[i] === null ? null : { ...next[i]!, version: (read[i]?.["version"] as number | undefined) ?? 0 }) : fn(id, cur);
+        });
+      }),
+    );
+  }
+}
+
+describe("correlate role: the alert path", () => {
+  it("publishes a new alert before it is stored, and an alert triaged meanwhile again as stored", async () => {
+    const rules = path.join(dir, "rules-alert-path");
+    fs.mkdirSync(rules);
+    fs.writeFileSync(path.join(rules, "execution_gamma.yml"), rule("33333333-3333-4333-8333-333333333333", "gamma").replace("level: high", "level: critical"));
+    const pipe = path.join(dir, "test-route-2.yml");
+    fs.writeFileSync(pipe, pipeline);
+    const config = loadConfig({ env: {} });
+    config.correlate.pipelines = ["ecs-windows", pipe];
+    config.correlate.watch_rules = false;
+    const bus = new MemoryBus({ partitions: 2 });
+    const store = new RacingStore({ file: ":memory:" });
+    const role = correlateRole({ config, bus, store, log: logger("test", { level: "silent" }), rules: [rules], cwd: dir });
+    await role.lifecycle.start();
+    const seen: Alert[] = [];
+    const watcher = await bus.consumer({ groupId: "test-alerts", topics: ["alerts"] });
+    await watcher.run(async (b) => {
+      for (const m of b.messages) {
+        const d = decodeAlertsMessage(m.value);
+        if (d?.kind === "alert") seen.push(d.alert);
+      }
+    });
+    try {
+      const producer = await bus.producer();
+      await producer.send("events", [event("gamma one")].map((e) => ({ key: "h1", value: JSON.stringify(e) })));
+      await until("the first alert", () => seen.length === 1);
+      const first = seen[0];
+      expect(first).toMatchObject({ status: "new", version: 1 });
+      // a new chain's alert is created without a read
+      expect(store.creates).toBe(1);
+      expect(await store.get("alerts", first.id)).toMatchObject({ version: 1 });
+
+      // the chain grows while an analyst acknowledges its alert between the builder's read and write
+      store.meanwhile = async (collection, ids) => {
+        store.meanwhile = null;
+        if (collection !== "alerts") return;
+        await store.update("alerts", ids[0], (cur) => ({ ...cur!, status: "acknowledged", assignee: "ana" }));
+      };
+      await producer.send("events", [event("gamma two")].map((e) => ({ key: "h1", value: JSON.stringify(e) })));
+      await until("the stored alert with both steps", async () => ((await store.get("alerts", first.id))?.["signal_count"] as number | undefined) === 2);
+      const stored = (await store.get("alerts", first.id)) as Alert;
+      // the triage is kept, on top of the analyst's version
+      expect(stored).toMatchObject({ status: "acknowledged", assignee: "ana", version: 3 });
+      // what went out last is what is stored: the update computed before the triage went out first, then the stored one
+      await until("the stored version published", () => seen.some((a) => a.version === 3));
+      const last = seen[seen.length - 1];
+      expect(last).toMatchObject({ status: "acknowledged", assignee: "ana", version: 3, signal_count: 2 });
+      expect(seen.filter((a) => a.version === 3)).toHaveLength(1);
+    } finally {
+      await watcher.close();
       await role.lifecycle.stop();
       await bus.close();
       await store.close();
