@@ -173,6 +173,30 @@ describe.each(["event_count", "value_count", "value_sum", "value_avg", "value_me
   });
 });
 
+describe.each(["temporal", "temporal_ordered"])("%s over long windows where referenced rules leave and come back", (type) => {
+  // one group, many events per window, one rule rare: the rules present change as the window
+  // slides (a rule's last event leaving, or an older one of several), which is what the
+  // incremental presence tracking must get right
+  const longStream = fc.array(
+    fc.record({
+      rule: fc.oneof({ arbitrary: fc.constant(0), weight: 4 }, { arbitrary: fc.constant(1), weight: 2 }, { arbitrary: fc.constant(2), weight: 1 }),
+      dt: fc.integer({ min: -2_000, max: 4_000 }),
+    }),
+    { minLength: 20, maxLength: 300 },
+  );
+  it("matches the reference semantics", () => {
+    fc.assert(
+      fc.property(longStream, fc.integer({ min: 2, max: 3 }), fc.constantFrom(0, 2_000), (raw, threshold, lateness) => {
+        const events = toEvents(raw.map((r) => ({ g: "a", rule: r.rule, dt: r.dt, v: 0 })));
+        const plan = planFor(type, threshold);
+        const cond = plan.correlations[0].rule.condition as NumericCondition;
+        expect(run(plan, events, lateness)).toEqual(reference(type, cond, events, lateness, 3));
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
 /**
  * Close-mode semantics (docs/decisions/0015, upper bounds and absence), computed the slow way: a
  * group's window opens at its earliest remaining event and is decided when the watermark passes

@@ -290,10 +290,9 @@ export class CorrelationEngine {
     if (inOrder) {
       g.addAgg(p);
       const lo = t - T;
-      while (g.t[g.w] < lo) {
-        g.removeAgg(g.w);
-        g.w++;
-      }
+      let w = g.w;
+      while (g.t[w] < lo) w++;
+      g.dropAgg(w);
       const value = g.aggValue();
       const end = g.end - 1;
       if (satisfied(g, value, g.mask, g.w, end)) {
@@ -325,15 +324,12 @@ export class CorrelationEngine {
 
   private purge(g: Group, horizon: number): void {
     const to = g.lowerBound(horizon);
-    if (g.corr.mode === "arrival") for (let i = g.w; i < to; i++) g.removeAgg(i);
+    if (g.corr.mode === "arrival") g.dropAgg(to);
     g.dropFront(to);
   }
 
   private overflow(g: Group): void {
-    if (g.corr.mode === "arrival" && g.w === g.h) {
-      g.removeAgg(g.h);
-      g.w++;
-    }
+    if (g.corr.mode === "arrival" && g.w === g.h) g.dropAgg(g.h + 1);
     g.dropFront(g.h + 1);
   }
 

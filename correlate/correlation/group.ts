@@ -75,7 +75,7 @@ export class Group {
   v: (number | string)[] | null;
   /**
    * Running aggregate over [w, end), by type: distinct-value counts (value_count), sorted values
-   * (percentile), per-rule counts (temporal), the chain table (temporal_ordered), [sum] (sum, avg).
+   * (percentile), the chain table (temporal_ordered), [sum] (sum, avg); temporal needs only `mask`.
    */
   agg: Map<string, number> | number[] | null = null;
   /** Rules present in the window (temporal) and the chain length ending at the newest event (ordered). */
@@ -105,7 +105,7 @@ export class Group {
     if (keepAgg) return;
     if (tc === T_VALUE_COUNT) this.agg = new Map();
     else if (tc === T_PERCENTILE) this.agg = [];
-    else if (tc === T_TEMPORAL) this.agg = new Array<number>(r).fill(0);
+    // temporal: the rules present are `mask` alone (see dropAgg), no per-rule state
     else if (tc === T_ORDERED) this.agg = new Array<number>(r * r).fill(-Infinity);
     else if (tc === T_SUM || tc === T_AVG) {
       // a double array from the start (sums are rarely small integers)
@@ -148,7 +148,7 @@ export class Group {
   private get dm(): Map<string, number> {
     return this.agg as Map<string, number>;
   }
-  /** Sorted values (percentile), rule counts (temporal), chain table (ordered), [sum] (sum, avg). */
+  /** Sorted values (percentile), chain table (ordered), [sum] (sum, avg). */
   private get arr(): number[] {
     return this.agg as number[];
   }
@@ -268,9 +268,6 @@ export class Group {
       case T_PERCENTILE:
         this.arr.length = 0;
         break;
-      case T_TEMPORAL:
-        this.arr.fill(0);
-        break;
       case T_ORDERED:
         this.arr.fill(-Infinity);
         break;
@@ -289,11 +286,9 @@ export class Group {
         dm.set(k, (dm.get(k) ?? 0) + 1);
         break;
       }
-      case T_TEMPORAL: {
-        const r = this.v![i] as number;
-        if (this.arr[r]++ === 0) this.mask |= 1 << r;
+      case T_TEMPORAL:
+        this.mask |= 1 << (this.v![i] as number);
         break;
-      }
       case T_ORDERED:
         this.chain = this.orderedStep(this.v![i] as number, this.t[i]);
         break;
@@ -317,11 +312,6 @@ export class Group {
         else dm.set(k, c - 1);
         break;
       }
-      case T_TEMPORAL: {
-        const r = this.v![i] as number;
-        if (--this.arr[r] === 0) this.mask &= ~(1 << r);
-        break;
-      }
       case T_SUM:
       case T_AVG:
         this.arr[0] -= this.v![i] as number;
@@ -331,6 +321,32 @@ export class Group {
         break;
       // T_ORDERED: chains carry their start time; an expired start simply stops counting
     }
+  }
+
+  /**
+   * Takes the entries [w, to) out of the running aggregate: the window now starts at `to`. For
+   * temporal, a rule whose entries left stays in `mask` if it occurs again in [to, end): a forward
+   * scan that stops once every such rule is found. The scans for one rule cover disjoint ranges
+   * (the next one starts past the occurrence this one found), so the cost is amortized O(rules) per
+   * entry, and the common case reads only the cache line the window start is on.
+   */
+  dropAgg(to: number): void {
+    let w = this.w;
+    if (to <= w) return;
+    if (this.tc === T_TEMPORAL) {
+      const v = this.v as number[];
+      let gone = 0;
+      for (; w < to; w++) gone |= 1 << v[w];
+      this.w = to;
+      let need = gone & this.mask;
+      if (need === 0) return;
+      const end = this.end;
+      for (let i = to; i < end && need !== 0; i++) need &= ~(1 << v[i]);
+      this.mask &= ~need;
+      return;
+    }
+    for (; w < to; w++) this.removeAgg(w);
+    this.w = to;
   }
 
   /**
