@@ -55,6 +55,17 @@ describe("slab", () => {
     expect(views.map((v) => v.toString("utf8"))).toEqual(inputs);
     expect(views.map((v) => v.length)).toEqual(inputs.map((s) => Buffer.byteLength(s)));
   });
+
+  it("adds a serialized last member to an object: the bytes parse to the object with that member, across slab boundaries", () => {
+    const slab = new Slab(96);
+    const agent = { id: "a1", type: "sigil-agent", version: "0.1.0", name: "tök\u2028 \"x\"" };
+    const member = Buffer.from(`"agent":${JSON.stringify(agent)}}`);
+    const objects: Record<string, unknown>[] = [{}, { a: 1 }, { message: "é".repeat(40), n: [1, { b: "😀" }] }, { s: "x".repeat(150) }, { "\u2028": "\ud800", __proto__x: null }, { t: "y".repeat(20) }];
+    const views = objects.map((o) => slab.putWithMember(JSON.stringify(o), member));
+    expect(views.map((v) => JSON.parse(v.toString("utf8")))).toEqual(objects.map((o) => ({ ...o, agent })));
+    // a view is exactly its object's bytes, and later writes do not touch it
+    expect(views.map((v) => v.toString("utf8"))).toEqual(objects.map((o) => JSON.stringify({ ...o, agent })));
+  });
 });
 
 describe("dead letters", () => {

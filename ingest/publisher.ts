@@ -49,6 +49,32 @@ export class Slab {
     this.pos += written;
     return out;
   }
+
+  /**
+   * The UTF-8 bytes of a JSON object `s` with one more member: `member` is the UTF-8 of `"name":value}`,
+   * written over the object's closing brace (after a comma unless the object is empty).
+   */
+  putWithMember(s: string, member: Uint8Array): Buffer {
+    const extra = member.length + 1;
+    let room = this.buf.length - this.pos;
+    if (s.length * 3 + extra > room) {
+      const n = Buffer.byteLength(s) + extra;
+      if (n > room) {
+        this.buf = Buffer.allocUnsafeSlow(Math.max(this.size, n));
+        this.pos = 0;
+        room = this.buf.length;
+      }
+    }
+    const start = this.pos;
+    let end = start + this.buf.write(s, start, room, "utf8");
+    // end - 1 is the closing brace; an object with members gets a comma there
+    if (end - start > 2) this.buf[end - 1] = 44;
+    else end--;
+    this.buf.set(member, end);
+    end += member.length;
+    this.pos = end;
+    return this.buf.subarray(start, end);
+  }
 }
 
 /** Events of one receiver batch, serialized as they are added (Publisher.batch). */
@@ -71,8 +97,12 @@ export class PublishBatch {
     private readonly keepIds: number,
   ) {}
 
-  /** Serializes one event (stamped with event.ingested) into the batch. */
-  add(e: EcsEvent): void {
+  /**
+   * Serializes one event (stamped with event.ingested) into the batch. `member` is an already
+   * serialized last member (`"agent":{...}}`, UTF-8) for an event that does not have that field: a
+   * value shared by many events (the agent's) is serialized once, not once per event.
+   */
+  add(e: EcsEvent, member?: Uint8Array): void {
     e.event.ingested = this.ingested;
     const m = e.event.module ?? "unknown";
     if (m === this.lastModule) this.lastCount++;
@@ -89,7 +119,7 @@ export class PublishBatch {
     let key = eventKey(e);
     if (key !== null && key === this.lastKey) key = this.lastKey;
     else this.lastKey = key;
-    this.messages.push({ key, value: this.slab.put(JSON.stringify(e)) });
+    this.messages.push({ key, value: member === undefined ? this.slab.put(JSON.stringify(e)) : this.slab.putWithMember(JSON.stringify(e), member) });
   }
 
   get size(): number {

@@ -29,11 +29,15 @@ export interface HttpReceiverDeps {
   log: Logger;
 }
 
-/** Adds the envelope's context to an event the record became (the agent object is shared: events are serialized, never mutated, after this). */
-function applyEnvelope(e: EcsEvent, env: Envelope): void {
+/**
+ * Adds the envelope's context to an event the record became, except the agent object when `spliceAgent`
+ * and the event has no agent of its own (the caller adds it already serialized). The agent object is
+ * shared: events are serialized, never mutated, after this.
+ */
+function applyEnvelope(e: EcsEvent, env: Envelope, spliceAgent: boolean): void {
   if (env.created && !e.event.created) e.event.created = env.created;
   if (env.service && !e.service?.name) e.service = { ...(e.service ?? {}), name: env.service };
-  if (env.agent) e.agent = env.agent;
+  if (env.agent && !(spliceAgent && e.agent === undefined)) e.agent = env.agent;
   if (env.tags === undefined && !env.truncated) return;
   const tags = env.truncated ? [...(env.tags ?? []), "truncated"] : env.tags!;
   const own = Array.isArray(e.tags) ? e.tags : [];
@@ -96,11 +100,23 @@ export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listene
     const batch = deps.publisher.batch("http");
     const readRejections: Rejection[] = [];
     const rejected: Rejection[] = [];
+    // the agent object of the body's envelopes, serialized once as the events' last member
+    let agent: EcsEvent["agent"] | undefined;
+    let agentMember: Uint8Array | undefined;
     const gn = new GroupNormalizer(deps.ctx, cache, {
       event(e, rec) {
         const env = ((rec ?? recordOfEvent.get(e)) as NdjsonRecord | undefined)?.envelope;
-        if (env !== undefined) applyEnvelope(e, env);
-        batch.add(e);
+        if (env === undefined) return batch.add(e);
+        if (env.agent === undefined || e.agent !== undefined) {
+          applyEnvelope(e, env, false);
+          return batch.add(e);
+        }
+        applyEnvelope(e, env, true);
+        if (env.agent !== agent) {
+          agent = env.agent;
+          agentMember = Buffer.from(`"agent":${JSON.stringify(agent)}}`, "utf8");
+        }
+        batch.add(e, agentMember);
       },
       reject: (r) => rejected.push(r),
     });

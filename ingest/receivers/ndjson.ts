@@ -196,8 +196,8 @@ export class TailCache {
     }
     const last = seg[kinds.length];
     if (line.length - p !== last.length || line.substring(p) !== last) return undefined;
-    const message = line.slice(MESSAGE_OPEN.length, q);
-    if (CONTROL.test(message)) return undefined;
+    const message = messageOf(line, q);
+    if (message === undefined) return undefined;
     return { message, origin, path: prev.path, host: prev.host, offset, agent: prev.agent, created, service: prev.service, tags: prev.tags, truncated: prev.truncated, format: prev.format, input: prev.input };
   }
 
@@ -250,7 +250,7 @@ export class TailCache {
   private remember(line: string, q: number, f: AgentFields | undefined): void {
     this.fields = undefined;
     // the message must be the line's first member and its only "message" key (JSON.parse keeps the last)
-    if (q <= 0 || f === undefined || f.message !== line.slice(MESSAGE_OPEN.length, q) || line.indexOf('"message":', q) >= 0) return;
+    if (q <= 0 || f === undefined || f.message !== messageOf(line, q) || line.indexOf('"message":', q) >= 0) return;
     if (!this.cut(line, q)) return;
     const at = this.at;
     // each cut must be the field JSON.parse read (not the same key somewhere else in the record), and a
@@ -274,10 +274,39 @@ export class TailCache {
   }
 }
 
-/** Index of the quote closing the message when the line opens with it and has no backslash at all; else -1. */
+/**
+ * Index of the quote closing the message when the line opens with it and the rest of the line (the tail)
+ * has no backslash, so every quote there is a string's end; else -1.
+ */
 function messageEnd(line: string): number {
-  if (!line.startsWith(MESSAGE_OPEN) || line.indexOf("\\") >= 0) return -1;
-  return line.indexOf('"', MESSAGE_OPEN.length);
+  if (!line.startsWith(MESSAGE_OPEN)) return -1;
+  const from = MESSAGE_OPEN.length;
+  const bs = line.indexOf("\\", from);
+  if (bs < 0) return line.indexOf('"', from);
+  // escapes in the message: a quote after an odd run of backslashes is part of it
+  let q = line.indexOf('"', from);
+  while (q > 0) {
+    let k = q - 1;
+    while (k >= from && line.charCodeAt(k) === 92) k--;
+    if ((q - 1 - k) % 2 === 0) break;
+    q = line.indexOf('"', q + 1);
+  }
+  return q > 0 && line.indexOf("\\", q) < 0 ? q : -1;
+}
+
+/** The message of a line whose message closes at q: its text, or undefined when the string is not valid JSON (JSON.parse rejects the line). */
+function messageOf(line: string, q: number): string | undefined {
+  const from = MESSAGE_OPEN.length;
+  const bs = line.indexOf("\\", from);
+  if (bs < 0 || bs > q) {
+    const m = line.slice(from, q);
+    return CONTROL.test(m) ? undefined : m;
+  }
+  try {
+    return JSON.parse(line.slice(from - 1, q + 1)) as string;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
