@@ -1,6 +1,6 @@
 // Calendar arithmetic the parsers use on every line agrees with the Date object it replaces.
 import { describe, expect, it } from "vitest";
-import { utcYear, validDate } from "./time.ts";
+import { isoUtc, toIso, utcYear, validDate } from "./time.ts";
 
 function byDate(y: number, mo: number, d: number): boolean {
   if (mo < 0 || mo > 11 || d < 1 || d > 31) return false;
@@ -32,3 +32,19 @@ describe("utcYear", () => {
     expect(Number.isNaN(utcYear(NaN))).toBe(true);
   });
 });
+
+describe("isoUtc", () => {
+  it("formats every instant as Date#toISOString does (1970 .. 9999, leap days, fractions, day boundaries)", () => {
+    const cases = [0, 1, 999, 1000, DAY - 1, DAY, Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(2000, 2, 1), Date.UTC(2100, 1, 28, 12), Date.UTC(2100, 2, 1), Date.UTC(1972, 1, 29), Date.UTC(2024, 11, 31, 23, 59, 59, 999), Date.UTC(2199, 11, 31, 23, 59, 59, 999), Date.UTC(9999, 11, 31, 23, 59, 59, 999), 1.7, 1_730_000_000_123.9];
+    let seed = 11;
+    for (let i = 0; i < 20_000; i++) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      cases.push(Math.floor((seed / 0x7fffffff) * Date.UTC(2200, 0, 1)) + (i % 7 === 0 ? 0.5 : 0));
+    }
+    const wrong = cases.filter((ms) => isoUtc(ms) !== new Date(ms).toISOString());
+    expect(wrong).toEqual([]);
+    expect(toIso(Date.UTC(2024, 1, 29, 1, 2, 3, 4))).toBe("2024-02-29T01:02:03.004Z");
+  });
+});
+
+const DAY = 86_400_000;

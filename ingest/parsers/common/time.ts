@@ -239,12 +239,49 @@ export function toIso(ms: number): string | null {
   // consecutive records of a log mostly share their stamp: remember the last one
   if (ms === lastIsoMs) return lastIso;
   lastIsoMs = ms;
-  lastIso = new Date(ms).toISOString();
+  lastIso = isoUtc(ms);
   return lastIso;
 }
 
 let lastIsoMs = NaN;
 let lastIso = "";
+
+const DAY_MS = 86_400_000;
+const PAD2 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, "0"));
+const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, "0"));
+/** The "YYYY-MM-DDT" of the day formatted last (a log's records mostly share their day). */
+let lastDay = NaN;
+let lastDayText = "";
+
+/**
+ * Date#toISOString for instants in years 1970..9999 without a Date object (V8 formats that through
+ * snprintf, a visible share of ingest CPU): the civil date from the day number (H. Hinnant's
+ * days-to-civil), each day's "YYYY-MM-DDT" remembered.
+ */
+export function isoUtc(msIn: number): string {
+  const ms = Math.trunc(msIn);
+  const day = Math.floor(ms / DAY_MS);
+  let rem = ms - day * DAY_MS;
+  if (day !== lastDay) {
+    const z = day + 719_468;
+    const era = Math.floor(z / 146_097);
+    const doe = z - era * 146_097;
+    const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+    const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+    const mp = Math.floor((5 * doy + 2) / 153);
+    const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+    const m = mp < 10 ? mp + 3 : mp - 9;
+    const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+    lastDay = day;
+    lastDayText = `${y}-${PAD2[m]}-${PAD2[d]}T`;
+  }
+  const h = Math.floor(rem / 3_600_000);
+  rem -= h * 3_600_000;
+  const mi = Math.floor(rem / 60_000);
+  rem -= mi * 60_000;
+  const sec = Math.floor(rem / 1000);
+  return `${lastDayText}${PAD2[h]}:${PAD2[mi]}:${PAD2[sec]}.${PAD3[rem - sec * 1000]}Z`;
+}
 
 /** "Mon dd HH:MM:SS" style English dates used by Apache ("26/Dec/2016:16:16:28 +0200"). */
 export function parseClfDate(s: string, zone: ZoneOffset): number {
