@@ -63,7 +63,8 @@ export interface RoleProcess {
   cpu0: number;
   peakRssMb: number;
   /** RSS, V8 heap in use, and the heap right after the last full collection (the live set). */
-  rssSamples: { t: number; rss_mb: number; heap_mb: number | null; live_mb: number | null }[];
+  /** `bounded_mb`: what the role's bounded buffers hold (the console's live replay buffer), part of the live heap. */
+  rssSamples: { t: number; rss_mb: number; heap_mb: number | null; live_mb: number | null; bounded_mb: number | null }[];
 }
 
 export interface ClusterOptions {
@@ -181,6 +182,7 @@ export class Cluster {
         p.peakRssMb = Math.max(p.peakRssMb, s.peak_rss_mb);
         let heap: number | null = null;
         let live: number | null = null;
+        let bounded: number | null = null;
         try {
           const m = await this.metrics(p);
           const mb = (name: string) => {
@@ -189,10 +191,12 @@ export class Cluster {
           };
           heap = mb("sigil_nodejs_heap_size_used_bytes");
           live = mb("sigil_nodejs_heap_live_bytes");
+          const replay = m.find((x) => x.name === "sigil_console_replay_buffer_bytes")?.value;
+          bounded = replay === undefined ? null : replay / 1024 / 1024;
         } catch {
           heap = null;
         }
-        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap, live_mb: live });
+        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap, live_mb: live, bounded_mb: bounded });
       }),
     );
   }
