@@ -8,6 +8,7 @@ import path from "node:path";
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import type { Batch, Bus, Consumer, OutgoingMessage, Producer } from "../platform/bus/types.ts";
+import { partitionFor } from "../platform/bus/partitioner.ts";
 import type { Store } from "../platform/store/types.ts";
 import type { SigilConfig } from "../platform/config/schema.ts";
 import { Lifecycle } from "../platform/lifecycle.ts";
@@ -188,6 +189,18 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   let out: Signal[] = [];
   /** When detection last read each events partition to its end (wall clock, ms). */
   const caughtUpAt = new Map<number, number>();
+  /** Events partitions with a batch in detection now. */
+  const busy = new Set<number>();
+  /** Partitions of `sigil.signals` (where each routing copy lands), asked when detection starts. */
+  let signalsPartitions = 0;
+  /** Per events partition, the id of the last routing copy published to each signals partition. */
+  const lastSent = new Map<number, Map<number, string>>();
+  const noteSent = (src: number, signals: Signal[]) => {
+    if (signalsPartitions === 0) return;
+    let m = lastSent.get(src);
+    if (!m) lastSent.set(src, (m = new Map()));
+    for (const s of signals) if (s.signal.route && s.signal.key) m.set(partitionFor(s.signal.key, signalsPartitions), s.event.id);
+  };
   let producer: Producer | null = null;
   let eventsConsumer: Consumer | null = null;
   let indexer: EventsIndexer | null = null;
@@ -391,7 +404,15 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     // a batch redelivered after a failed write must not publish its signals again: the correlation
     // runner counts routing copies, and a copy counted twice can complete a threshold on its own
     const toSend = out.filter((s) => !sent.has(s.event.id));
-    if (toSend.length) writes.push(producer!.send("signals", toSend.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }))).then(() => rememberSent(toSend)));
+    if (toSend.length) {
+      const msgs = toSend.map((s) => ({ key: s.signal.key || null, value: JSON.stringify(s), timestamp: Date.parse(s["@timestamp"]) || undefined }));
+      writes.push(
+        producer!.send("signals", msgs).then(() => {
+          rememberSent(toSend);
+          noteSent(batch.partition, toSend);
+        }),
+      );
+    }
     await allDurable(writes);
     if (dlq.length) await producer!.send("dlq", dlq);
     const lastMsg = batch.messages[batch.messages.length - 1];
@@ -704,15 +725,15 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
             const lags = await eventsConsumer.lag();
             return lags.every((l) => l.lag <= UPSTREAM_LIVE_MAX_LAG);
           },
-          // an events partition whose matches have all been published (detection read it to the end a moment
-          // ago, or nothing is left to read): a signals partition it sent nothing to lately stops waiting for it
-          inputs: o.config.bus.partitions,
-          caughtUp: async () => {
-            const out = new Set<number>();
+          // the slowest input holds a signals partition's watermark back unless detection has drained it
+          // (read to its end, no batch in flight) and the last copy it published there has been read
+          inputs: await o.bus.partitionCount("events"),
+          progress: async () => {
+            const caughtUp = new Set<number>();
             const t = Date.now();
-            for (const [p, at] of caughtUpAt) if (t - at <= CAUGHT_UP_RECENT_MS) out.add(p);
-            if (eventsConsumer !== null) for (const l of await eventsConsumer.lag()) if (l.lag === 0) out.add(l.partition);
-            return out;
+            for (const [p, at] of caughtUpAt) if (t - at <= CAUGHT_UP_RECENT_MS && !busy.has(p)) caughtUp.add(p);
+            if (eventsConsumer !== null) for (const l of await eventsConsumer.lag()) if (l.lag === 0 && !busy.has(l.partition)) caughtUp.add(l.partition);
+            return { caughtUp, lastSent: (src: number, k: number) => lastSent.get(src)?.get(k) };
           },
           log,
         });
@@ -808,7 +829,9 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       async start() {
         // several partitions' batches at once: one is evaluated while the signals of another are produced
         eventsConsumer = await o.bus.consumer({ groupId: "sigil-correlate", topics: ["events"], fromBeginning: true, maxBatchSize: 2_000, concurrency: Math.min(o.config.bus.partitions, 16) });
+        signalsPartitions = await o.bus.partitionCount("signals");
         await eventsConsumer.run(async (batch) => {
+          busy.add(batch.partition);
           try {
             await handleEvents(batch);
           } catch (err) {
@@ -819,6 +842,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
             }
             log.error({ err: describeError(err), partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length, ...batchTraceFields(evs) }, "events batch failed; it will be redelivered");
             throw err;
+          } finally {
+            busy.delete(batch.partition);
           }
         });
       },

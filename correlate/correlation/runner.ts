@@ -47,6 +47,13 @@ export interface KnownRules {
   baselines: ReadonlySet<string>;
 }
 
+/** Detection's side of the inputs (RunnerOptions.progress). */
+export interface InputProgress {
+  caughtUp: ReadonlySet<number>;
+  /** Id of the last routing copy published from events partition `src` to signals partition `partition` (undefined: none). */
+  lastSent(src: number, partition: number): string | undefined;
+}
+
 /** What a plan swap did to the live state, summed over the partitions held. */
 export interface SwapReport {
   partitions: number;
@@ -80,20 +87,20 @@ export interface RunnerOptions {
    */
   upstreamLive?: () => boolean | Promise<boolean>;
   /**
-   * The `sigil.events` partitions detection has read to the end (now, or a moment ago): their matches are
-   * all on `sigil.signals`. An input (events partition) that sent a partition nothing for `inputIdleMs`
-   * stops holding its watermark back only when it is caught up, or after `inputHoldMs`. Default: every
-   * input counts as caught up.
+   * What detection knows of its inputs: the `sigil.events` partitions it has read to the end with no batch
+   * in flight, and the id of the last routing copy it published from an events partition to a signals
+   * partition. An input holds a partition's watermark back unless it is drained (caught up, and the last
+   * copy it published there has been read: nothing of it is still on its way), or it has sent nothing for
+   * `inputHoldMs`. Default (no hook): every input counts as drained, and the watermark is the newest copy's
+   * time, as with one input.
    */
-  caughtUp?: () => Promise<ReadonlySet<number>>;
+  progress?: () => Promise<InputProgress>;
   /**
    * The events partitions (0 .. inputs-1) every signals partition expects copies from: each holds the
-   * watermark back from the start, until it sends or counts as idle (a backlog in an input that has not
-   * sent yet is then not counted late). Default 0: an input is known once it sends.
+   * watermark back from the start until it sends or is drained (a backlog in an input that has not sent
+   * yet is then not counted late). Default 0: an input is known once it sends.
    */
   inputs?: number;
-  /** An input that sent nothing for this long is idle, if caught up (default: idleAdvanceMs, else 30 s). */
-  inputIdleMs?: number;
   /** An input that sent nothing for this long no longer holds the watermark back, caught up or not (default 5 min). */
   inputHoldMs?: number;
   maxBatchSize?: number;
@@ -125,12 +132,14 @@ interface PartitionState {
  * The inputs of one signals partition and the event time each has reached. Detection drains a backlog
  * one events partition after another (after a bus outage, each partition's whole backlog in one batch),
  * so the copies reaching a signals partition are ordered per input, not across inputs: the partition's
- * watermark is the slowest input's newest event time, not the newest of all. An input that has sent
- * nothing for a while holds it back only while its events may still be coming (it is not caught up).
+ * watermark is the slowest input's newest event time, not the newest of all. A drained input (nothing
+ * of it read or on its way: RunnerOptions.progress) does not hold it back.
  */
 class Inputs {
   private readonly newest = new Map<number, number>();
   private readonly heard = new Map<number, number>();
+  /** Id of the last copy read from each input. */
+  private readonly lastRead = new Map<number, string>();
   /** Inputs whose newest time changed since the last checkpoint. */
   private changed = false;
 
@@ -150,8 +159,9 @@ class Inputs {
       }
   }
 
-  saw(src: number, t: number, now: number): void {
+  saw(src: number, t: number, now: number, id: string | undefined): void {
     this.heard.set(src, now);
+    if (id !== undefined) this.lastRead.set(src, id);
     const had = this.newest.get(src);
     if (had === undefined || t > had) {
       this.newest.set(src, t);
@@ -159,29 +169,32 @@ class Inputs {
     }
   }
 
+  /** Id of the last copy read from the input (undefined: none since the partition was opened or restored). */
+  lastReadOf(src: number): string | undefined {
+    return this.lastRead.get(src);
+  }
+
   quietFor(src: number, now: number): number {
     const at = this.heard.get(src);
     return at === undefined ? Infinity : now - at;
   }
 
-  /** The inputs silent for at least `idleMs` (candidates to stop holding the watermark back). */
-  quiet(now: number, idleMs: number): number[] {
-    const out: number[] = [];
-    for (const [src, at] of this.heard) if (now - at >= idleMs) out.push(src);
-    return out;
+  /** The inputs known (expected or heard from). */
+  sources(): IterableIterator<number> {
+    return this.newest.keys();
   }
 
   /**
    * The watermark: the slowest newest time among the inputs that hold it back (every input but the
-   * `released` ones); the newest of all when every input is released. -Infinity with no inputs.
+   * `released` ones; null: none holds it back); the newest of all when none does. -Infinity with no inputs.
    */
-  watermark(released: ReadonlySet<number>): number {
+  watermark(released: ReadonlySet<number> | null): number {
     let slowest = Infinity;
     let newest = -Infinity;
     let held = false;
     for (const [src, t] of this.newest) {
       if (t > newest) newest = t;
-      if (!released.has(src)) {
+      if (released !== null && !released.has(src)) {
         held = true;
         if (t < slowest) slowest = t;
       }
@@ -202,6 +215,7 @@ class Inputs {
   restore(lists: unknown[], now: number): void {
     this.newest.clear();
     this.heard.clear();
+    this.lastRead.clear();
     this.changed = false;
     for (const l of lists) {
       if (!l || typeof l !== "object") continue;
@@ -305,7 +319,7 @@ export class StatefulRunner {
   /** Since when batches name rules this instance does not know (null: they do not). */
   private unknownSince: number | null = null;
   /** The caught-up events partitions, as last asked. */
-  private caught: { at: number; set: ReadonlySet<number> } | null = null;
+  private caught: { at: number; progress: InputProgress } | null = null;
 
   constructor(private readonly o: RunnerOptions) {
     this.groupId = o.groupId ?? "sigil-correlate-stateful";
@@ -576,7 +590,7 @@ export class StatefulRunner {
       if (s.signal.type !== "correlation") {
         const src = s.signal.route!.src;
         const t = Date.parse(s["@timestamp"]);
-        if (Number.isFinite(t)) ps.inputs.saw(Number.isInteger(src) && (src as number) >= 0 && (src as number) < MAX_INPUTS ? (src as number) : -1, t, now);
+        if (Number.isFinite(t)) ps.inputs.saw(Number.isInteger(src) && (src as number) >= 0 && (src as number) < MAX_INPUTS ? (src as number) : -1, t, now, s.event?.id);
       }
     }
     if (fed) ps.lastInput = now;
@@ -649,14 +663,17 @@ export class StatefulRunner {
 
   /** Moves the partition's stages to its inputs' watermark (after each batch). */
   private async advanceInputs(ps: PartitionState, now: number): Promise<void> {
-    const idleMs = this.o.inputIdleMs ?? (this.o.idleAdvanceMs || 30_000);
     const holdMs = this.o.inputHoldMs ?? 300_000;
-    const quiet = ps.inputs.quiet(now, idleMs);
-    let released: ReadonlySet<number> = NO_INPUTS;
-    if (quiet.length) {
-      const caught = await this.caughtUp(now);
+    const progress = await this.inputProgress(now);
+    let released: ReadonlySet<number> | null = null;
+    if (progress !== null) {
       const r = new Set<number>();
-      for (const src of quiet) if (caught === null || caught.has(src) || ps.inputs.quietFor(src, now) >= holdMs) r.add(src);
+      for (const src of ps.inputs.sources()) {
+        // drained: detection has read the input to its end and this partition has read every copy it sent here
+        const read = ps.inputs.lastReadOf(src);
+        const drained = progress.caughtUp.has(src) && (progress.lastSent(src, ps.partition) ?? read) === read;
+        if (drained || ps.inputs.quietFor(src, now) >= holdMs) r.add(src);
+      }
       released = r;
     }
     const w = ps.inputs.watermark(released);
@@ -666,20 +683,20 @@ export class StatefulRunner {
     }
   }
 
-  /** The events partitions detection has read to the end (null: every input counts as caught up). */
-  private async caughtUp(now: number): Promise<ReadonlySet<number> | null> {
-    if (!this.o.caughtUp) return null;
-    if (this.caught && now - this.caught.at < CAUGHT_UP_TTL_MS) return this.caught.set;
-    let set: ReadonlySet<number>;
+  /** Detection's progress on its inputs, asked at most once a second (null: every input counts as drained). */
+  private async inputProgress(now: number): Promise<InputProgress | null> {
+    if (!this.o.progress) return null;
+    if (this.caught && now - this.caught.at < CAUGHT_UP_TTL_MS) return this.caught.progress;
+    let progress: InputProgress;
     try {
-      set = await this.o.caughtUp();
+      progress = await this.o.progress();
     } catch (err) {
       // unknown: the quiet inputs keep holding the watermark back (until their hold runs out)
       this.o.log?.debug({ err: String(err) }, "could not tell which events partitions detection has caught up with");
-      set = NO_INPUTS;
+      progress = { caughtUp: NO_INPUTS, lastSent: () => undefined };
     }
-    this.caught = { at: now, set };
-    return set;
+    this.caught = { at: now, progress };
+    return progress;
   }
 
   private async idleTick(idleMs: number): Promise<void> {

@@ -238,6 +238,11 @@ export class KafkaBus implements Bus {
     }
   }
 
+  async partitionCount(name: TopicName): Promise<number> {
+    const [t] = await this.topicsWithLeaders([this.topicName(name)]);
+    return t.partitions.length;
+  }
+
   async health(): Promise<BusHealth> {
     if (this.closed) return { ok: false, detail: "closed" };
     let timer: NodeJS.Timeout | undefined;

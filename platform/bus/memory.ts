@@ -230,6 +230,10 @@ export class MemoryBus implements Bus {
     // topics exist from construction
   }
 
+  async partitionCount(): Promise<number> {
+    return this.partitions;
+  }
+
   async health(): Promise<BusHealth> {
     if (this.closed) return { ok: false, detail: "closed" };
     const fullest = [...this.topics.entries()].reduce((a, b) => (b[1].bytes > a[1].bytes ? b : a));

@@ -117,6 +117,8 @@ export interface Bus {
   topicName(name: TopicName): string;
   /** Creates the four topics with the configured partition count if they do not exist. */
   ensureTopics(): Promise<void>;
+  /** How many partitions a topic has (keys land on partitionFor(key, count)). */
+  partitionCount(name: TopicName): Promise<number>;
   producer(): Promise<Producer>;
   consumer(opts: ConsumerOptions): Promise<Consumer>;
   health(): Promise<BusHealth>;

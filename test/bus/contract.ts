@@ -91,7 +91,10 @@ export function busContract(target: ContractTarget): void {
       const { bus, partitionCount } = await make(5);
       await bus.ensureTopics();
       await bus.ensureTopics(); // idempotent
-      for (const t of ["events", "signals", "alerts", "dlq"] as TopicName[]) expect(await partitionCount(t)).toBe(5);
+      for (const t of ["events", "signals", "alerts", "dlq"] as TopicName[]) {
+        expect(await partitionCount(t)).toBe(5);
+        expect(await bus.partitionCount(t)).toBe(5);
+      }
       expect((await bus.health()).ok).toBe(true);
     });
 
@@ -143,6 +146,20 @@ export function busContract(target: ContractTarget): void {
       expect(first!.headers["x-sigil"]).toBe("h0");
       expect(first!.timestamp).toBe(ts);
       expect(first!.offset).toMatch(/^\d+$/);
+    });
+
+    it("tells a reader whose batch ends at the partition's end that it has read everything written so far", async () => {
+      const { bus } = await make(1);
+      const prod = track(await bus.producer());
+      await prod.send("signals", Array.from({ length: 10 }, (_, i) => ({ key: "k", value: `v${i}` })));
+      const ends: { last: bigint; end: bigint }[] = [];
+      const c = track(await bus.consumer({ groupId: "ends", topics: ["signals"], maxBatchSize: 4 }));
+      await c.run(async (b) => {
+        ends.push({ last: BigInt(b.messages[b.messages.length - 1].offset), end: BigInt(b.end!) });
+      });
+      await until(() => ends.reduce((n, e) => Math.max(n, Number(e.last) + 1), 0) >= 10, T, "10 messages");
+      for (const e of ends) expect(e.end).toBeGreaterThan(e.last);
+      expect(ends.at(-1)!.end).toBe(ends.at(-1)!.last + 1n);
     });
 
     it("splits partitions between the members of a group, with exact rebalance hooks", async () => {
