@@ -156,10 +156,13 @@ describe("the demo through Kafka and the store", () => {
     const alert = open[0];
     expect(alert).toMatchObject({ status: "new", chain_id: chain.id });
     expect(alert.tactics).toEqual(chain.tactics);
-    expect(alert.version).toBeGreaterThan(1);
+    // updated in place, never a second alert (the restart test below adds a step to this one); the chain
+    // builder's write rounds may write a chain whose steps arrived together once (decision 0019)
+    expect(alert.version).toBeGreaterThanOrEqual(1);
     const audit = await store.search("audit", { size: 1000 });
     expect(audit.hits.some((a) => a.action === "alert.create" && a.target === chain.id)).toBe(true);
-    expect(await store.count("events", {})).toBe(events.length);
+    // the events indexer is a consumer group of its own: detection does not wait for it
+    await waitFor("every event stored", async () => (await store.refresh("events"), (await store.count("events", {})) === events.length));
     expect(await store.count("signals", {})).toBeGreaterThanOrEqual(chain.steps.length);
   });
 
@@ -174,6 +177,10 @@ describe("the demo through Kafka and the store", () => {
     await store.refresh();
     const after = (await store.search("alerts", { size: 10 })).hits as Alert[];
     expect(after.map((a) => [a.id, a.version, a.signal_count])).toEqual(before.map((a) => [a.id, a.version, a.signal_count]));
+    // stored once each: the indexer's redelivered events are the same documents
+    await waitFor("every event stored", async () => (await store.refresh("events"), (await store.count("events", {})) >= events.length));
+    await new Promise((r) => setTimeout(r, 2_000));
+    await store.refresh("events");
     expect(await store.count("events", {})).toBe(events.length);
   });
 
