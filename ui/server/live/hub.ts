@@ -120,7 +120,13 @@ export class LiveHub {
   private readonly buffer: ReplayBuffer;
   readonly clients = new Set<LiveClient>();
   private readonly seen = new Map<string, DedupEntry>();
-  private readonly maxSeen = 200_000;
+  /**
+   * Alerts and chains whose newest published version is remembered, to skip duplicates (redeliveries,
+   * the same update from the chain builder and from triage). An optimization only: browsers apply updates
+   * by version, never older over newer. ~150 bytes per entry, so ~3 MB at the bound (it was 200,000,
+   * ~30 MB, on a console whose live heap is ~35 MB; the soak saw it grow with every new alert).
+   */
+  private readonly maxSeen = 20_000;
   private timers: NodeJS.Timeout[] = [];
   private closing = false;
 
