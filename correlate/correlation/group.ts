@@ -49,6 +49,13 @@ function slots<T>(n: number): T[] {
   return new Array<T>(n);
 }
 
+/** The `live` entries of `a` from index `from`, at the front of an array of capacity `cap` (`a` itself when it has that capacity). */
+function moved<T>(a: T[], cap: number, from: number, live: number): T[] {
+  const out = cap === a.length ? a : slots<T>(cap);
+  for (let i = 0; i < live; i++) out[i] = a[from + i];
+  return out;
+}
+
 export class Group {
   /** Stamp of the latest update (least-recently-updated order, for eviction and idle expiry). */
   touch = 0;
@@ -211,20 +218,15 @@ export class Group {
     const live = this.end - this.h;
     const shift = this.h;
     const cap = this.t.length === 0 ? FIRST_CAPACITY : live * 2 <= this.t.length ? this.t.length : this.t.length * 2;
-    const move = <T>(a: T[]): T[] => {
-      const out = cap === a.length ? a : slots<T>(cap);
-      for (let i = 0; i < live; i++) out[i] = a[shift + i];
-      return out;
-    };
     const oldEnd = this.end;
-    this.t = move(this.t);
-    const ids = move(this.ids);
+    this.t = moved(this.t, cap, shift, live);
+    const ids = moved(this.ids, cap, shift, live);
     // slots moved from keep no references (numbers may stay: they hold nothing)
     if (ids === this.ids) for (let i = live; i < oldEnd; i++) ids[i] = "";
     this.ids = ids;
-    if (this.ln !== null) this.ln = move(this.ln);
-    if (this.fl !== null) this.fl = move(this.fl);
-    if (this.v !== null) this.v = move(this.v);
+    if (this.ln !== null) this.ln = moved(this.ln, cap, shift, live);
+    if (this.fl !== null) this.fl = moved(this.fl, cap, shift, live);
+    if (this.v !== null) this.v = moved(this.v, cap, shift, live);
     this.h = 0;
     this.w -= shift;
     if (this.w < 0) this.w = 0;
