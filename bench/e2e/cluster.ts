@@ -64,7 +64,7 @@ export interface RoleProcess {
   peakRssMb: number;
   /** RSS, V8 heap in use, and the heap right after the last full collection (the live set). */
   /** `bounded_mb`: what the role's bounded buffers hold (the console's live replay buffer), part of the live heap. */
-  rssSamples: { t: number; rss_mb: number; heap_mb: number | null; live_mb: number | null; bounded_mb: number | null }[];
+  rssSamples: { t: number; rss_mb: number; heap_mb: number | null; live_mb: number | null; bounded_mb: number | null; major_gcs: number | null }[];
 }
 
 export interface ClusterOptions {
@@ -183,6 +183,7 @@ export class Cluster {
         let heap: number | null = null;
         let live: number | null = null;
         let bounded: number | null = null;
+        let majors: number | null = null;
         try {
           const m = await this.metrics(p);
           const mb = (name: string) => {
@@ -193,10 +194,12 @@ export class Cluster {
           live = mb("sigil_nodejs_heap_live_bytes");
           const replay = m.find((x) => x.name === "sigil_console_replay_buffer_bytes")?.value;
           bounded = replay === undefined ? null : replay / 1024 / 1024;
+          // the live heap is measured by each mark-compact: a sample is fresh only after one more of them
+          majors = m.filter((x) => x.name === "sigil_nodejs_gc_duration_seconds_count" && x.labels["kind"] === "major").reduce((t, x) => t + x.value, 0);
         } catch {
           heap = null;
         }
-        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap, live_mb: live, bounded_mb: bounded });
+        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap, live_mb: live, bounded_mb: bounded, major_gcs: majors });
       }),
     );
   }

@@ -483,10 +483,13 @@ async function soak(): Promise<Record<string, unknown>> {
       const heaps = after.filter((x) => x.heap_mb !== null);
       const firstHeap = heaps.length >= 4 ? avg(heaps.slice(0, q).map((x) => x.heap_mb!)) : NaN;
       const lastHeap = heaps.length >= 4 ? avg(heaps.slice(-q).map((x) => x.heap_mb!)) : NaN;
-      // the live heap (right after a full collection) tells a leak from the sawtooth of garbage
-      const lives = after.filter((x) => x.live_mb !== null);
-      const firstLive = lives.length >= 4 ? avg(lives.slice(0, q).map((x) => x.live_mb!)) : NaN;
-      const lastLive = lives.length >= 4 ? avg(lives.slice(-q).map((x) => x.live_mb!)) : NaN;
+      // the live heap (right after a full collection) tells a leak from the sawtooth of garbage; it is
+      // only as recent as the last mark-compact, so samples count from the first one after the warm-up
+      const majorsAtWarm = after[0]?.major_gcs ?? null;
+      const lives = after.filter((x) => x.live_mb !== null && (majorsAtWarm === null || (x.major_gcs ?? 0) > majorsAtWarm));
+      const qLive = Math.max(1, Math.floor(lives.length / 4));
+      const firstLive = lives.length >= 4 ? avg(lives.slice(0, qLive).map((x) => x.live_mb!)) : NaN;
+      const lastLive = lives.length >= 4 ? avg(lives.slice(-qLive).map((x) => x.live_mb!)) : NaN;
       // bounded buffers filling towards their cap (the console's replay buffer, 4 MiB by default) are growth
       // that stops: shown on their own, and the live heap's growth without them beside it
       const bounded = after.filter((x) => x.bounded_mb !== null);
@@ -502,6 +505,8 @@ async function soak(): Promise<Record<string, unknown>> {
         live_heap_mb_first_quarter: Math.round(firstLive),
         live_heap_mb_last_quarter: Math.round(lastLive),
         live_heap_growth_percent: r1(((lastLive - firstLive) / firstLive) * 100),
+        live_heap_samples: lives.length,
+        major_gcs_after_warm_up: majorsAtWarm === null ? null : (after[after.length - 1]?.major_gcs ?? majorsAtWarm) - majorsAtWarm,
         ...(bounded.length >= 4
           ? {
               bounded_buffers_mb_first_quarter: r1(firstBounded),
