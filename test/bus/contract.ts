@@ -237,7 +237,9 @@ export function busContract(target: ContractTarget): void {
       const prod = track(await bus.producer());
       await prod.send("signals", Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: `first-${i}` })));
       await until(() => handled.size >= 30, T, "30 messages");
-      expect([...handled.values()].every((who) => who.length === 1 && who[0] === "a")).toBe(true);
+      // only a handled them (a batch a handled right before a second rebalance may come to it again: at-least-once)
+      const firstBy = [...handled.entries()].filter(([, who]) => who.some((w) => w !== "a"));
+      expect(firstBy, JSON.stringify(firstBy)).toEqual([]);
       await a.close();
       await until(() => b.assignment().length === 3, T, "b to take over all 3 partitions");
       expect(own.heldBy("b").length).toBe(3);
@@ -247,7 +249,7 @@ export function busContract(target: ContractTarget): void {
       await until(() => handled.size >= 50, T, "20 more messages");
       const second = [...handled.entries()].filter(([v]) => v.startsWith("second-"));
       expect(second.length).toBe(20);
-      expect(second.every(([, who]) => who.length === 1 && who[0] === "b")).toBe(true);
+      expect(second.filter(([, who]) => who.some((w) => w !== "b")), JSON.stringify(second)).toEqual([]);
       // nothing handled twice: the hand-over resumed from a's committed offsets
       expect([...handled.values()].filter((who) => who.length > 1)).toEqual([]);
       await b.close();
