@@ -9,7 +9,7 @@ import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
 import type { EcsEvent } from "../../schema/ecs.ts";
 import { safeJsonParse } from "../../schema/fields.ts";
-import { SHARED_DATA_MISSING, sharedDataDir } from "../../test/support/shared-data.ts";
+import { SHARED_DATA_MISSING, sampleInputs, sharedDataDir } from "../../test/support/shared-data.ts";
 import { RecordEncoder } from "../agent/batch.ts";
 import { readRecords } from "../input.ts";
 import { Normalizer } from "../normalize.ts";
@@ -20,19 +20,6 @@ import { TailCache, agentFields } from "./ndjson.ts";
 const data = sharedDataDir();
 /** Records read from each sample file. */
 const PER_FILE = 400;
-
-function sampleFiles(): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(log|json)$/.test(e.name) && !/expected\.json$/.test(e.name)) out.push(p);
-    }
-  };
-  walk(path.join(data!, "logs"));
-  return out.sort();
-}
 
 const general = (line: string) => {
   try {
@@ -45,7 +32,7 @@ const general = (line: string) => {
 
 describe.skipIf(!data)(`HTTP receiver shortcuts on every sample${data ? "" : ` (${SHARED_DATA_MISSING})`}`, () => {
   it("reads every sample record as the agent sends it the same as JSON.parse, and splices the agent into every event as JSON.stringify would write it", async () => {
-    const files = sampleFiles();
+    const files = sampleInputs(path.join(data!, "logs"));
     expect(files.length).toBeGreaterThan(13);
     const agent = { id: "0a1b2c3d", type: "sigil-agent", version: "0.1.0", name: "tök \u2028 \"q\" \\ \ud800" };
     const member = Buffer.from(`"agent":${JSON.stringify(agent)}}`);

@@ -10,24 +10,10 @@ import { describe, expect, it } from "vitest";
 import { validateEvent } from "../../schema/validate.ts";
 import type { EcsEvent } from "../../schema/ecs.ts";
 import { opensJsonDocument } from "../../ingest/input.ts";
-import { PROJECT_ROOT, SHARED_DATA_MISSING, sharedDataDir } from "../support/shared-data.ts";
+import { PROJECT_ROOT, SHARED_DATA_MISSING, sampleInputs, sharedDataDir } from "../support/shared-data.ts";
 
 const data = sharedDataDir();
 const BIN = path.join(PROJECT_ROOT, "bin", "sigil.js");
-
-/** Raw inputs of a sample folder: every .log/.json file that is not an expected output or metadata. */
-function inputs(folder: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(log|json)$/.test(e.name) && !/expected\.json$/.test(e.name)) out.push(p);
-    }
-  };
-  walk(folder);
-  return out.sort();
-}
 
 const folders = data ? fs.readdirSync(path.join(data, "logs"), { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== "LICENSES").map((d) => d.name) : [];
 
@@ -38,7 +24,7 @@ describe.skipIf(!data)(`sigil normalize over every sample folder${data ? "" : ` 
 
   for (const folder of folders) {
     it(`normalizes or dead-letters every line of ${folder}`, () => {
-      const files = inputs(path.join(data!, "logs", folder));
+      const files = sampleInputs(path.join(data!, "logs", folder));
       expect(files.length).toBeGreaterThan(0);
       const r = spawnSync(process.execPath, [BIN, "normalize", "--now", "2024-11-01T00:00:00Z", "--summary-json", ...files.flatMap((f) => ["--input", f])], { encoding: "utf8", maxBuffer: 512 * 1024 * 1024 });
       expect(r.stderr).not.toMatch(/internal error/);

@@ -16,3 +16,21 @@ export function sharedDataDir(): string | null {
 export const SHARED_DATA_MISSING = `shared data not found (set SIGIL_SHARED_DATA or place it at ../shared/data relative to ${ROOT})`;
 
 export const PROJECT_ROOT = ROOT;
+
+/**
+ * The raw sample inputs under `dir` (a folder of the shared data, such as `<sharedDataDir()>/logs` or one
+ * sample folder in it), walked recursively: every .log and .json file that is not an expected output,
+ * as sorted absolute paths. Callers skip with `SHARED_DATA_MISSING` when `sharedDataDir()` is null.
+ */
+export function sampleInputs(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(log|json)$/.test(e.name) && !/expected\.json$/.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
