@@ -242,8 +242,8 @@ const NO_INPUTS: ReadonlySet<number> = new Set();
 const MAX_INPUTS = 65_536;
 /** The checkpoint entry holding the inputs' newest event times. */
 const INPUTS = "inputs";
-/** How long a set of caught-up inputs is reused before asking again. */
-const CAUGHT_UP_TTL_MS = 1_000;
+/** How long detection's progress on its inputs is reused before asking again. */
+const PROGRESS_TTL_MS = 1_000;
 
 /**
  * Ids of the routing copies a partition read lately (their first 16 hex digits) with the offset they were
@@ -318,8 +318,8 @@ export class StatefulRunner {
   private readonly removed = { correlations: new Set<string>(), baselines: new Set<string>() };
   /** Since when batches name rules this instance does not know (null: they do not). */
   private unknownSince: number | null = null;
-  /** The caught-up events partitions, as last asked. */
-  private caught: { at: number; progress: InputProgress } | null = null;
+  /** Detection's progress on each input (the caught-up events partitions, the last copy sent), as last asked. */
+  private progress: { at: number; progress: InputProgress } | null = null;
 
   constructor(private readonly o: RunnerOptions) {
     this.groupId = o.groupId ?? "sigil-correlate-stateful";
@@ -686,7 +686,7 @@ export class StatefulRunner {
   /** Detection's progress on its inputs, asked at most once a second (null: every input counts as drained). */
   private async inputProgress(now: number): Promise<InputProgress | null> {
     if (!this.o.progress) return null;
-    if (this.caught && now - this.caught.at < CAUGHT_UP_TTL_MS) return this.caught.progress;
+    if (this.progress && now - this.progress.at < PROGRESS_TTL_MS) return this.progress.progress;
     let progress: InputProgress;
     try {
       progress = await this.o.progress();
@@ -695,7 +695,7 @@ export class StatefulRunner {
       this.o.log?.debug({ err: String(err) }, "could not tell which events partitions detection has caught up with");
       progress = { caughtUp: NO_INPUTS, lastSent: () => undefined };
     }
-    this.caught = { at: now, progress };
+    this.progress = { at: now, progress };
     return progress;
   }
 
