@@ -14,7 +14,7 @@ import { SigilError } from "../../platform/errors.ts";
 import { recordOfEvent } from "../parsers/common/event.ts";
 import type { ParseContext, Rejection } from "../parsers/types.ts";
 import { deadLetter } from "../dead-letter.ts";
-import type { Publisher } from "../publisher.ts";
+import type { PublishBatch, Publisher } from "../publisher.ts";
 import { FormatCache, GroupNormalizer } from "./batch.ts";
 import { countLines, readNdjson, type Envelope, type NdjsonOptions, type NdjsonRecord } from "./ndjson.ts";
 import { Gate, HttpError, authenticate, rateLimit, readBody, sendJson, startHttpListener, type Listener } from "./server.ts";
@@ -42,6 +42,39 @@ function applyEnvelope(e: EcsEvent, env: Envelope, spliceAgent: boolean): void {
   const tags = env.truncated ? [...(env.tags ?? []), "truncated"] : env.tags!;
   const own = Array.isArray(e.tags) ? e.tags : [];
   e.tags = [...own, ...tags.filter((t) => !own.includes(t))];
+}
+
+/**
+ * Reads and normalizes an NDJSON body into `batch`, record by record (a record's envelope objects and its
+ * event die as soon as its bytes are in the batch, so the collector copies little); returns the lines and
+ * records it rejected. The body's agent object is serialized once and spliced into its events.
+ */
+export function normalizeBody(body: Buffer, opts: NdjsonOptions, ctx: ParseContext, cache: FormatCache, batch: PublishBatch): Rejection[] {
+  const readRejections: Rejection[] = [];
+  const rejected: Rejection[] = [];
+  // the agent object of the body's envelopes, serialized once as the events' last member
+  let agent: EcsEvent["agent"] | undefined;
+  let agentMember: Uint8Array | undefined;
+  const gn = new GroupNormalizer(ctx, cache, {
+    event(e, rec) {
+      const env = ((rec ?? recordOfEvent.get(e)) as NdjsonRecord | undefined)?.envelope;
+      if (env === undefined) return batch.add(e);
+      if (env.agent === undefined || e.agent !== undefined) {
+        applyEnvelope(e, env, false);
+        return batch.add(e);
+      }
+      applyEnvelope(e, env, true);
+      if (env.agent !== agent) {
+        agent = env.agent;
+        agentMember = Buffer.from(`"agent":${JSON.stringify(agent)}}`, "utf8");
+      }
+      batch.add(e, agentMember);
+    },
+    reject: (r) => rejected.push(r),
+  });
+  readNdjson(body, opts, (rec, format, sourceKey) => gn.push(rec, format, sourceKey), readRejections);
+  gn.finish();
+  return [...readRejections, ...rejected, ...gn.rejections];
 }
 
 export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listener> {
@@ -98,34 +131,10 @@ export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listene
    */
   function normalizeAndPublish(body: Buffer, opts: NdjsonOptions): Promise<{ events: number; rejected: number }> {
     const batch = deps.publisher.batch("http");
-    const readRejections: Rejection[] = [];
-    const rejected: Rejection[] = [];
-    // the agent object of the body's envelopes, serialized once as the events' last member
-    let agent: EcsEvent["agent"] | undefined;
-    let agentMember: Uint8Array | undefined;
-    const gn = new GroupNormalizer(deps.ctx, cache, {
-      event(e, rec) {
-        const env = ((rec ?? recordOfEvent.get(e)) as NdjsonRecord | undefined)?.envelope;
-        if (env === undefined) return batch.add(e);
-        if (env.agent === undefined || e.agent !== undefined) {
-          applyEnvelope(e, env, false);
-          return batch.add(e);
-        }
-        applyEnvelope(e, env, true);
-        if (env.agent !== agent) {
-          agent = env.agent;
-          agentMember = Buffer.from(`"agent":${JSON.stringify(agent)}}`, "utf8");
-        }
-        batch.add(e, agentMember);
-      },
-      reject: (r) => rejected.push(r),
-    });
-    readNdjson(body, opts, (rec, format, sourceKey) => gn.push(rec, format, sourceKey), readRejections);
-    gn.finish();
+    const rejections = normalizeBody(body, opts, deps.ctx, cache, batch);
     if (batch.size > cfg.limits.max_events_per_batch) {
       throw new HttpError(413, "too_many_events", `the batch became ${batch.size} events, more than ${cfg.limits.max_events_per_batch} (ingest.limits.max_events_per_batch); send smaller batches`);
     }
-    const rejections = [...readRejections, ...rejected, ...gn.rejections];
     const dead = rejections.map((r) => deadLetter(r, "http", { sender: opts.sender, truncated: (r.record as NdjsonRecord).envelope?.truncated }));
     const counts = { events: batch.size, rejected: dead.length };
     return deps.publisher.send(batch, dead).then(
