@@ -50,6 +50,13 @@ export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rs
   }
 }
 
+/** Windowed state a role reports (correlate): correlation groups, baseline entities, chains. */
+export interface RoleState {
+  correlation_groups: number;
+  baseline_entities: number;
+  chains: number;
+}
+
 export interface RoleProcess {
   name: string;
   role: "ingest" | "correlate" | "console" | "index";
@@ -64,7 +71,7 @@ export interface RoleProcess {
   peakRssMb: number;
   /** RSS, V8 heap in use, and the heap right after the last full collection (the live set). */
   /** `bounded_mb`: what the role's bounded buffers hold (the console's live replay buffer), part of the live heap. */
-  rssSamples: { t: number; rss_mb: number; heap_mb: number | null; live_mb: number | null; bounded_mb: number | null; major_gcs: number | null }[];
+  rssSamples: { t: number; rss_mb: number; heap_mb: number | null; live_mb: number | null; bounded_mb: number | null; major_gcs: number | null; state: RoleState | null }[];
 }
 
 export interface ClusterOptions {
@@ -184,6 +191,7 @@ export class Cluster {
         let live: number | null = null;
         let bounded: number | null = null;
         let majors: number | null = null;
+        let state: RoleState | null = null;
         try {
           const m = await this.metrics(p);
           const mb = (name: string) => {
@@ -196,10 +204,15 @@ export class Cluster {
           bounded = replay === undefined ? null : replay / 1024 / 1024;
           // the live heap is measured by each mark-compact: a sample is fresh only after one more of them
           majors = m.filter((x) => x.name === "sigil_nodejs_gc_duration_seconds_count" && x.labels["kind"] === "major").reduce((t, x) => t + x.value, 0);
+          // the windowed state a role holds (correlate): what its live heap should grow with until the windows are full
+          const liveOf = (stage: string) => m.find((x) => x.name === "sigil_stateful_live" && x.labels["stage"] === stage)?.value;
+          const chains = m.find((x) => x.name === "sigil_chains_live")?.value;
+          if (chains !== undefined || liveOf("correlation") !== undefined)
+            state = { correlation_groups: liveOf("correlation") ?? 0, baseline_entities: liveOf("anomaly") ?? 0, chains: chains ?? 0 };
         } catch {
           heap = null;
         }
-        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap, live_mb: live, bounded_mb: bounded, major_gcs: majors });
+        p.rssSamples.push({ t, rss_mb: Math.round(s.rss_mb), heap_mb: heap, live_mb: live, bounded_mb: bounded, major_gcs: majors, state });
       }),
     );
   }

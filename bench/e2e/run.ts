@@ -19,7 +19,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { Cluster, ROOT, codeRoot, procStats, type RoleProcess } from "./cluster.ts";
+import { Cluster, ROOT, codeRoot, procStats, type RoleProcess, type RoleState } from "./cluster.ts";
 import { LoadGenerator, now } from "./load.ts";
 import { Observer } from "./observer.ts";
 import type { Sample } from "../../ui/server/health/prometheus.ts";
@@ -455,6 +455,24 @@ async function scale(): Promise<Record<string, unknown>> {
   }
 }
 
+/**
+ * The windowed state a role held in the first and last quarter of the measured window (correlate:
+ * correlation groups, baseline entities, chains). Its windows run from 10 minutes to hours, so in a
+ * 10-minute soak this state is still filling; the live heap's growth is read beside it.
+ */
+function windowedState(samples: { state: RoleState | null }[]): Record<string, unknown> {
+  const xs = samples.map((x) => x.state).filter((x): x is RoleState => x !== null);
+  if (xs.length < 4) return {};
+  const q = Math.max(1, Math.floor(xs.length / 4));
+  const avg = (part: RoleState[], k: keyof RoleState) => Math.round(part.reduce((t, x) => t + x[k], 0) / part.length);
+  const out: Record<string, number> = {};
+  for (const k of ["correlation_groups", "baseline_entities", "chains"] as const) {
+    out[`${k}_first_quarter`] = avg(xs.slice(0, q), k);
+    out[`${k}_last_quarter`] = avg(xs.slice(-q), k);
+  }
+  return { windowed_state: out };
+}
+
 async function soak(): Promise<Record<string, unknown>> {
   const rate = num("soak-rate");
   const minutes = num("soak-minutes");
@@ -514,6 +532,7 @@ async function soak(): Promise<Record<string, unknown>> {
               live_heap_growth_without_bounded_buffers_percent: r1(((lastLive - lastBounded - (firstLive - firstBounded)) / (firstLive - firstBounded)) * 100),
             }
           : {}),
+        ...windowedState(after),
         rss_mb_max: Math.max(...r.rssSamples.map((x) => x.rss_mb)),
         /** [seconds, RSS MB, heap used MB, live heap MB, bounded buffers MB (console)] */
         samples: r.rssSamples.map((x) => [Math.round(x.t / 1000), x.rss_mb, x.heap_mb, x.live_mb, x.bounded_mb === null ? null : r1(x.bounded_mb)]),
