@@ -271,16 +271,16 @@ export class CorrelationEngine {
     const T = c.rule.timespanMs;
     // entries older than any window that can still change are useless (arrival mode; in close mode a
     // pending window keeps every entry from its anchor until drainCloses decides it)
-    if (c.mode === "arrival" && g.h < g.end && g.t[g.h] < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
+    if (c.mode === "arrival" && g.h < g.end && g.time(g.h) < this.maxTime - this.lateness - T) this.purge(g, this.maxTime - this.lateness - T);
     if (g.end - g.h >= this.maxWindow) this.overflow(g);
     const ref: RefSlot = m.refs ?? m.eventId ?? "";
     const line = m.line ?? 0;
     const file = m.file === undefined ? -1 : this.fileId(m.file);
-    const inOrder = g.h === g.end || t >= g.t[g.end - 1];
+    const inOrder = g.h === g.end || t >= g.time(g.end - 1);
     if (c.mode === "close" && inOrder) g.entity = entityOf(m);
     const p = g.insert(inOrder ? g.end : g.upperBound(t), t, ref, line, file, val);
     if (c.mode === "close") {
-      const anchor = g.t[g.h];
+      const anchor = g.time(g.h);
       if (g.closeAt === null || anchor + T < g.closeAt) {
         g.closeAt = anchor + T;
         this.closes.push(g.closeAt, g);
@@ -291,7 +291,7 @@ export class CorrelationEngine {
       g.addAgg(p);
       const lo = t - T;
       let w = g.w;
-      while (g.t[w] < lo) w++;
+      while (g.time(w) < lo) w++;
       g.dropAgg(w);
       const value = g.aggValue();
       const end = g.end - 1;
@@ -307,12 +307,12 @@ export class CorrelationEngine {
     // out of order, within the allowed lateness: every window ending at this event or at a later one
     // within the timespan now holds one more event
     const last = g.end - 1;
-    for (let j = p; j <= last && g.t[j] <= t + T; j++) {
-      const a = g.lowerBound(g.t[j] - T);
+    for (let j = p; j <= last && g.time(j) <= t + T; j++) {
+      const a = g.lowerBound(g.time(j) - T);
       const value = g.rangeValue(a, j);
       if (satisfied(g, value, rangeMask, a, j)) {
         const hit = this.makeHit(g, a, j, value, m);
-        g.floor = g.t[j];
+        g.floor = g.time(j);
         g.dropFront(j + 1);
         g.rebuildAgg();
         this.publish(c, hit);
@@ -326,7 +326,7 @@ export class CorrelationEngine {
     // usually one or two entries: a forward scan reads the cache line the oldest entry is on, where a
     // binary search would read several (and each entry is scanned past once, when it is dropped)
     let to = g.h + 1;
-    while (to < g.end && g.t[to] < horizon) to++;
+    while (to < g.end && g.time(to) < horizon) to++;
     if (g.corr.mode === "arrival") g.dropAgg(to);
     g.dropFront(to);
   }
@@ -357,7 +357,7 @@ export class CorrelationEngine {
         }
       }
       if (g.size > 0) {
-        g.closeAt = g.t[g.h] + g.corr.rule.timespanMs;
+        g.closeAt = g.time(g.h) + g.corr.rule.timespanMs;
         this.closes.push(g.closeAt, g);
       } else {
         g.closeAt = null;
@@ -398,14 +398,14 @@ export class CorrelationEngine {
     const tailFrom = count > cap ? count - (cap - headKeep) : count;
     let k = 0;
     // the first event may sit inside an inner hit (chained correlations)
-    let first = g.t[a];
+    let first = g.time(a);
     for (let i = a; i <= b; i++) {
       const slot = g.ids[i];
       if (typeof slot === "string") {
         if (k < headKeep || k >= tailFrom) {
           const line = g.ln !== null ? g.ln[i] : 0;
           const file = g.fl !== null ? g.fl[i] : -1;
-          const r: HitEventRef = { id: slot, time: g.t[i] };
+          const r: HitEventRef = { id: slot, time: g.time(i) };
           if (file >= 0) r.file = this.files[file];
           if (line > 0) r.line = line;
           events.push(r);
@@ -418,7 +418,7 @@ export class CorrelationEngine {
           k++;
         }
     }
-    const last = g.t[b];
+    const last = g.time(b);
     const id = hitId("sigil.correlation", c.id, g.key, String(first), String(last), refKey(events[0]), refKey(events[events.length - 1]), String(count));
     return {
       ruleId: c.id,
@@ -611,12 +611,7 @@ export class CorrelationEngine {
         this.budget.reserve();
         const g = new Group(gs[0], c, tc);
         g.floor = gs[1];
-        g.t = gs[4];
-        g.ids = gs[5];
-        g.ln = gs[6];
-        g.fl = gs[7];
-        g.end = gs[4].length;
-        if (g.v !== null) g.v = gs[8] ?? new Array(g.end);
+        g.load(gs[4], gs[5], gs[6], gs[7], gs[8]);
         g.entity = gs[9];
         if (c.mode === "arrival") g.rebuildAgg();
         if (gs[3] !== null) {
@@ -661,7 +656,7 @@ function finiteOrNull(x: number): number | null {
 function groupState(g: Group): GroupState {
   const h = g.h;
   const sl = <T>(a: T[] | null): T[] | null => (a === null ? null : a.slice(h, g.end));
-  return [g.key, g.floor, finiteOrNull(g.newest()), g.closeAt, sl(g.t)!, sl(g.ids)!, sl(g.ln), sl(g.fl), sl(g.v), g.corr.mode === "close" ? g.entity : null];
+  return [g.key, g.floor, finiteOrNull(g.newest()), g.closeAt, g.times(), sl(g.ids)!, sl(g.ln), sl(g.fl), g.values(), g.corr.mode === "close" ? g.entity : null];
 }
 
 function remapFiles(gs: GroupState, files: string[], id: (f: string) => number): GroupState {

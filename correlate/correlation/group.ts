@@ -1,5 +1,7 @@
 // The state of one correlation group: its window of contributing events in event-time order
-// (parallel arrays used as a deque), and the running aggregate over the current window.
+// (parallel arrays used as a deque), and the running aggregate over the current window. For the
+// temporal types, each entry's rule position sits beside its time in the time array (entry i: time at
+// t[2i], position at t[2i + 1]), so a match touches one number array, not two.
 
 import { quantileSorted } from "simple-statistics";
 import type { JsonObject } from "../../schema/ecs.ts";
@@ -56,6 +58,11 @@ function moved<T>(a: T[], cap: number, from: number, live: number): T[] {
   return out;
 }
 
+/** Whether a type keeps each entry's rule position interleaved in the time array (see the top). */
+export function interleaved(tc: number): boolean {
+  return tc === T_TEMPORAL || tc === T_ORDERED;
+}
+
 export class Group {
   /** Stamp of the latest update (least-recently-updated order, for eviction and idle expiry). */
   touch = 0;
@@ -73,12 +80,15 @@ export class Group {
   h = 0;
   w = 0;
   end = 0;
+  /** log2 of the slots per entry in `t`: 1 for the temporal types (time, rule position), else 0. */
+  sh = 0;
+  /** Entry times (and for the temporal types, rule positions: see `sh`). */
   t: number[] = EMPTY_NUM;
   ids: RefSlot[] = EMPTY_REF;
   /** 1-based input lines (0 = none) and file indexes (-1 = none); allocated when first needed. */
   ln: number[] | null = null;
   fl: number[] | null = null;
-  /** Per-entry value: the distinct-value key, the number, or the rule position. */
+  /** Per-entry value: the distinct-value key or the number (null for event_count and the temporal types). */
   v: (number | string)[] | null;
   /**
    * Running aggregate over [w, end), by type: distinct-value counts (value_count), sorted values
@@ -106,8 +116,17 @@ export class Group {
   private init(keepAgg = false): void {
     const tc = this.tc;
     const r = this.corr.refIds.length;
-    if (tc !== T_EVENT_COUNT) {
-      if (this.v === null || this.v.length !== this.t.length) this.v = this.t.length ? slots(this.t.length) : EMPTY_VAL;
+    const sh = interleaved(tc) ? 1 : 0;
+    if (sh !== this.sh) {
+      // a pooled group of the other layout: start from empty arrays
+      this.t = EMPTY_NUM;
+      this.ids = EMPTY_REF;
+      this.ln = null;
+      this.fl = null;
+      this.sh = sh;
+    }
+    if (tc !== T_EVENT_COUNT && sh === 0) {
+      if (this.v === null || this.v.length !== this.ids.length) this.v = this.ids.length ? slots(this.ids.length) : EMPTY_VAL;
     } else this.v = null;
     if (keepAgg) return;
     if (tc === T_VALUE_COUNT) this.agg = new Map();
@@ -147,9 +166,61 @@ export class Group {
     return this.end - this.h;
   }
 
+  /** Entries the arrays hold room for. */
+  get capacity(): number {
+    return this.ids.length;
+  }
+
+  /** Event time of entry i. */
+  time(i: number): number {
+    return this.t[i << this.sh];
+  }
+
+  /** Rule position of entry i (temporal types). */
+  pos(i: number): number {
+    return this.sh === 1 ? this.t[(i << 1) | 1] : (this.v![i] as number);
+  }
+
   /** Latest event time in the group (entries are sorted; after a hit, the hit's last event). */
   newest(): number {
-    return this.end > this.h ? this.t[this.end - 1] : (this.floor ?? -Infinity);
+    return this.end > this.h ? this.t[(this.end - 1) << this.sh] : (this.floor ?? -Infinity);
+  }
+
+  /** Entry times [h, end) (checkpoints). */
+  times(): number[] {
+    const out = new Array<number>(this.end - this.h);
+    for (let i = this.h; i < this.end; i++) out[i - this.h] = this.t[i << this.sh];
+    return out;
+  }
+
+  /** Per-entry values [h, end): the rule positions for the temporal types (checkpoints); null when none. */
+  values(): (number | string)[] | null {
+    if (this.sh === 0) return this.v === null ? null : this.v.slice(this.h, this.end);
+    const out = new Array<number>(this.end - this.h);
+    for (let i = this.h; i < this.end; i++) out[i - this.h] = this.t[(i << 1) | 1];
+    return out;
+  }
+
+  /** Loads entries from a checkpoint: times, references, lines, files, values (arrays of one length, owned by the group). */
+  load(times: number[], refs: RefSlot[], lines: number[] | null, files: number[] | null, vals: (number | string)[] | null): void {
+    const n = times.length;
+    this.ids = refs;
+    this.ln = lines;
+    this.fl = files;
+    this.h = 0;
+    this.w = 0;
+    this.end = n;
+    if (this.sh === 1) {
+      const t = slots<number>(n << 1);
+      for (let i = 0; i < n; i++) {
+        t[i << 1] = times[i];
+        t[(i << 1) | 1] = vals !== null && typeof vals[i] === "number" ? (vals[i] as number) : 0;
+      }
+      this.t = t;
+    } else {
+      this.t = times;
+      if (this.v !== null) this.v = vals ?? new Array(n);
+    }
   }
 
   private get dm(): Map<string, number> {
@@ -164,9 +235,10 @@ export class Group {
   lowerBound(x: number): number {
     let lo = this.h;
     let hi = this.end;
+    const sh = this.sh;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.t[mid] < x) lo = mid + 1;
+      if (this.t[mid << sh] < x) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -176,9 +248,10 @@ export class Group {
   upperBound(x: number): number {
     let lo = this.h;
     let hi = this.end;
+    const sh = this.sh;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.t[mid] <= x) lo = mid + 1;
+      if (this.t[mid << sh] <= x) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -186,26 +259,38 @@ export class Group {
 
   /** Inserts an entry at index p (p = end appends); returns the index it landed at. */
   insert(p: number, time: number, ref: RefSlot, line: number, file: number, val: number | string): number {
-    if (line > 0 && this.ln === null) this.ln = slots<number>(this.t.length).fill(0);
-    if (file >= 0 && this.fl === null) this.fl = slots<number>(this.t.length).fill(-1);
-    if (this.end === this.t.length) p -= this.grow();
+    if (line > 0 && this.ln === null) this.ln = slots<number>(this.ids.length).fill(0);
+    if (file >= 0 && this.fl === null) this.fl = slots<number>(this.ids.length).fill(-1);
+    if (this.end === this.ids.length) p -= this.grow();
     const t = this.t;
     const ids = this.ids;
     const ln = this.ln;
     const fl = this.fl;
     const v = this.v;
-    for (let i = this.end; i > p; i--) {
-      t[i] = t[i - 1];
-      ids[i] = ids[i - 1];
-      if (ln !== null) ln[i] = ln[i - 1];
-      if (fl !== null) fl[i] = fl[i - 1];
-      if (v !== null) v[i] = v[i - 1];
+    if (this.sh === 1) {
+      for (let i = this.end; i > p; i--) {
+        t[i << 1] = t[(i - 1) << 1];
+        t[(i << 1) | 1] = t[((i - 1) << 1) | 1];
+        ids[i] = ids[i - 1];
+        if (ln !== null) ln[i] = ln[i - 1];
+        if (fl !== null) fl[i] = fl[i - 1];
+      }
+      t[p << 1] = time;
+      t[(p << 1) | 1] = val as number;
+    } else {
+      for (let i = this.end; i > p; i--) {
+        t[i] = t[i - 1];
+        ids[i] = ids[i - 1];
+        if (ln !== null) ln[i] = ln[i - 1];
+        if (fl !== null) fl[i] = fl[i - 1];
+        if (v !== null) v[i] = v[i - 1];
+      }
+      t[p] = time;
+      if (v !== null) v[p] = val;
     }
-    t[p] = time;
     ids[p] = ref;
     if (ln !== null) ln[p] = line;
     if (fl !== null) fl[p] = file;
-    if (v !== null) v[p] = val;
     this.end++;
     return p;
   }
@@ -217,9 +302,11 @@ export class Group {
   private grow(): number {
     const live = this.end - this.h;
     const shift = this.h;
-    const cap = this.t.length === 0 ? FIRST_CAPACITY : live * 2 <= this.t.length ? this.t.length : this.t.length * 2;
+    const had = this.ids.length;
+    const cap = had === 0 ? FIRST_CAPACITY : live * 2 <= had ? had : had * 2;
     const oldEnd = this.end;
-    this.t = moved(this.t, cap, shift, live);
+    const sh = this.sh;
+    this.t = moved(this.t, cap << sh, shift << sh, live << sh);
     const ids = moved(this.ids, cap, shift, live);
     // slots moved from keep no references (numbers may stay: they hold nothing)
     if (ids === this.ids) for (let i = live; i < oldEnd; i++) ids[i] = "";
@@ -245,7 +332,7 @@ export class Group {
   }
 
   clearEntries(): void {
-    if (this.t.length > 64) {
+    if (this.ids.length > 64) {
       // a burst made the arrays large: give the memory back
       this.t = EMPTY_NUM;
       this.ids = EMPTY_REF;
@@ -289,10 +376,10 @@ export class Group {
         break;
       }
       case T_TEMPORAL:
-        this.mask |= 1 << (this.v![i] as number);
+        this.mask |= 1 << this.t[(i << 1) | 1];
         break;
       case T_ORDERED:
-        this.chain = this.orderedStep(this.v![i] as number, this.t[i]);
+        this.chain = this.orderedStep(this.t[(i << 1) | 1], this.t[i << 1]);
         break;
       case T_SUM:
       case T_AVG:
@@ -336,14 +423,14 @@ export class Group {
     let w = this.w;
     if (to <= w) return;
     if (this.tc === T_TEMPORAL) {
-      const v = this.v as number[];
+      const t = this.t;
       let gone = 0;
-      for (; w < to; w++) gone |= 1 << v[w];
+      for (; w < to; w++) gone |= 1 << t[(w << 1) | 1];
       this.w = to;
       let need = gone & this.mask;
       if (need === 0) return;
       const end = this.end;
-      for (let i = to; i < end && need !== 0; i++) need &= ~(1 << v[i]);
+      for (let i = to; i < end && need !== 0; i++) need &= ~(1 << t[(i << 1) | 1]);
       this.mask &= ~need;
       return;
     }
@@ -405,7 +492,7 @@ export class Group {
       this.w = this.h;
       return;
     }
-    const last = this.t[this.end - 1];
+    const last = this.time(this.end - 1);
     this.w = this.lowerBound(last - this.corr.rule.timespanMs);
     for (let i = this.w; i < this.end; i++) this.addAgg(i);
   }
@@ -423,13 +510,13 @@ export class Group {
       }
       case T_TEMPORAL: {
         let m = 0;
-        for (let i = a; i <= b; i++) m |= 1 << (this.v![i] as number);
+        for (let i = a; i <= b; i++) m |= 1 << this.t[(i << 1) | 1];
         rangeMask = m;
         return popcount(m);
       }
       case T_ORDERED: {
         let m = 0;
-        for (let i = a; i <= b; i++) m |= 1 << (this.v![i] as number);
+        for (let i = a; i <= b; i++) m |= 1 << this.t[(i << 1) | 1];
         rangeMask = m;
         return longestOrderedChain(this, a, b);
       }
@@ -471,7 +558,7 @@ export function satisfied(g: Group, value: number, mask: number, a: number, b: n
  */
 function orderedExpression(g: Group, nnf: Expr, _mask: number, a: number, b: number): boolean {
   let present = 0;
-  for (let i = a; i <= b; i++) present |= 1 << (g.v![i] as number);
+  for (let i = a; i <= b; i++) present |= 1 << g.pos(i);
   if (!evalNnf(nnf, present, present)) return false;
   for (let x = present; ; x = (x - 1) & present) {
     if (evalNnf(nnf, x, present) && chainThrough(g, x, a, b)) return true;
@@ -486,7 +573,7 @@ function chainThrough(g: Group, set: number, a: number, b: number): boolean {
   let want = lowestBit(set);
   let rest = set & ~(1 << want);
   for (let i = a; i <= b; i++) {
-    if ((g.v![i] as number) === want) {
+    if (g.pos(i) === want) {
       if (rest === 0) return true;
       want = lowestBit(rest);
       rest &= ~(1 << want);
@@ -500,7 +587,7 @@ function longestOrderedChain(g: Group, a: number, b: number): number {
   const best = new Array<number>(R).fill(0); // longest chain ending at rule r so far
   let max = 0;
   for (let i = a; i <= b; i++) {
-    const r = g.v![i] as number;
+    const r = g.pos(i);
     let L = 1;
     for (let q = 0; q < r; q++) if (best[q] + 1 > L) L = best[q] + 1;
     if (L > best[r]) best[r] = L;
