@@ -64,6 +64,10 @@ describe("sigil replay", () => {
     expect(kept[0]).toMatchObject({ file: "conn.log", line: 2 });
     expect(kept[0].raw).toContain("oops");
     expect(r.chains.length).toBeGreaterThan(0);
+    // the rate is the replay's own: rule loading is reported apart
+    expect(r.summary.rules_seconds).toBeGreaterThan(0);
+    expect(r.summary.rules_seconds).toBeLessThan(r.summary.seconds);
+    expect(r.summary.events_per_second).toBeGreaterThan(Math.round(r.summary.events / r.summary.seconds));
   });
 
   it("prints chains in the issue's format, with file and line of every event", async () => {
@@ -90,6 +94,7 @@ describe("sigil replay", () => {
       }
     }
     expect(err.join("")).toMatch(/replay: 3 file\(s\), 6 events, 1 records rejected/);
+    expect(err.join("")).toMatch(/ s \(rules \d+\.\d\d s, then [\d,]+ events\/s\)/);
     // the same shape replayChainJson gives
     expect(Object.keys(replayChainJson({ id: "x", "@timestamp": "", version: 1, score: 1, tactics: [], techniques: [], entities: { users: [], hosts: [], ips: [], services: [] }, first_seen: "", last_seen: "", steps: [], links: [] }).chain as object)).toHaveLength(8);
   });
