@@ -399,20 +399,23 @@ export class CorrelationEngine {
     let k = 0;
     // the first event may sit inside an inner hit (chained correlations)
     let first = g.time(a);
+    const nested = g.nested;
     for (let i = a; i <= b; i++) {
       const slot = g.ids[i];
-      if (typeof slot === "string") {
+      // without inner hits every slot is an event id: no need to read each one's type (a cache miss)
+      if (!nested || typeof slot === "string") {
+        const id = slot as string;
         if (k < headKeep || k >= tailFrom) {
           const line = g.ln !== null ? g.ln[i] : 0;
           const file = g.fl !== null ? g.fl[i] : -1;
-          const r: HitEventRef = { id: slot, time: g.time(i) };
+          const r: HitEventRef = { id, time: g.time(i) };
           if (file >= 0) r.file = this.files[file];
           if (line > 0) r.line = line;
           events.push(r);
         }
         k++;
       } else
-        for (const r of slot) {
+        for (const r of slot as HitEventRef[]) {
           if (r.time < first) first = r.time;
           if (k < headKeep || k >= tailFrom) events.push(r);
           k++;
@@ -676,6 +679,7 @@ function refKey(r: HitEventRef | undefined): string {
 }
 
 function countRefs(g: Group, a: number, b: number): number {
+  if (!g.nested) return b - a + 1;
   let n = 0;
   for (let i = a; i <= b; i++) {
     const s = g.ids[i];

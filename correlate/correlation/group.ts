@@ -102,6 +102,11 @@ export class Group {
   entity: JsonObject | null = null;
   dirtyEpoch = -1;
   dead = false;
+  /**
+   * Whether an entry since the arrays were last emptied carries an inner hit's events (an array, not an
+   * event id): when not, a hit counts its events without reading each reference (no cache miss per id).
+   */
+  nested = false;
 
   constructor(
     public key: string,
@@ -210,6 +215,7 @@ export class Group {
     this.h = 0;
     this.w = 0;
     this.end = n;
+    this.nested = refs.some((r) => typeof r !== "string");
     if (this.sh === 1) {
       const t = slots<number>(n << 1);
       for (let i = 0; i < n; i++) {
@@ -289,6 +295,7 @@ export class Group {
       if (v !== null) v[p] = val;
     }
     ids[p] = ref;
+    if (typeof ref !== "string") this.nested = true;
     if (ln !== null) ln[p] = line;
     if (fl !== null) fl[p] = file;
     this.end++;
@@ -343,6 +350,7 @@ export class Group {
     this.h = 0;
     this.w = 0;
     this.end = 0;
+    this.nested = false;
   }
 
   // ---- running aggregate over [w, end) ----
