@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryBus } from "../platform/bus/memory.ts";
-import type { Batch } from "../platform/bus/types.ts";
+import type { Batch, OutgoingMessage, Producer } from "../platform/bus/types.ts";
 import { registry } from "../platform/telemetry/metrics.ts";
 import type { EcsEvent } from "../schema/ecs.ts";
 import { deadLetter, MAX_DEAD_LETTER_RAW_BYTES } from "./dead-letter.ts";
@@ -65,6 +65,110 @@ describe("slab", () => {
     expect(views.map((v) => JSON.parse(v.toString("utf8")))).toEqual(objects.map((o) => ({ ...o, agent })));
     // a view is exactly its object's bytes, and later writes do not touch it
     expect(views.map((v) => v.toString("utf8"))).toEqual(objects.map((o) => JSON.stringify({ ...o, agent })));
+  });
+});
+
+describe("slab reuse", () => {
+  /** A producer that copies what it is sent (as the Kafka bus does) and settles each send when told. */
+  function copyingProducer() {
+    const sent: string[] = [];
+    const calls: Array<{ topic: string; settle: (err?: Error) => void }> = [];
+    const producer: Producer = {
+      copiesOnSend: true,
+      send(topic: string, messages: OutgoingMessage[]) {
+        for (const m of messages) sent.push(Buffer.from(m.value as Buffer).toString("utf8"));
+        return new Promise<void>((resolve, reject) => calls.push({ topic, settle: (err) => (err ? reject(err) : resolve()) }));
+      },
+      async close() {},
+    };
+    return { producer, sent, calls };
+  }
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+
+  it("reuses a full buffer only after every batch with views into it was released, and never overwrites a held view", () => {
+    const slab = new Slab(64, true);
+    // each view held as a batch holds its buffers
+    const put = (t: string) => {
+      const v = slab.put(t);
+      slab.hold(slab.current);
+      return { v, buf: slab.current };
+    };
+    const a = put("a".repeat(40));
+    const b = put("b".repeat(40)); // does not fit: a new buffer, the first retired but held
+    expect(b.buf).not.toBe(a.buf);
+    const c = put("c".repeat(40)); // a third buffer: the pool is still empty (both are held)
+    expect(slab.reused).toBe(0);
+    slab.release(a.buf); // retired and free: into the pool
+    const d = put("d".repeat(40));
+    expect(slab.reused).toBe(1);
+    expect(d.v.buffer).toBe(a.v.buffer); // the first buffer's memory again
+    expect([b.v.toString(), c.v.toString(), d.v.toString()]).toEqual(["b", "c", "d"].map((x) => x.repeat(40)));
+    // the buffer written to now is not pooled while in use, even when released by everyone holding it
+    slab.release(d.buf);
+    const e = put("e".repeat(10));
+    expect(e.buf).toBe(d.buf);
+    expect(d.v.toString()).toBe("d".repeat(40));
+  });
+
+  it("does not reuse buffers when the bus may keep the views (no copiesOnSend)", () => {
+    const slab = new Slab(64, false);
+    const views = Array.from({ length: 10 }, (_, i) => {
+      const v = slab.put(String(i).repeat(40));
+      slab.hold(slab.current);
+      slab.release(slab.current);
+      return v;
+    });
+    expect(slab.reused).toBe(0);
+    expect(views.map((v) => v.toString())).toEqual(Array.from({ length: 10 }, (_, i) => String(i).repeat(40)));
+  });
+
+  it("a batch's views stay intact until both its sends settled, even when one failed first; later batches then reuse the memory", async () => {
+    const { producer, sent, calls } = copyingProducer();
+    const p = new Publisher(producer, { maxPending: 1_000_000, maxBatchEvents: 100_000 });
+    // ~2.5 MB of events: several slab buffers
+    const events = Array.from({ length: 2500 }, (_, i) => ({ ...ev(`h${i % 7}`), message: `m${i} ${"x".repeat(1000)}` }));
+    const batch = p.batch("test");
+    for (const e of events) batch.add(e);
+    const views = batch.messages.map((m) => m.value as Buffer);
+    const done = p.send(batch, [deadLetter({ code: "x_bad", reason: "bad", record: { data: "raw", source: "s" } }, "http")]).then(
+      () => "ok",
+      (err: Error) => err.message,
+    );
+    await tick();
+    expect(calls.map((c) => c.topic)).toEqual(["events", "dlq"]);
+    calls[0].settle(new Error("broker gone")); // the events send fails while the dead letters are still on their way
+    await tick();
+    let settled = false;
+    void done.then(() => (settled = true));
+    await tick();
+    expect(settled).toBe(false);
+    // nothing may write into the failed batch's buffers before the other send settles
+    const other = p.batch("test");
+    for (const e of events.slice(0, 1500)) other.add({ ...e, message: "y".repeat(1000) });
+    expect(views.map((v) => JSON.parse(v.toString()).message)).toEqual(events.map((e) => e.message));
+    calls[1].settle();
+    expect(await done).toBe("broker gone");
+    // released: a new batch writes into the freed buffers, and what was sent was copied before
+    const third = p.batch("test");
+    for (const e of events) third.add({ ...e, message: "z".repeat(1000) });
+    const reusedMemory = new Set(third.messages.map((m) => (m.value as Buffer).buffer));
+    expect(views.some((v) => reusedMemory.has(v.buffer as ArrayBuffer))).toBe(true);
+    expect(sent.slice(0, events.length).map((s) => JSON.parse(s).message)).toEqual(events.map((e) => e.message));
+  });
+
+  it("with the in-process bus, published events read back intact after many more batches", async () => {
+    const bus = new MemoryBus({ partitions: 1 });
+    const p = new Publisher(await bus.producer(), { maxPending: 1_000_000, maxBatchEvents: 100_000 });
+    for (let k = 0; k < 6; k++) await p.publish(Array.from({ length: 500 }, (_, i) => ({ ...ev("h"), message: `${k}:${i}:${"q".repeat(1000)}` })), [], "test");
+    const got: string[] = [];
+    const c = await bus.consumer({ groupId: "g", topics: ["events"] });
+    void c.run(async (b: Batch) => {
+      for (const m of b.messages) got.push(JSON.parse(m.value.toString()).message);
+    });
+    for (let i = 0; i < 200 && got.length < 3000; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got).toEqual(Array.from({ length: 6 }, (_, k) => Array.from({ length: 500 }, (_, i) => `${k}:${i}:${"q".repeat(1000)}`)).flat());
+    await c.close();
+    await bus.close();
   });
 });
 

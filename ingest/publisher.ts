@@ -23,29 +23,83 @@ export function eventKey(e: EcsEvent): string | null {
   return typeof s === "string" && s ? s : null;
 }
 
+/** One buffer of a Slab, with the batches still holding views of it. */
+export interface SlabBuffer {
+  readonly buf: Buffer;
+  /** Batches with views into buf that the bus has not settled yet. */
+  refs: number;
+  /** True once the slab moved on to another buffer (nothing more is written here). */
+  retired: boolean;
+}
+
 /**
  * Serialized events as slices of large off-heap buffers: the JSON string dies young, and a batch
  * waiting for the bus holds a few small views instead of hundreds of strings the collector would copy.
+ * With `reuse`, a buffer goes back to a small pool once it is full and every batch with views into it
+ * was released (the bus copied them out: Producer.copiesOnSend), so the slab does not allocate a fresh
+ * megabyte of external memory per thousand events (each one counts towards V8's external-memory
+ * pressure, which starts full collections). A batch that is never released keeps its buffer out of the
+ * pool; the collector frees it as usual.
  */
 export class Slab {
-  private buf: Buffer = Buffer.alloc(0);
+  private cur: SlabBuffer = { buf: Buffer.alloc(0), refs: 0, retired: false };
   private pos = 0;
-  constructor(private readonly size = 1 << 20) {}
+  private readonly pool: Buffer[] = [];
+  /** Buffers taken from the pool instead of allocated (tests and the benchmark look at it). */
+  reused = 0;
+
+  constructor(
+    private readonly size = 1 << 20,
+    private readonly reuse = false,
+    /** Buffers kept for reuse at most (the pool's memory is at most keep × size). */
+    private readonly keep = 16,
+  ) {}
+
+  /** The buffer written to now: a batch that takes a view of it holds it (hold) until released. */
+  get current(): SlabBuffer {
+    return this.cur;
+  }
+
+  /** A batch took its first view of `b`. */
+  hold(b: SlabBuffer): void {
+    b.refs++;
+  }
+
+  /** A batch with views of `b` was settled by the bus: its views are not read again. */
+  release(b: SlabBuffer): void {
+    b.refs--;
+    if (b.refs === 0 && b.retired) this.recycle(b);
+  }
+
+  /** The current buffer when `n` more bytes fit, else a new one (from the pool when it is large enough). */
+  private room(n: number): number {
+    const room = this.cur.buf.length - this.pos;
+    if (n <= room) return room;
+    const old = this.cur;
+    old.retired = true;
+    if (old.refs === 0) this.recycle(old);
+    let buf: Buffer | undefined;
+    if (n <= this.size && this.pool.length > 0) {
+      buf = this.pool.pop();
+      this.reused++;
+    }
+    this.cur = { buf: buf ?? Buffer.allocUnsafeSlow(Math.max(this.size, n)), refs: 0, retired: false };
+    this.pos = 0;
+    return this.cur.buf.length;
+  }
+
+  private recycle(b: SlabBuffer): void {
+    if (this.reuse && b.buf.length === this.size && this.pool.length < this.keep) this.pool.push(b.buf);
+  }
 
   /** The UTF-8 bytes of `s`, in the current slab (a new one when it is full; a big string gets its own). */
   put(s: string): Buffer {
     // a UTF-16 unit is at most 3 UTF-8 bytes: count exactly only when that bound does not fit
-    let room = this.buf.length - this.pos;
-    if (s.length * 3 > room) {
-      const n = Buffer.byteLength(s);
-      if (n > room) {
-        this.buf = Buffer.allocUnsafeSlow(Math.max(this.size, n));
-        this.pos = 0;
-        room = this.buf.length;
-      }
-    }
-    const written = this.buf.write(s, this.pos, room, "utf8");
-    const out = this.buf.subarray(this.pos, this.pos + written);
+    let room = this.cur.buf.length - this.pos;
+    if (s.length * 3 > room) room = this.room(Buffer.byteLength(s));
+    const buf = this.cur.buf;
+    const written = buf.write(s, this.pos, room, "utf8");
+    const out = buf.subarray(this.pos, this.pos + written);
     this.pos += written;
     return out;
   }
@@ -56,24 +110,18 @@ export class Slab {
    */
   putWithMember(s: string, member: Uint8Array): Buffer {
     const extra = member.length + 1;
-    let room = this.buf.length - this.pos;
-    if (s.length * 3 + extra > room) {
-      const n = Buffer.byteLength(s) + extra;
-      if (n > room) {
-        this.buf = Buffer.allocUnsafeSlow(Math.max(this.size, n));
-        this.pos = 0;
-        room = this.buf.length;
-      }
-    }
+    let room = this.cur.buf.length - this.pos;
+    if (s.length * 3 + extra > room) room = this.room(Buffer.byteLength(s) + extra);
+    const buf = this.cur.buf;
     const start = this.pos;
-    let end = start + this.buf.write(s, start, room, "utf8");
+    let end = start + buf.write(s, start, room, "utf8");
     // end - 1 is the closing brace; an object with members gets a comma there
-    if (end - start > 2) this.buf[end - 1] = 44;
+    if (end - start > 2) buf[end - 1] = 44;
     else end--;
-    this.buf.set(member, end);
+    buf.set(member, end);
     end += member.length;
     this.pos = end;
-    return this.buf.subarray(start, end);
+    return buf.subarray(start, end);
   }
 }
 
@@ -89,6 +137,9 @@ export class PublishBatch {
   private readonly traces = new Set<string>();
   /** The key of the event added last: an equal key is stored as that string (a key cut from a raw line keeps the line alive while the batch waits). */
   private lastKey: string | null = null;
+  /** Slab buffers this batch has views of (usually one or two), held until release(). */
+  private readonly held: SlabBuffer[] = [];
+  private released = false;
 
   constructor(
     readonly receiver: string,
@@ -119,7 +170,26 @@ export class PublishBatch {
     let key = eventKey(e);
     if (key !== null && key === this.lastKey) key = this.lastKey;
     else this.lastKey = key;
-    this.messages.push({ key, value: member === undefined ? this.slab.put(JSON.stringify(e)) : this.slab.putWithMember(JSON.stringify(e), member) });
+    const slab = this.slab;
+    const value = member === undefined ? slab.put(JSON.stringify(e)) : slab.putWithMember(JSON.stringify(e), member);
+    const buf = slab.current;
+    if (this.held.length === 0 || this.held[this.held.length - 1] !== buf) {
+      slab.hold(buf);
+      this.held.push(buf);
+    }
+    this.messages.push({ key, value });
+  }
+
+  /**
+   * The bus settled this batch (accepted or failed) and copied its messages: its views into the slab are
+   * not read again, so their buffers may be reused. Once; the messages are dropped.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.messages.length = 0;
+    for (const b of this.held) this.slab.release(b);
+    this.held.length = 0;
   }
 
   get size(): number {
@@ -167,9 +237,12 @@ export class Publisher {
   private closed = false;
   private readonly queue: Waiting[] = [];
   private sending = false;
-  private readonly slab = new Slab();
+  private readonly slab: Slab;
 
-  constructor(private readonly producer: Producer, private readonly opts: PublisherOptions) {}
+  constructor(private readonly producer: Producer, private readonly opts: PublisherOptions) {
+    // the slab's buffers are reused only when the bus copies what it sends (the in-process bus keeps the views)
+    this.slab = new Slab(1 << 20, producer.copiesOnSend === true);
+  }
 
   /** Events accepted and not yet acknowledged by the bus. */
   get pendingEvents(): number {
@@ -227,6 +300,8 @@ export class Publisher {
         events: batch.messages,
         dead: deadMsgs,
         done: (err) => {
+          // the bus is done with the batch's bytes either way (drain waits for every send of it to settle)
+          batch.release();
           if (err) return reject(err);
           batch.count();
           resolve();
@@ -260,8 +335,10 @@ export class Publisher {
         const started = process.hrtime.bigint();
         let failure: unknown = null;
         try {
-          await Promise.all([events.length > 0 ? this.producer.send("events", events) : null, dead.length > 0 ? this.producer.send("dlq", dead) : null]);
-          ingestMetrics.publishSeconds().observe(Number(process.hrtime.bigint() - started) / 1e9);
+          // both sends settle before anyone hears: a batch's slab buffers may be reused once it is told
+          const settled = await Promise.allSettled([events.length > 0 ? this.producer.send("events", events) : null, dead.length > 0 ? this.producer.send("dlq", dead) : null]);
+          for (const r of settled) if (r.status === "rejected" && failure === null) failure = r.reason ?? new Error("the bus did not accept the batch");
+          if (failure === null) ingestMetrics.publishSeconds().observe(Number(process.hrtime.bigint() - started) / 1e9);
         } catch (err) {
           failure = err ?? new Error("the bus did not accept the batch");
         }

@@ -17,7 +17,7 @@ import { deadLetter } from "../dead-letter.ts";
 import type { PublishBatch, Publisher } from "../publisher.ts";
 import { FormatCache, GroupNormalizer } from "./batch.ts";
 import { countLines, readNdjson, type Envelope, type NdjsonOptions, type NdjsonRecord } from "./ndjson.ts";
-import { Gate, HttpError, authenticate, rateLimit, readBody, sendJson, startHttpListener, type Listener } from "./server.ts";
+import { BodyPool, Gate, HttpError, authenticate, rateLimit, readBody, sendJson, startHttpListener, type Listener } from "./server.ts";
 
 export interface HttpReceiverDeps {
   config: IngestConfig;
@@ -81,6 +81,9 @@ export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listene
   const cfg = deps.config;
   const gate = new Gate(cfg.limits.max_inflight_requests);
   const cache = new FormatCache();
+  // bodies are read into reused buffers: each is given back as soon as it is normalized (the events'
+  // bytes are in the publish batch, rejected lines are strings), before the bus is waited for
+  const bodies = new BodyPool(Math.min(cfg.limits.max_body_bytes, 16 * 1024 * 1024), 4);
   return startHttpListener({ name: "http", host: cfg.http.host, port: cfg.http.port, tls: cfg.http.tls, log: deps.log }, async (req, res, path) => {
     if (path !== "/v1/ingest") throw new HttpError(404, "not_found", "no such route; POST NDJSON to /v1/ingest");
     if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST", { allow: "POST" });
@@ -108,15 +111,28 @@ export async function startHttpReceiver(deps: HttpReceiverDeps): Promise<Listene
     const query = new URL(req.url ?? "/", "http://x").searchParams;
     const format = query.get("format") ?? "auto";
     if (format !== "auto" && !/^[a-z0-9-]{1,64}$/.test(format)) throw new HttpError(400, "bad_format", "the format query parameter must be a format name or auto");
-    const body = await readBody(req, cfg.limits.max_body_bytes);
+    let body: Buffer | null = await readBody(req, cfg.limits.max_body_bytes, bodies);
     const peer = req.socket.remoteAddress ?? "unknown";
     const lines = countLines(body);
-    rateLimit(deps.limiter, token, lines);
+    try {
+      rateLimit(deps.limiter, token, lines);
+    } catch (err) {
+      bodies.give(body);
+      throw err;
+    }
     if (!deps.publisher.tryReserve(lines)) {
+      bodies.give(body);
       throw new HttpError(429, "backpressure", "the bus is behind; retry later", { "retry-after": "1" });
     }
     try {
-      const accepted = await normalizeAndPublish(body, { source: `http ${peer}`, peer, maxLineBytes: cfg.limits.max_line_bytes, format, sender: token.name });
+      let published: Promise<{ events: number; rejected: number }>;
+      try {
+        published = normalizeAndPublish(body, { source: `http ${peer}`, peer, maxLineBytes: cfg.limits.max_line_bytes, format, sender: token.name });
+      } finally {
+        bodies.give(body);
+        body = null;
+      }
+      const accepted = await published;
       deps.replay.accept(String(batchId), Number(/^\d+$/.test(String(batchTime)) ? batchTime : Date.parse(String(batchTime))));
       sendJson(res, 200, { accepted: lines, events: accepted.events, rejected: accepted.rejected });
     } finally {

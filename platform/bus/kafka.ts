@@ -307,6 +307,8 @@ export class KafkaBus implements Bus {
     const partitionOf = cachedPartitioner();
     if (!fastProducePath) this.log.warn("kafkajs' producer was loaded before the bus: its slower record encoder is in use (same bytes on the wire)");
     const handle: Producer = {
+      // every send encodes its messages into produce requests (kafka-produce.ts or kafkajs' encoder) before it settles
+      copiesOnSend: true,
       send: (topic, messages) => {
         if (messages.length === 0) return Promise.resolve();
         const run = queue.then(() => sendNow(topic, messages));

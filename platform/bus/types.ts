@@ -51,6 +51,12 @@ export interface Producer {
   /** Resolves once the bus has durably accepted every message (Kafka: acks from all in-sync replicas). */
   send(topic: TopicName, messages: OutgoingMessage[]): Promise<void>;
   close(): Promise<void>;
+  /**
+   * True when no key or value Buffer of a send is read again once its promise settled (accepted or
+   * failed: the bus copied the bytes, e.g. into a Kafka produce request), so the caller may reuse those
+   * buffers. Absent or false: the bus may keep them (the in-process bus stores the messages as given).
+   */
+  readonly copiesOnSend?: boolean;
 }
 
 export interface ConsumerOptions {
