@@ -5,7 +5,7 @@
 // First: installs the fast record encoder and partition grouping before kafkajs' producer loads.
 import { fastProducePath, lz4Codec } from "./kafka-produce.ts";
 import kafkajs from "kafkajs";
-import type { Admin, Consumer as KConsumer, EachBatchPayload, IHeaders, Kafka as KafkaClient, Message, PartitionAssigner, Producer as KProducer } from "kafkajs";
+import type { Admin, Consumer as KConsumer, EachBatchPayload, IHeaders, Kafka as KafkaClient, KafkaConfig, Message, PartitionAssigner, Producer as KProducer } from "kafkajs";
 import { SigilError, describeError } from "../errors.ts";
 import type { BusConfig } from "../config/schema.ts";
 import { logger as makeLogger, type Logger } from "../telemetry/log.ts";
@@ -100,6 +100,8 @@ export interface KafkaBusOptions {
 export class KafkaBus implements Bus {
   readonly kind = "kafka" as const;
   private readonly kafka: KafkaClient;
+  /** The client settings, for the client each group member gets of its own. */
+  private readonly clientCfg: KafkaConfig;
   /** Same settings without kafkajs' retries: start-up attempts whose backoff and messages are ours. */
   private readonly probeClient: KafkaClient;
   private readonly admin: Admin;
@@ -118,6 +120,7 @@ export class KafkaBus implements Bus {
   ) {
     this.log = opts.logger ?? makeLogger("bus", { bus: "kafka" });
     const clientCfg = kafkaClientConfig(cfg, this.log, opts.env);
+    this.clientCfg = clientCfg;
     this.kafka = new Kafka(clientCfg);
     this.probeClient = new Kafka({ ...clientCfg, retry: { retries: 0 } });
     this.admin = this.kafka.admin();
@@ -368,7 +371,10 @@ export class KafkaBus implements Bus {
   async consumer(opts: ConsumerOptions): Promise<Consumer> {
     if (this.closed) throw new SigilError("bus_closed", "the bus is closed");
     await this.ensureTopics();
-    const c = new KafkaGroupMember(this, this.kafka, this.admin, opts, this.log);
+    // Each member on a client of its own: kafkajs keeps one committed-offsets cache per client and group,
+    // and every member's sync clears it down to its own assignment, so two members of one group in this
+    // process would clear each other's (a member assigned nothing made the other's next fetch throw).
+    const c = new KafkaGroupMember(this, new Kafka(this.clientCfg), this.admin, opts, this.log);
     this.consumers.add(c);
     c.onClose = () => this.consumers.delete(c);
     return c;

@@ -160,6 +160,73 @@ describe("kafka bus: faults", () => {
     }
   }, 120_000);
 
+  it("members of one group in one process keep their own offsets: a member assigned nothing does not crash the holder", async () => {
+    // kafkajs keeps one committed-offsets cache per client and group, and every member's sync clears it
+    // down to its own assignment. Two members of one group on one client shared it: the joiner, assigned
+    // nothing, emptied the holder's entries, the holder's next fetch failed on them (a TypeError), its
+    // consumer crashed and left the group, and the joiner took over every partition (and handled again
+    // what the holder had not committed). The exclusive contract test failed this way under load.
+    // The member assigned nothing syncs after the leader (the holder): the order that broke the holder.
+    const require = createRequire(import.meta.url);
+    const proto = (require("kafkajs/src/consumer/consumerGroup.js") as { prototype: Record<string | symbol, unknown> }).prototype;
+    const syncSym = Object.getOwnPropertySymbols(proto).find((k) => String(k) === "Symbol(private:ConsumerGroup:sync)");
+    expect(syncSym, "kafkajs' private sync method").toBeDefined();
+    type Group = { generationId: number; isLeader(): boolean };
+    const origSync = proto[syncSym!] as (this: Group) => Promise<void>;
+    let leaderSynced = -1;
+    proto[syncSym!] = async function (this: Group) {
+      if (!this.isLeader()) {
+        const generation = this.generationId;
+        await until(() => leaderSynced >= generation, 5000, "the leader's sync").catch(() => {});
+      }
+      await origSync.call(this);
+      if (this.isLeader()) leaderSynced = this.generationId;
+    };
+    const lines: string[] = [];
+    const log = pino({ level: "warn" }, { write: (s: string) => void lines.push(s) });
+    const bus = await KafkaBus.connect(kafkaTestConfig(2, `${iso.prefix}own-offsets-`), { logger: log });
+    const handled: string[] = [];
+    let aAssigned = 0;
+    try {
+      const prod = await bus.producer();
+      const member = async (name: string) => {
+        const c = await bus.consumer({
+          groupId: "own-offsets",
+          topics: ["signals"],
+          exclusive: true,
+          onAssigned: async () => {
+            if (name !== "a") return;
+            // after b's join, a's first fetch comes once b has synced too
+            if (++aAssigned > 1) await new Promise((r) => setTimeout(r, 1000));
+          },
+        });
+        await c.run(async (batch) => void handled.push(...batch.messages.map((m) => `${name}:${m.value.toString()}`)));
+        return c;
+      };
+      const a = await member("a");
+      await until(() => a.assignment().length === 2, 30_000, "a to hold both partitions");
+      await prod.send("signals", Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `first-${i}` })));
+      await until(() => handled.length >= 10, 30_000, "a to handle the first 10");
+      const b = await member("b");
+      // (without the fix, b holds everything soon after: a crashed and left the group)
+      await until(() => (aAssigned >= 2 && a.assignment().length === 2) || b.assignment().length > 0, 30_000, "the rebalance for b's join");
+      await prod.send("signals", Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `second-${i}` })));
+      await until(() => handled.length >= 20, 30_000, "20 messages handled");
+      const errors = lines.filter((l) => (JSON.parse(l) as { level: number }).level >= 50);
+      expect(errors, errors.join("\n")).toEqual([]);
+      expect(handled.filter((h) => !h.startsWith("a:")), handled.join(" ")).toEqual([]);
+      expect(new Set(handled).size).toBe(handled.length);
+      expect(b.assignment()).toEqual([]);
+      expect(a.assignment().length).toBe(2);
+      await b.close();
+      await a.close();
+      await prod.close();
+    } finally {
+      proto[syncSym!] = origSync;
+      await bus.close();
+    }
+  }, 120_000);
+
   it("redelivers to the group what a member killed with SIGKILL mid-batch had received", async () => {
     const prefix = `${iso.prefix}kill-`;
     const bus = await KafkaBus.connect(kafkaTestConfig(1, prefix), { logger: pino({ level: "error" }) });
