@@ -195,6 +195,30 @@ describe.each(["temporal", "temporal_ordered"])("%s over long windows where refe
       { numRuns: 150 },
     );
   });
+
+  // whole milliseconds are packed with the rule position into one number; the first fractional one
+  // switches the group to time and position side by side, mid-window, and must change nothing
+  it("with fractional-millisecond times arriving mid-window, and across snapshot/restore", () => {
+    const fracStream = fc.array(
+      fc.record({
+        rule: fc.integer({ min: 0, max: 2 }),
+        dt: fc.integer({ min: -2_000, max: 4_000 }),
+        frac: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.constantFrom(0.25, 0.5, 0.75), weight: 1 }),
+      }),
+      { minLength: 20, maxLength: 200 },
+    );
+    fc.assert(
+      fc.property(fracStream, fc.integer({ min: 2, max: 3 }), fc.constantFrom(0, 2_000), fc.integer({ min: 0, max: 9 }), (raw, threshold, lateness, every) => {
+        const events = toEvents(raw.map((r) => ({ g: "a", rule: r.rule, dt: r.dt, v: 0 }))).map((e, i) => ({ ...e, t: e.t + raw[i].frac }));
+        const plan = planFor(type, threshold);
+        const cond = plan.correlations[0].rule.condition as NumericCondition;
+        const want = reference(type, cond, events, lateness, 3);
+        expect(run(plan, events, lateness)).toEqual(want);
+        if (every > 0) expect(run(plan, events, lateness, every)).toEqual(want);
+      }),
+      { numRuns: 100 },
+    );
+  });
 });
 
 /**

@@ -1,7 +1,9 @@
 // The state of one correlation group: its window of contributing events in event-time order
 // (parallel arrays used as a deque), and the running aggregate over the current window. For the
-// temporal types, each entry's rule position sits beside its time in the time array (entry i: time at
-// t[2i], position at t[2i + 1]), so a match touches one number array, not two.
+// temporal types, each entry's rule position lives in the time array, so a match touches one number
+// array, not two: packed into the same number (time * 32 + position, exact for whole-millisecond times
+// up to year 6000 and up to 32 rules), else interleaved (time at t[2i], position at t[2i + 1]); a group
+// that meets a time the packed form cannot hold exactly switches to the interleaved one.
 
 import { quantileSorted } from "simple-statistics";
 import type { JsonObject } from "../../schema/ecs.ts";
@@ -58,9 +60,19 @@ function moved<T>(a: T[], cap: number, from: number, live: number): T[] {
   return out;
 }
 
-/** Whether a type keeps each entry's rule position interleaved in the time array (see the top). */
-export function interleaved(tc: number): boolean {
+/** Whether a type keeps each entry's rule position in the time array (see the top). */
+export function positional(tc: number): boolean {
   return tc === T_TEMPORAL || tc === T_ORDERED;
+}
+
+/** Packed entries: time * PACK + rule position. */
+const PACK = 32;
+/** Largest |time| the packed form holds exactly (time * PACK + 31 < 2^53). */
+const PACK_MAX_TIME = 2 ** 47;
+
+/** Whether a time fits the packed form exactly. */
+export function packable(time: number): boolean {
+  return Number.isInteger(time) && time <= PACK_MAX_TIME && time >= -PACK_MAX_TIME;
 }
 
 export class Group {
@@ -80,9 +92,11 @@ export class Group {
   h = 0;
   w = 0;
   end = 0;
-  /** log2 of the slots per entry in `t`: 1 for the temporal types (time, rule position), else 0. */
+  /** log2 of the slots per entry in `t`: 1 for interleaved temporal entries (time, rule position), else 0. */
   sh = 0;
-  /** Entry times (and for the temporal types, rule positions: see `sh`). */
+  /** Whether `t` holds packed temporal entries (time * 32 + rule position). */
+  pk = false;
+  /** Entry times (and for the temporal types, rule positions: see `sh`, `pk`). */
   t: number[] = EMPTY_NUM;
   ids: RefSlot[] = EMPTY_REF;
   /** 1-based input lines (0 = none) and file indexes (-1 = none); allocated when first needed. */
@@ -121,16 +135,19 @@ export class Group {
   private init(keepAgg = false): void {
     const tc = this.tc;
     const r = this.corr.refIds.length;
-    const sh = interleaved(tc) ? 1 : 0;
-    if (sh !== this.sh) {
-      // a pooled group of the other layout: start from empty arrays
+    const pos = positional(tc);
+    const pk = pos && r <= PACK;
+    const sh = pos && !pk ? 1 : 0;
+    if (sh !== this.sh || pk !== this.pk) {
+      // a pooled group of another layout: start from empty arrays
       this.t = EMPTY_NUM;
       this.ids = EMPTY_REF;
       this.ln = null;
       this.fl = null;
       this.sh = sh;
+      this.pk = pk;
     }
-    if (tc !== T_EVENT_COUNT && sh === 0) {
+    if (tc !== T_EVENT_COUNT && !pos) {
       if (this.v === null || this.v.length !== this.ids.length) this.v = this.ids.length ? slots(this.ids.length) : EMPTY_VAL;
     } else this.v = null;
     if (keepAgg) return;
@@ -178,32 +195,52 @@ export class Group {
 
   /** Event time of entry i. */
   time(i: number): number {
-    return this.t[i << this.sh];
+    return this.pk ? Math.floor(this.t[i] / PACK) : this.t[i << this.sh];
   }
 
   /** Rule position of entry i (temporal types). */
   pos(i: number): number {
-    return this.sh === 1 ? this.t[(i << 1) | 1] : (this.v![i] as number);
+    if (this.pk) {
+      const x = this.t[i];
+      return x - Math.floor(x / PACK) * PACK;
+    }
+    return this.t[(i << 1) | 1];
   }
 
   /** Latest event time in the group (entries are sorted; after a hit, the hit's last event). */
   newest(): number {
-    return this.end > this.h ? this.t[(this.end - 1) << this.sh] : (this.floor ?? -Infinity);
+    return this.end > this.h ? this.time(this.end - 1) : (this.floor ?? -Infinity);
   }
 
   /** Entry times [h, end) (checkpoints). */
   times(): number[] {
     const out = new Array<number>(this.end - this.h);
-    for (let i = this.h; i < this.end; i++) out[i - this.h] = this.t[i << this.sh];
+    for (let i = this.h; i < this.end; i++) out[i - this.h] = this.time(i);
     return out;
   }
 
   /** Per-entry values [h, end): the rule positions for the temporal types (checkpoints); null when none. */
   values(): (number | string)[] | null {
-    if (this.sh === 0) return this.v === null ? null : this.v.slice(this.h, this.end);
+    if (!positional(this.tc)) return this.v === null ? null : this.v.slice(this.h, this.end);
     const out = new Array<number>(this.end - this.h);
-    for (let i = this.h; i < this.end; i++) out[i - this.h] = this.t[(i << 1) | 1];
+    for (let i = this.h; i < this.end; i++) out[i - this.h] = this.pos(i);
     return out;
+  }
+
+  /** Switches packed entries to the interleaved form (a time the packed form cannot hold arrived). */
+  private unpack(): void {
+    const cap = this.ids.length;
+    const t = this.t;
+    const out = slots<number>(cap << 1);
+    for (let i = this.h; i < this.end; i++) {
+      const x = t[i];
+      const time = Math.floor(x / PACK);
+      out[i << 1] = time;
+      out[(i << 1) | 1] = x - time * PACK;
+    }
+    this.t = cap === 0 ? EMPTY_NUM : out;
+    this.pk = false;
+    this.sh = 1;
   }
 
   /** Loads entries from a checkpoint: times, references, lines, files, values (arrays of one length, owned by the group). */
@@ -216,11 +253,20 @@ export class Group {
     this.w = 0;
     this.end = n;
     this.nested = refs.some((r) => typeof r !== "string");
-    if (this.sh === 1) {
+    const posOf = (i: number) => (vals !== null && typeof vals[i] === "number" ? (vals[i] as number) : 0);
+    if (this.pk && !times.every(packable)) {
+      this.pk = false;
+      this.sh = 1;
+    }
+    if (this.pk) {
+      const t = slots<number>(n);
+      for (let i = 0; i < n; i++) t[i] = times[i] * PACK + posOf(i);
+      this.t = t;
+    } else if (this.sh === 1) {
       const t = slots<number>(n << 1);
       for (let i = 0; i < n; i++) {
         t[i << 1] = times[i];
-        t[(i << 1) | 1] = vals !== null && typeof vals[i] === "number" ? (vals[i] as number) : 0;
+        t[(i << 1) | 1] = posOf(i);
       }
       this.t = t;
     } else {
@@ -241,10 +287,9 @@ export class Group {
   lowerBound(x: number): number {
     let lo = this.h;
     let hi = this.end;
-    const sh = this.sh;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.t[mid << sh] < x) lo = mid + 1;
+      if (this.time(mid) < x) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -254,10 +299,9 @@ export class Group {
   upperBound(x: number): number {
     let lo = this.h;
     let hi = this.end;
-    const sh = this.sh;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.t[mid << sh] <= x) lo = mid + 1;
+      if (this.time(mid) <= x) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -267,6 +311,7 @@ export class Group {
   insert(p: number, time: number, ref: RefSlot, line: number, file: number, val: number | string): number {
     if (line > 0 && this.ln === null) this.ln = slots<number>(this.ids.length).fill(0);
     if (file >= 0 && this.fl === null) this.fl = slots<number>(this.ids.length).fill(-1);
+    if (this.pk && !packable(time)) this.unpack();
     if (this.end === this.ids.length) p -= this.grow();
     const t = this.t;
     const ids = this.ids;
@@ -291,7 +336,7 @@ export class Group {
         if (fl !== null) fl[i] = fl[i - 1];
         if (v !== null) v[i] = v[i - 1];
       }
-      t[p] = time;
+      t[p] = this.pk ? time * PACK + (val as number) : time;
       if (v !== null) v[p] = val;
     }
     ids[p] = ref;
@@ -384,10 +429,10 @@ export class Group {
         break;
       }
       case T_TEMPORAL:
-        this.mask |= 1 << this.t[(i << 1) | 1];
+        this.mask |= 1 << this.pos(i);
         break;
       case T_ORDERED:
-        this.chain = this.orderedStep(this.t[(i << 1) | 1], this.t[i << 1]);
+        this.chain = this.orderedStep(this.pos(i), this.time(i));
         break;
       case T_SUM:
       case T_AVG:
@@ -431,14 +476,13 @@ export class Group {
     let w = this.w;
     if (to <= w) return;
     if (this.tc === T_TEMPORAL) {
-      const t = this.t;
       let gone = 0;
-      for (; w < to; w++) gone |= 1 << t[(w << 1) | 1];
+      for (; w < to; w++) gone |= 1 << this.pos(w);
       this.w = to;
       let need = gone & this.mask;
       if (need === 0) return;
       const end = this.end;
-      for (let i = to; i < end && need !== 0; i++) need &= ~(1 << t[(i << 1) | 1]);
+      for (let i = to; i < end && need !== 0; i++) need &= ~(1 << this.pos(i));
       this.mask &= ~need;
       return;
     }
@@ -518,13 +562,13 @@ export class Group {
       }
       case T_TEMPORAL: {
         let m = 0;
-        for (let i = a; i <= b; i++) m |= 1 << this.t[(i << 1) | 1];
+        for (let i = a; i <= b; i++) m |= 1 << this.pos(i);
         rangeMask = m;
         return popcount(m);
       }
       case T_ORDERED: {
         let m = 0;
-        for (let i = a; i <= b; i++) m |= 1 << this.t[(i << 1) | 1];
+        for (let i = a; i <= b; i++) m |= 1 << this.pos(i);
         rangeMask = m;
         return longestOrderedChain(this, a, b);
       }
