@@ -1,7 +1,8 @@
 // Least-recently-updated order without touching neighbours: every update appends (group, stamp) to
 // a queue; an entry whose stamp is no longer the group's latest is stale and skipped when read. The
 // per-event cost is two sequential writes, whatever the number of groups (no cache misses on other
-// groups, unlike a linked list). Compacted when stale entries dominate.
+// groups, unlike a linked list). Compacted when stale entries dominate. Queues whose order is compared
+// share one stamp counter; `TouchQueue.renumber` brings it back to small integers, order kept.
 
 export interface Touchable {
   /** Stamp of the latest update; the entry carrying it is the live one. */
@@ -53,6 +54,10 @@ export class TouchQueue<G extends Touchable> {
   maybeCompact(live: number): void {
     const len = this.q.length - this.h;
     if (len < 1024 || len < 2 * live) return;
+    this.compact();
+  }
+
+  private compact(): void {
     const q: (G | null)[] = [];
     const s: number[] = [];
     for (let i = this.h; i < this.q.length; i++) {
@@ -76,4 +81,55 @@ export class TouchQueue<G extends Touchable> {
   get entries(): number {
     return this.q.length - this.h;
   }
+
+  /**
+   * Gives the live entries of queues that share one stamp counter the stamps 1..n, keeping their order
+   * across every queue (stale and dead entries are dropped), and returns n: the counter's value from then
+   * on. For a counter that reached STAMP_LIMIT, so once every 2^30 updates: a merge of the queues (each is
+   * in stamp order), O(n log k) for n live entries in k queues.
+   */
+  static renumber(queues: Iterable<TouchQueue<Touchable>>): number {
+    const list: TouchQueue<Touchable>[] = [];
+    for (const tq of queues) {
+      tq.compact();
+      if (tq.q.length > 0) list.push(tq);
+    }
+    // a min-heap of the queues by the stamp of their next entry
+    const heap = list.map((_, i) => i);
+    const at = new Array<number>(list.length).fill(0);
+    const key = (i: number) => list[i].s[at[i]];
+    const down = (from: number) => {
+      let p = from;
+      for (;;) {
+        const l = 2 * p + 1;
+        if (l >= heap.length) return;
+        const c = l + 1 < heap.length && key(heap[l + 1]) < key(heap[l]) ? l + 1 : l;
+        if (key(heap[c]) >= key(heap[p])) return;
+        [heap[p], heap[c]] = [heap[c], heap[p]];
+        p = c;
+      }
+    };
+    for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+    let n = 0;
+    while (heap.length > 0) {
+      const i = heap[0];
+      const tq = list[i];
+      const j = at[i]++;
+      tq.s[j] = ++n;
+      tq.q[j]!.touch = n;
+      if (at[i] === tq.s.length) {
+        heap[0] = heap[heap.length - 1];
+        heap.pop();
+      }
+      down(0);
+    }
+    return n;
+  }
 }
+
+/**
+ * Stamps stay below this: 2^30 is a small integer (Smi) in every V8 build, pointer compression included,
+ * so stamps, the counter and the `touch` fields never become heap numbers (a field that once held a
+ * double stays a double field, and the code that wrote small integers to it deoptimizes).
+ */
+export const STAMP_LIMIT = 2 ** 30;
