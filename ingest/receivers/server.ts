@@ -53,7 +53,8 @@ export function sendError(res: http.ServerResponse, err: HttpError): void {
 /**
  * Buffers request bodies are read into, reused once the caller gives a body back: a fresh body-sized
  * Buffer per request is external memory V8 counts towards starting full collections. Buffers are powers
- * of two from 64 KiB to `maxBytes` (larger bodies get their own, not kept); at most `keep` wait for reuse.
+ * of two from 64 KiB to `maxBytes` (larger bodies get their own, not kept); at most `keep` wait for
+ * reuse, so an idle pool holds at most keep × maxBytes.
  */
 export class BodyPool {
   private readonly free: ArrayBuffer[] = [];
@@ -62,7 +63,8 @@ export class BodyPool {
   reused = 0;
 
   constructor(
-    private readonly maxBytes = 16 * 1024 * 1024,
+    /** Largest buffer the pool hands out and keeps (a larger body gets a buffer of its own). */
+    readonly maxBytes = 4 * 1024 * 1024,
     private readonly keep = 4,
   ) {}
 
@@ -124,7 +126,7 @@ export function readBody(req: http.IncomingMessage, limit: number, pool?: BodyPo
     const chunks: Buffer[] = [];
     // with a pool: the body is written into `into` as it comes (sized from the declared length; an
     // inflated body, whose size is unknown, starts at four times it and doubles when full)
-    const hint = Number.isFinite(declared) && declared > 0 ? Math.min(limit, inflated ? declared * 4 : declared) : 64 * 1024;
+    const hint = Number.isFinite(declared) && declared > 0 ? Math.min(limit, inflated ? Math.min(declared * 4, pool?.maxBytes ?? 0) : declared) : 64 * 1024;
     let into: Buffer | null = pool ? pool.take(hint) : null;
     let size = 0;
     let done = false;
