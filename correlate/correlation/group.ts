@@ -65,6 +65,11 @@ export function positional(tc: number): boolean {
   return tc === T_TEMPORAL || tc === T_ORDERED;
 }
 
+/** Group.bits: interleaved entries (two slots each), packed entries, an entry holds an inner hit. */
+const SH = 1;
+const PK = 2;
+const NESTED = 4;
+
 /** Packed entries: time * PACK + rule position. */
 const PACK = 32;
 /** Largest |time| the packed form holds exactly (time * PACK + 31 < 2^53). */
@@ -92,10 +97,8 @@ export class Group {
   h = 0;
   w = 0;
   end = 0;
-  /** log2 of the slots per entry in `t`: 1 for interleaved temporal entries (time, rule position), else 0. */
-  sh = 0;
-  /** Whether `t` holds packed temporal entries (time * 32 + rule position). */
-  pk = false;
+  /** Layout and content flags in one field (one word per group): SH, PK, NESTED. */
+  bits = 0;
   /** Entry times (and for the temporal types, rule positions: see `sh`, `pk`). */
   t: number[] = EMPTY_NUM;
   ids: RefSlot[] = EMPTY_REF;
@@ -116,11 +119,29 @@ export class Group {
   entity: JsonObject | null = null;
   dirtyEpoch = -1;
   dead = false;
+
+  /** log2 of the slots per entry in `t`: 1 for interleaved temporal entries (time, rule position), else 0. */
+  get sh(): number {
+    return this.bits & SH;
+  }
+  /** Whether `t` holds packed temporal entries (time * 32 + rule position). */
+  get pk(): boolean {
+    return (this.bits & PK) !== 0;
+  }
   /**
    * Whether an entry since the arrays were last emptied carries an inner hit's events (an array, not an
    * event id): when not, a hit counts its events without reading each reference (no cache miss per id).
    */
-  nested = false;
+  get nested(): boolean {
+    return (this.bits & NESTED) !== 0;
+  }
+  private set nested(on: boolean) {
+    this.bits = on ? this.bits | NESTED : this.bits & ~NESTED;
+  }
+  /** Sets the layout: packed, interleaved (sh 1) or plain (neither). */
+  private layout(pk: boolean, sh: number): void {
+    this.bits = (this.bits & NESTED) | (pk ? PK : 0) | (sh === 1 ? SH : 0);
+  }
 
   constructor(
     public key: string,
@@ -144,8 +165,7 @@ export class Group {
       this.ids = EMPTY_REF;
       this.ln = null;
       this.fl = null;
-      this.sh = sh;
-      this.pk = pk;
+      this.layout(pk, sh);
     }
     if (tc !== T_EVENT_COUNT && !pos) {
       if (this.v === null || this.v.length !== this.ids.length) this.v = this.ids.length ? slots(this.ids.length) : EMPTY_VAL;
@@ -239,8 +259,7 @@ export class Group {
       out[(i << 1) | 1] = x - time * PACK;
     }
     this.t = cap === 0 ? EMPTY_NUM : out;
-    this.pk = false;
-    this.sh = 1;
+    this.layout(false, 1);
   }
 
   /** Loads entries from a checkpoint: times, references, lines, files, values (arrays of one length, owned by the group). */
@@ -255,8 +274,7 @@ export class Group {
     this.nested = refs.some((r) => typeof r !== "string");
     const posOf = (i: number) => (vals !== null && typeof vals[i] === "number" ? (vals[i] as number) : 0);
     if (this.pk && !times.every(packable)) {
-      this.pk = false;
-      this.sh = 1;
+      this.layout(false, 1);
     }
     if (this.pk) {
       const t = slots<number>(n);
