@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GroupBudget } from "./engine.ts";
+import { GroupBudget, type EngineSnapshot } from "./engine.ts";
 import { at, detectionRule, planFromYaml, recorder } from "./testing.ts";
 
 const failed = detectionRule("failed_logon", "1");
@@ -202,6 +202,36 @@ describe("temporal and temporal_ordered (SIGMA.md Example 7-C)", () => {
     expect(r.hits[0].lastSeen).toBe(at("10:06"));
     expect(r.hits[0].group).toEqual({ ComputerName: "ws1", User: "bob" });
     expect(r.hits[0].key).toBe(JSON.stringify(["ws1", "bob"]));
+  });
+
+  it("restores a version-1 checkpoint of a temporal window (times, and rule positions as values) into the packed layout", () => {
+    const plan = planFromYaml(whoami + netgroup + transfer + corr(`type: temporal\nrules: [recon_whoami, recon_net_group, transfer]\ngroup-by: [User]\ntimespan: 5m`));
+    const c = plan.correlations[0];
+    const snapshotOf = (times: number[]) => ({
+      v: 1 as const,
+      maxTime: times[times.length - 1],
+      files: [],
+      // as every engine since the format's first version writes it: [key, floor, newest, closeAt, times, refs, lines, files, values, entity]
+      correlations: { [c.id]: { fp: c.fingerprint, groups: [["bob", null, times[times.length - 1], null, times, ["e1", "e2"], [1, 2], null, [0, 1], null]] } },
+    });
+    for (const times of [
+      [at("10:00"), at("10:01")],
+      // a fractional millisecond: the window restores side by side instead of packed
+      [at("10:00") + 0.5, at("10:01")],
+    ]) {
+      const r = recorder(plan);
+      // as read back from the store: JSON
+      r.engine.restore(JSON.parse(JSON.stringify(snapshotOf(times))) as EngineSnapshot);
+      expect(r.engine.snapshot().correlations[c.id].groups[0][8]).toEqual([0, 1]);
+      r.feed("transfer", at("10:02"), { User: "bob" }, 3);
+      expect(r.hits).toHaveLength(1);
+      expect(r.hits[0].events.map((e) => [e.id, e.time, e.line])).toEqual([
+        ["e1", times[0], 1],
+        ["e2", times[1], 2],
+        ["e3", at("10:02"), 3],
+      ]);
+      expect(r.hits[0].firstSeen).toBe(times[0]);
+    }
   });
 
   it("temporal fires on the first pair already (10:02)", () => {

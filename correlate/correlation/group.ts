@@ -208,11 +208,6 @@ export class Group {
     return this.end - this.h;
   }
 
-  /** Entries the arrays hold room for. */
-  get capacity(): number {
-    return this.ids.length;
-  }
-
   /** Event time of entry i. */
   time(i: number): number {
     return this.pk ? Math.floor(this.t[i] / PACK) : this.t[i << this.sh];
@@ -273,9 +268,7 @@ export class Group {
     this.end = n;
     this.nested = refs.some((r) => typeof r !== "string");
     const posOf = (i: number) => (vals !== null && typeof vals[i] === "number" ? (vals[i] as number) : 0);
-    if (this.pk && !times.every(packable)) {
-      this.layout(false, 1);
-    }
+    if (this.pk && !times.every(packable)) this.layout(false, 1);
     if (this.pk) {
       const t = slots<number>(n);
       for (let i = 0; i < n; i++) t[i] = times[i] * PACK + posOf(i);
