@@ -259,7 +259,10 @@ export class CorrelationEngine {
       this.budget.live++;
       this.stats.groups++;
       this.linkTail(g);
-    } else if (g.floor !== null && m.time < g.floor) {
+    } else if (g.floor !== null && (g.h === g.end || m.time < g.time(g.end - 1)) && m.time < g.floor) {
+      // older than the last hit's events. Entries kept after a hit are never older than its floor, so
+      // only a match older than the newest entry (or into an empty group) can be: the floor, a boxed
+      // number elsewhere in the heap, is read only then
       this.stats.suppressed++;
       return;
     } else this.touchGroup(g);
