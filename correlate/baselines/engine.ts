@@ -249,6 +249,7 @@ export class BaselineEngine implements Evictable {
     this.lateness = opts.allowedLatenessMs;
     this.budget = opts.budget ?? new GroupBudget(200_000);
     this.budget.engines.add(this);
+    this.budget.queues.add(this.lru);
     this.maxDistinct = opts.maxDistinctValues ?? 10_000;
     this.maxSeen = opts.maxSeenValues ?? 1_000;
     this.maxFuture = opts.maxFutureMs ?? 0;
@@ -320,7 +321,7 @@ export class BaselineEngine implements Evictable {
       this.budget.live++;
       this.stats.entities++;
     }
-    this.lru.push(e, ++this.budget.seq);
+    this.lru.push(e, this.budget.next());
     if ((this.budget.seq & 1023) === 0) this.lru.maybeCompact(this.budget.live);
     if (this.track && e.dirtyEpoch !== this.epoch) {
       e.dirtyEpoch = this.epoch;
@@ -593,6 +594,7 @@ export class BaselineEngine implements Evictable {
     this.lru.reset();
     this.stats.entities = 0;
     this.budget.engines.delete(this);
+    this.budget.queues.delete(this.lru);
   }
 
   // ---- snapshots ----
@@ -629,6 +631,7 @@ export class BaselineEngine implements Evictable {
   restore(snap: BaselineSnapshot | null, deltas: BaselineDelta[] = []): { restored: number; dropped: number } {
     this.close();
     this.budget.engines.add(this);
+    this.budget.queues.add(this.lru);
     this.maxTime = -Infinity;
     let dropped = 0;
     const merged = new Map<string, Map<string, EntityState>>();
@@ -679,7 +682,7 @@ export class BaselineEngine implements Evictable {
         }
         this.maps[a.index].set(e.key, e);
         this.budget.live++;
-        this.lru.push(e, ++this.budget.seq);
+        this.lru.push(e, this.budget.next());
         restored++;
       }
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { GroupBudget, type EngineSnapshot } from "./engine.ts";
+import { STAMP_LIMIT } from "./touch-queue.ts";
 import { at, detectionRule, planFromYaml, recorder } from "./testing.ts";
 
 const failed = detectionRule("failed_logon", "1");
@@ -461,6 +462,26 @@ describe("bounded state", () => {
     expect(rr.engine.groupCount()).toBe(2);
     expect(rr.hits.map((h) => h.group.TargetUserName)).toEqual(["a"]);
     expect(rr.dropped.filter((d) => d.reason === "evicted")).toHaveLength(2);
+  });
+
+  it("renumbers the update stamps at STAMP_LIMIT and keeps the stalest-first order", () => {
+    const plan = eventCount("{gte: 2}");
+    const budget = new GroupBudget(3);
+    const rr = recorder(plan, { budget });
+    rr.feed("failed_logon", at("00:00"), { TargetUserName: "a" });
+    rr.feed("failed_logon", at("00:00"), { TargetUserName: "b" });
+    rr.feed("failed_logon", at("00:00"), { TargetUserName: "c" });
+    // two billion updates later: the next stamps would leave the small-integer range
+    budget.seq = STAMP_LIMIT - 2;
+    rr.feed("failed_logon", at("00:00"), { TargetUserName: "a" }); // stamp STAMP_LIMIT - 1: a fires
+    rr.feed("failed_logon", at("00:01"), { TargetUserName: "b" }); // renumbered: c 1, a 2, b 4; b fires
+    expect(budget.seq).toBeLessThan(10);
+    rr.feed("failed_logon", at("00:01"), { TargetUserName: "d" }); // evicts c, the stalest
+    rr.feed("failed_logon", at("00:01"), { TargetUserName: "c" }); // c starts over; evicts a
+    expect(rr.engine.stats.evicted).toBe(2);
+    expect(rr.dropped.filter((d) => d.reason === "evicted").length).toBe(2);
+    expect(rr.hits.map((h) => h.group.TargetUserName)).toEqual(["a", "b"]);
+    expect(budget.seq).toBeLessThan(10);
   });
 
   it("expires idle groups once no open window can use them", () => {

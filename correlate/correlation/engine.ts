@@ -8,7 +8,7 @@ import { setField } from "../../schema/fields.ts";
 import { entityFieldsOf } from "../../schema/signal.ts";
 import { Group, rangeMask, satisfied, typeCode, T_ORDERED, T_PERCENTILE, T_SUM, T_AVG, T_TEMPORAL, T_VALUE_COUNT, type RefSlot } from "./group.ts";
 import { MinHeap } from "./heap.ts";
-import { TouchQueue } from "./touch-queue.ts";
+import { STAMP_LIMIT, TouchQueue, type Touchable } from "./touch-queue.ts";
 import type { Accessor, CompiledCorrelation, CorrelationPlan, Edge } from "./plan.ts";
 import type { CorrelationHit, DroppedMatch, EngineSink, EngineStats, HitEventRef, Match } from "./types.ts";
 
@@ -79,7 +79,15 @@ export class GroupBudget {
   seq = 0;
   evicted = 0;
   readonly engines = new Set<Evictable>();
+  /** The engines' queues stamped from `seq` (renumbered together when it reaches STAMP_LIMIT). */
+  readonly queues = new Set<TouchQueue<Touchable>>();
   constructor(readonly max: number) {}
+
+  /** The next update stamp. Once every 2^30 updates the live stamps are renumbered 1..n, so stamps stay small integers. */
+  next(): number {
+    if (this.seq >= STAMP_LIMIT - 1) this.seq = TouchQueue.renumber(this.queues);
+    return ++this.seq;
+  }
 
   /** Makes room for one group. */
   reserve(): void {
@@ -147,6 +155,7 @@ export class CorrelationEngine {
     this.now = opts.now ?? Date.now;
     this.budget = opts.budget ?? new GroupBudget(1_000_000);
     this.budget.engines.add(this);
+    this.budget.queues.add(this.lru);
     this.setPlan(plan);
   }
 
@@ -382,7 +391,7 @@ export class CorrelationEngine {
       if (g.closeAt !== null) {
         // a pending window close owns it (drainCloses); keep it in the order, look further
         lru.shift();
-        lru.push(g, ++this.budget.seq);
+        lru.push(g, this.budget.next());
         continue;
       }
       if (!(g.newest() < this.maxTime - this.lateness - g.corr.rule.timespanMs)) return;
@@ -472,12 +481,12 @@ export class CorrelationEngine {
   // ---- groups, LRU, budget ----
 
   private linkTail(g: Group): void {
-    this.lru.push(g, ++this.budget.seq);
+    this.lru.push(g, this.budget.next());
     if ((this.budget.seq & 1023) === 0) this.lru.maybeCompact(this.budget.live);
   }
 
   private touchGroup(g: Group): void {
-    this.lru.push(g, ++this.budget.seq);
+    this.lru.push(g, this.budget.next());
     if ((this.budget.seq & 1023) === 0) this.lru.maybeCompact(this.budget.live);
   }
 
@@ -529,6 +538,7 @@ export class CorrelationEngine {
     this.closes.clear();
     this.stats.groups = 0;
     this.budget.engines.delete(this);
+    this.budget.queues.delete(this.lru);
   }
 
   // ---- snapshots ----
@@ -582,6 +592,7 @@ export class CorrelationEngine {
   restore(snap: EngineSnapshot | null, deltas: EngineDelta[] = []): { restored: number; dropped: number } {
     this.close();
     this.budget.engines.add(this);
+    this.budget.queues.add(this.lru);
     this.files = [];
     this.fileIndex = new Map();
     this.maxTime = -Infinity;
