@@ -167,3 +167,51 @@ describe("correlate role: the alert path", () => {
     }
   });
 });
+
+/** The embedded store with audit writes that fail while `failAudits` > 0 (the audit index refusing writes). */
+class FlakyAuditStore extends EmbeddedStore {
+  failAudits = 0;
+  auditAttempts = 0;
+  async put(collection: Collection, docs: Doc[]): Promise<void> {
+    if (collection === "audit") {
+      this.auditAttempts++;
+      if (this.failAudits > 0) {
+        this.failAudits--;
+        throw new Error("audit index refused the write");
+      }
+    }
+    return super.put(collection, docs);
+  }
+}
+
+describe("correlate role: audit records of alert changes", () => {
+  it("a failed audit write is written again with the next round: the new alert is audited once, though it is stored already", async () => {
+    const rules = path.join(dir, "rules-audit");
+    fs.mkdirSync(rules);
+    fs.writeFileSync(path.join(rules, "execution_delta.yml"), rule("44444444-4444-4444-8444-444444444444", "delta").replace("level: high", "level: critical"));
+    const pipe = path.join(dir, "test-route-3.yml");
+    fs.writeFileSync(pipe, pipeline);
+    const config = loadConfig({ env: {} });
+    config.correlate.pipelines = ["ecs-windows", pipe];
+    config.correlate.watch_rules = false;
+    const bus = new MemoryBus({ partitions: 2 });
+    const store = new FlakyAuditStore({ file: ":memory:" });
+    store.failAudits = 1;
+    const role = correlateRole({ config, bus, store, log: logger("test", { level: "silent" }), rules: [rules], cwd: dir });
+    await role.lifecycle.start();
+    try {
+      const producer = await bus.producer();
+      await producer.send("events", [event("delta one")].map((e) => ({ key: "h1", value: JSON.stringify(e) })));
+      await until("the alert stored", async () => (await store.count("alerts", {})) === 1);
+      const alert = (await store.search("alerts", { size: 1 })).hits[0] as Alert;
+      await until("the alert's creation audited", async () => (await store.search("audit", { size: 100 })).hits.some((a) => a["action"] === "alert.create" && a["target"] === alert.id));
+      expect(store.auditAttempts).toBeGreaterThanOrEqual(2); // the first write failed
+      const audits = (await store.search("audit", { size: 100 })).hits.filter((a) => a["target"] === alert.id);
+      expect(audits.map((a) => a["action"])).toEqual(["alert.create"]);
+    } finally {
+      await role.lifecycle.stop();
+      await bus.close();
+      await store.close();
+    }
+  });
+});

@@ -228,6 +228,13 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   /** Chains and merges the chain builder holds that are not yet in the store (a write failed). */
   const unwrittenChains = new Set<string>();
   const unwrittenMerges = new Map<string, string>();
+  /**
+   * Audit records of alert changes that are stored but whose audit write failed: written again with the
+   * next round's (their ids are derived from alert, version and action, so a second write is the same
+   * record). Bounded: past the cap the oldest are dropped with an error naming how many.
+   */
+  let unwrittenAudits: AuditRecord[] = [];
+  const UNWRITTEN_AUDITS_KEPT = 100_000;
   let chainsConsumer: Consumer | null = null;
   let runner: StatefulRunner | null = null;
   const watchers: fs.FSWatcher[] = [];
@@ -519,13 +526,33 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       );
     }
     await allDurable(writes);
+    stats.chainsWritten += chains.length;
     // the audit records of what was stored (an alert written on a second attempt is audited at the
-    // version it has), durable before the batch commits
+    // version it has): durable before the batch commits, but the caller decides whether the next
+    // writes wait for them (the chain rounds do not: decision 0019, appendix)
     const audits: AuditRecord[] = [];
     for (const u of updates.values()) if (u) audits.push(...u.audit);
     for (const u of mergeUpdates.values()) if (u) audits.push(...u.audit);
-    if (audits.length) await o.store.put("audit", audits);
-    stats.chainsWritten += chains.length;
+    return audits;
+  };
+
+  /** Writes `audits` and those a failed write left; a failure keeps them all for the next write. */
+  const writeAudits = (audits: AuditRecord[]): Promise<void> => {
+    const all = unwrittenAudits.length ? unwrittenAudits.concat(audits) : audits;
+    unwrittenAudits = [];
+    if (!all.length) return Promise.resolve();
+    return o.store.put("audit", all).then(
+      () => undefined,
+      (err: unknown) => {
+        unwrittenAudits = all.concat(unwrittenAudits);
+        const over = unwrittenAudits.length - UNWRITTEN_AUDITS_KEPT;
+        if (over > 0) {
+          unwrittenAudits = unwrittenAudits.slice(over);
+          log.error({ dropped: over, kept: unwrittenAudits.length }, "audit records of alert changes dropped: the audit store has refused writes for too long (see the store's health)");
+        }
+        throw err;
+      },
+    );
   };
 
   /**
@@ -543,7 +570,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     const r = await restoreChainState(o.store, builder, { windowMs: cfg.chains.window_ms, maxChains: Math.min(cfg.chains.max_chains, 10_000) });
     for (const c of builder.chains()) markAlert(c.id);
     if (Number.isFinite(r.newest)) watermark = r.newest;
-    if (r.write.size) await writeChains(r.write, new Map());
+    if (r.write.size) await writeAudits(await writeChains(r.write, new Map()));
     chainGauge().set(builder.size);
     log.info({ chains: r.chains, signals_replayed: r.replayed, written: r.write.size, ms: Math.round(performance.now() - t0) }, "chain building taken over: state restored from the store");
   };
@@ -589,16 +616,24 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     unwrittenChains.clear();
     unwrittenMerges.clear();
     const dlq: OutgoingMessage[] = [];
-    try {
-      await writeChains(changed, merged, signals.length ? [putOrDeadLetter("signals", signals, (i) => ({ topic: "signals", partition: from[i] ?? -1 }), dlq)] : []);
-      if (dlq.length) await producer!.send("dlq", dlq);
-    } catch (err) {
-      // the failed batches come again (their signals are duplicates to the builder then): what this round
-      // did not write stays pending for the next, unless a later batch changed it meanwhile
+    // the failed batches come again (their signals are duplicates to the builder then): what this round
+    // did not write stays pending for the next, unless a later batch changed it meanwhile
+    const pendAgain = (err: unknown): never => {
       for (const [f, into] of merged) if (!unwrittenMerges.has(f)) unwrittenMerges.set(f, into);
       for (const id of changed) if (!unwrittenMerges.has(id)) unwrittenChains.add(id);
       throw err;
+    };
+    let audits: AuditRecord[] = [];
+    try {
+      audits = await writeChains(changed, merged, signals.length ? [putOrDeadLetter("signals", signals, (i) => ({ topic: "signals", partition: from[i] ?? -1 }), dlq)] : []);
+      if (dlq.length) await producer!.send("dlq", dlq);
+    } catch (err) {
+      unwrittenAudits.push(...audits); // of alerts that were stored: written with the next round's
+      pendAgain(err);
     }
+    // the audit write is this round's tail: its batches commit after it, the next round does not wait
+    // for it; the alerts are stored already, so a failed audit write keeps only the records for the next
+    return { tail: writeAudits(audits) };
   });
 
   const handleSignals = async (batch: Batch): Promise<void> => {

@@ -62,4 +62,81 @@ describe("Rounds", () => {
     await Promise.all(all);
     expect(most).toBe(1);
   });
+
+  describe("tails (work the joiners wait for and the next round does not)", () => {
+    /** A round per join, each leaving a tail the test settles by hand. */
+    function tailed() {
+      const started: number[] = [];
+      const tails: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+      let n = 0;
+      const rounds = new Rounds(async () => {
+        started.push(++n);
+        const tail = new Promise<void>((resolve, reject) => tails.push({ resolve, reject }));
+        return { tail };
+      });
+      return { rounds, started, tails };
+    }
+
+    it("the next round starts while a tail runs; a round's joiners wait for its tail", async () => {
+      const { rounds, started, tails } = tailed();
+      let aDone = false;
+      const a = rounds.join().then(() => (aDone = true));
+      await tick();
+      const b = rounds.join();
+      await tick();
+      expect(started).toEqual([1, 2]); // round 2 did not wait for round 1's tail
+      expect(aDone).toBe(false);
+      expect(rounds.busy).toBe(true);
+      tails[0].resolve();
+      await a;
+      tails[1].resolve();
+      await b;
+      await tick();
+      expect(rounds.busy).toBe(false);
+    });
+
+    it("joiners are answered in round order, whichever tail finishes first", async () => {
+      const { rounds, tails } = tailed();
+      const order: string[] = [];
+      const a = rounds.join().then(() => order.push("a"));
+      await tick();
+      const b = rounds.join().then(() => order.push("b"));
+      await tick();
+      tails[1].resolve(); // round 2's tail first
+      await tick();
+      expect(order).toEqual([]);
+      tails[0].resolve();
+      await Promise.all([a, b]);
+      expect(order).toEqual(["a", "b"]);
+    });
+
+    it("at most one tail runs beside a round: round 3 waits for round 1's tail", async () => {
+      const { rounds, started, tails } = tailed();
+      const all = [rounds.join()];
+      await tick();
+      all.push(rounds.join());
+      await tick();
+      all.push(rounds.join());
+      await tick();
+      expect(started).toEqual([1, 2]);
+      tails[0].resolve();
+      await tick();
+      expect(started).toEqual([1, 2, 3]);
+      tails[1].resolve();
+      tails[2].resolve();
+      await Promise.all(all);
+    });
+
+    it("a failed tail rejects its own joiners only", async () => {
+      const { rounds, tails } = tailed();
+      const a = rounds.join();
+      await tick();
+      const b = rounds.join();
+      await tick();
+      tails[0].reject(new Error("audit write failed"));
+      tails[1].resolve();
+      await expect(a).rejects.toThrow("audit write failed");
+      await expect(b).resolves.toBeUndefined();
+    });
+  });
 });
