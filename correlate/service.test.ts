@@ -11,7 +11,7 @@ import { EmbeddedStore } from "../platform/store/embedded.ts";
 import { logger } from "../platform/telemetry/log.ts";
 import type { EcsEvent } from "../schema/ecs.ts";
 import type { Alert } from "../schema/signal.ts";
-import type { Collection, Doc, UpdateManyOptions } from "../platform/store/types.ts";
+import type { Collection, Doc, PutResult, UpdateManyOptions } from "../platform/store/types.ts";
 import { decodeAlertsMessage } from "../platform/alerts/messages.ts";
 import { correlateRole } from "./service.ts";
 import { TEST_ROUTE_PIPELINE } from "./test-pipeline.ts";
@@ -172,7 +172,7 @@ describe("correlate role: the alert path", () => {
 class FlakyAuditStore extends EmbeddedStore {
   failAudits = 0;
   auditAttempts = 0;
-  async put(collection: Collection, docs: Doc[]): Promise<void> {
+  override async put(collection: Collection, docs: Doc[]): Promise<PutResult> {
     if (collection === "audit") {
       this.auditAttempts++;
       if (this.failAudits > 0) {

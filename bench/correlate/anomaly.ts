@@ -8,17 +8,9 @@ import { BaselineEngine } from "../../correlate/baselines/engine.ts";
 import { buildBaselines } from "../../correlate/baselines/load.ts";
 import { GroupBudget } from "../../correlate/correlation/engine.ts";
 import { loadRules } from "../../correlate/sigma/loader.ts";
+import { mulberry32 } from "../../platform/prng.ts";
 
-function rngOf(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rngOf = mulberry32;
 
 const METRICS: Record<string, string> = {
   event_count: "entity: user.name\n  metric: event_count",

@@ -10,6 +10,7 @@ import type { CorrelationPlan } from "../../correlate/correlation/plan.ts";
 import { planFromYaml, detectionRule } from "../../correlate/correlation/testing.ts";
 import type { Match } from "../../correlate/correlation/types.ts";
 import { anomalyBench } from "./anomaly.ts";
+import { mulberry32 } from "../../platform/prng.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: number) => {
@@ -33,17 +34,8 @@ export function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-/** Small deterministic PRNG (mulberry32), so every run sees the same input. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Every run sees the same input. */
+export const rng = mulberry32;
 
 const R = ["failed_logon", "successful_logon", "process_start"];
 const RULES = R.map((r, i) => detectionRule(r, String(i + 1))).join("");

@@ -9,18 +9,9 @@ import { splitJsonValues } from "../../correlate/sigma/json-stream.ts";
 import { normalizeWindowsObject } from "../../ingest/parsers/windows-events-json/index.ts";
 import { defaultParseContext } from "../../ingest/parsers/types.ts";
 import { eventId } from "../../schema/event-id.ts";
+import { mulberry32 } from "../../platform/prng.ts";
 
-/** mulberry32: small, fast, seeded. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = mulberry32;
 
 type Obj = Record<string, any>;
 

@@ -1,19 +1,13 @@
 // Deterministic, realistic ECS events for the store benchmarks: seven days of process, network and
 // authentication events over 500 hosts and 5000 users, with a rare word in 0.1% of them.
 import type { Doc } from "../../platform/store/types.ts";
+import { mulberry32 } from "../../platform/prng.ts";
 
 export const SPAN_MS = 7 * 86_400_000;
 export const T_END = Date.UTC(2026, 10, 1);
 export const T_START = T_END - SPAN_MS;
 
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 const WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu".split(" ");
 const PROCS = Array.from({ length: 200 }, (_, i) => (i === 0 ? "powershell.exe" : i === 1 ? "cmd.exe" : `proc${i}.exe`));
 const DATASETS = ["windows.sysmon", "system.auth", "nginx.access", "zeek.conn", "aws.cloudtrail"];

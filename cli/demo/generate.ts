@@ -3,6 +3,8 @@
 // flows), with seeded benign background traffic and one intrusion that crosses all of them.
 // Deterministic for a seed and start time, so tests can assert on the chain it forms.
 
+import { mulberry32 } from "../../platform/prng.ts";
+
 /** The log streams the demo writes, one per source format. */
 export const DEMO_STREAMS = {
   "web-access": { file: "web-access.log", format: "nginx-access", host: "web-1" },
@@ -54,17 +56,7 @@ export const DEMO_FACTS = {
   stolenKey: "ASIAXDEMOROLE0000001",
 };
 
-/** mulberry32: a small, fast, seeded PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 function nginxTime(t: number): string {

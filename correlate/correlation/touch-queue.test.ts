@@ -2,6 +2,7 @@
 // that counter before it leaves the small-integer range without changing that order.
 import { describe, expect, it } from "vitest";
 import { STAMP_LIMIT, TouchQueue, type Touchable } from "./touch-queue.ts";
+import { mulberry32 } from "../../platform/prng.ts";
 
 interface Unit extends Touchable {
   name: string;
@@ -27,17 +28,8 @@ function evictionOrder(queues: TouchQueue<Unit>[]): string[] {
   }
 }
 
-/** A small deterministic PRNG (mulberry32), so a failure replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A failure replays. */
+const prng = mulberry32;
 
 describe("TouchQueue", () => {
   it("renumbers the live entries of every queue 1..n in their order across the queues, dropping stale and dead ones", () => {

@@ -26,6 +26,7 @@ import { getParser } from "../../ingest/parsers/registry.ts";
 import { defaultParseContext } from "../../ingest/parsers/types.ts";
 import { PROJECT_ROOT } from "../support/shared-data.ts";
 import { testIsolation, type TestIsolation } from "../support/services.ts";
+import { mulberry32 } from "../../platform/prng.ts";
 
 let iso: TestIsolation;
 let env: NodeJS.ProcessEnv;
@@ -37,14 +38,7 @@ const children: ChildProcess[] = [];
 
 /** Deterministic sshd traffic: guessing, spraying, logins after guessing, one account roaming hosts. */
 function sshdLines(n: number, seed: number): string[] {
-  let a = seed;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(seed);
   const out: string[] = [];
   let t = Date.UTC(2026, 0, 15, 8, 0, 0);
   const ips = Array.from({ length: 40 }, (_, i) => `203.0.113.${i + 1}`);
