@@ -87,6 +87,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Where events are indexed: a `sigil index` process (correlate leaves it: index.in_correlate false), or inside correlate. */
   indexer: "process" | "correlate";
+  /** Write a V8 CPU profile of every role process into this folder (`--cpu-prof`; written when the role exits). */
+  cpuProfDir?: string;
 }
 
 export class Cluster {
@@ -135,7 +137,8 @@ export class Cluster {
   /** Starts a role process and resolves when its telemetry answers /readyz with 200 (or rejects on exit/timeout). */
   async start(role: RoleProcess["role"], name: string, env: Record<string, string> = {}, opts: { waitReady?: boolean } = {}): Promise<RoleProcess> {
     const port = await freePort();
-    const child = spawn(process.execPath, [path.join(this.o.root, "bin", "sigil.js"), role], {
+    const prof = this.o.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", this.o.cpuProfDir, "--cpu-prof-name", `${name}.${Date.now()}.cpuprofile`] : [];
+    const child = spawn(process.execPath, [...prof, path.join(this.o.root, "bin", "sigil.js"), role], {
       cwd: this.o.root,
       env: { ...this.baseEnv, SIGIL_TELEMETRY__METRICS__PORT: String(port), ...env },
       stdio: ["ignore", "ignore", "pipe"],

@@ -4,6 +4,7 @@
 
 import WebSocket from "ws";
 import kafkajs, { type Consumer as KafkaConsumer } from "kafkajs";
+import "../../platform/bus/kafka.ts"; // installs the LZ4 codec: the roles' producers compress with it (bus.kafka.compression)
 import { PASSWORD } from "./cluster.ts";
 import { now, type Canary } from "./load.ts";
 

@@ -14,6 +14,7 @@
 //       [--canaries 5] [--batch 500] [--in-flight 8] [--partitions 6] [--scale-seconds 90]
 //       [--soak-minutes 10] [--soak-rate 2000] [--kafka 127.0.0.1:19092] [--es http://127.0.0.1:19200]
 //       [--indexer process|correlate]  (events stored by a niced `sigil index` process, the default, or in correlate)
+//       [--cpu-prof <dir>]  (a V8 CPU profile per role process, written as the roles stop)
 
 import fs from "node:fs";
 import os from "node:os";
@@ -50,6 +51,8 @@ const { values: a } = parseArgs({
     "role-env": { type: "string", multiple: true },
     /** Where events are indexed: "process" (a `sigil index` role process, niced; correlate leaves indexing to it) or "correlate" (inside each correlate process). */
     indexer: { type: "string", default: "process" },
+    /** Write a CPU profile of each role process into this folder (V8 `--cpu-prof`, written as each role stops). */
+    "cpu-prof": { type: "string" },
   },
 });
 const ROLE_ENV: Record<string, string> = Object.fromEntries(
@@ -134,7 +137,7 @@ interface Started {
 }
 
 async function startCluster(correlates: number): Promise<Started> {
-  const cluster = new Cluster({ kafka: KAFKA, es: ES, partitions: num("partitions"), logLevel: a["log-level"]!, rules: RULES, root: CODE.root, env: ROLE_ENV, indexer: INDEXER });
+  const cluster = new Cluster({ kafka: KAFKA, es: ES, partitions: num("partitions"), logLevel: a["log-level"]!, rules: RULES, root: CODE.root, env: ROLE_ENV, indexer: INDEXER, cpuProfDir: a["cpu-prof"] ? path.resolve(a["cpu-prof"]) : undefined });
   try {
     return await startRoles(cluster, correlates);
   } catch (err) {

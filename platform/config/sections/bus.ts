@@ -36,8 +36,12 @@ export const busSchema = z
         brokers: z.array(z.string().min(1)).min(1).default(["127.0.0.1:19092"]),
         client_id: z.string().default("sigil"),
         replication_factor: z.number().int().min(1).default(1),
-        /** Producer compression: lz4 costs the least CPU per message, gzip compresses the most. */
-        compression: z.enum(["none", "gzip", "lz4"]).default("gzip"),
+        /**
+         * Producer compression: lz4 (the default) costs the least CPU per message on both ends, gzip
+         * compresses the most (decision 0021). Any Kafka client reads both; a kafkajs client outside
+         * Sigil needs an LZ4 codec installed.
+         */
+        compression: z.enum(["none", "gzip", "lz4"]).default("lz4"),
         connection_timeout_ms: z.number().int().positive().default(3000),
         request_timeout_ms: z.number().int().positive().default(30000),
         /** At start-up, keep retrying an unreachable cluster this long (capped exponential backoff with jitter) before failing. */
