@@ -9,10 +9,12 @@
 //   scale       two correlate instances in one consumer group: the partition split, throughput per
 //               instance, then one instance killed (SIGKILL) mid-run: no lost or duplicated alert
 //   soak        --soak-minutes at --soak-rate: memory per role sampled every 10 s, growth after warm-up
+//               (--soak-warm-up-minutes, default 2 or a fifth of the soak: set it past the longest rule
+//               window to measure the steady state, e.g. --soak-minutes 70 --soak-warm-up-minutes 60)
 //
 //   npx tsx bench/e2e/run.ts [--phases throughput,scale,soak] [--rate 10000] [--seconds 60] [--warmup 20]
 //       [--canaries 5] [--batch 500] [--in-flight 8] [--partitions 6] [--scale-seconds 90]
-//       [--soak-minutes 10] [--soak-rate 2000] [--kafka 127.0.0.1:19092] [--es http://127.0.0.1:19200]
+//       [--soak-minutes 10] [--soak-rate 2000] [--soak-warm-up-minutes N] [--kafka 127.0.0.1:19092] [--es http://127.0.0.1:19200]
 //       [--indexer process|correlate]  (events stored by a niced `sigil index` process, the default, or in correlate)
 //       [--cpu-prof <dir>]  (a V8 CPU profile per role process, written as the roles stop)
 
@@ -39,6 +41,7 @@ const { values: a } = parseArgs({
     "scale-rate": { type: "string" },
     "soak-minutes": { type: "string", default: "10" },
     "soak-rate": { type: "string", default: "2000" },
+    "soak-warm-up-minutes": { type: "string" },
     kafka: { type: "string" },
     es: { type: "string" },
     "log-level": { type: "string", default: "warn" },
@@ -479,6 +482,11 @@ function windowedState(samples: { state: RoleState | null }[]): Record<string, u
 async function soak(): Promise<Record<string, unknown>> {
   const rate = num("soak-rate");
   const minutes = num("soak-minutes");
+  // memory after the first 2 minutes by default (JIT, caches, pools filled); a longer warm-up lets
+  // windowed state (correlation timespans up to 1 h, the chain window) reach its steady size first
+  const warmArg = a["soak-warm-up-minutes"];
+  const warm = warmArg !== undefined ? Number(warmArg) * 60_000 : Math.min(120_000, (minutes * 60_000) / 5);
+  if (!Number.isFinite(warm) || warm < 0 || warm >= minutes * 60_000) throw new Error(`--soak-warm-up-minutes ${warmArg} must be a number of minutes below --soak-minutes ${minutes}`);
   const s = await startCluster(1);
   try {
     s.cluster.markCpu();
@@ -492,7 +500,6 @@ async function soak(): Promise<Record<string, unknown>> {
     const usage = s.cluster.usage(dt);
     await s.observer.settle(60_000);
     const audit = await s.observer.audit();
-    const warm = Math.min(120_000, (minutes * 60_000) / 5); // memory after the first 2 minutes (JIT, caches, pools filled)
     const memory: Record<string, unknown> = {};
     for (const r of s.cluster.roles) {
       const after = r.rssSamples.filter((x) => x.t >= warm);
