@@ -50,9 +50,10 @@ export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rs
   }
 }
 
-/** Windowed state a role reports (correlate): correlation groups, baseline entities, chains. */
+/** Windowed state a role reports (correlate): correlation groups and the events in their windows, baseline entities, chains. */
 export interface RoleState {
   correlation_groups: number;
+  correlation_window_entries: number;
   baseline_entities: number;
   chains: number;
 }
@@ -211,7 +212,12 @@ export class Cluster {
           const liveOf = (stage: string) => m.find((x) => x.name === "sigil_stateful_live" && x.labels["stage"] === stage)?.value;
           const chains = m.find((x) => x.name === "sigil_chains_live")?.value;
           if (chains !== undefined || liveOf("correlation") !== undefined)
-            state = { correlation_groups: liveOf("correlation") ?? 0, baseline_entities: liveOf("anomaly") ?? 0, chains: chains ?? 0 };
+            state = {
+              correlation_groups: liveOf("correlation") ?? 0,
+              correlation_window_entries: m.find((x) => x.name === "sigil_stateful_window_entries" && x.labels["stage"] === "correlation")?.value ?? 0,
+              baseline_entities: liveOf("baselines") ?? 0,
+              chains: chains ?? 0,
+            };
         } catch {
           heap = null;
         }

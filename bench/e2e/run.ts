@@ -463,8 +463,9 @@ async function scale(): Promise<Record<string, unknown>> {
 
 /**
  * The windowed state a role held in the first and last quarter of the measured window (correlate:
- * correlation groups, baseline entities, chains). Its windows run from 10 minutes to hours, so in a
- * 10-minute soak this state is still filling; the live heap's growth is read beside it.
+ * correlation groups and the events in their windows, baseline entities, chains). Its windows run from
+ * 10 minutes to hours, so in a 10-minute soak this state is still filling; the live heap's growth is
+ * read beside it (or set --soak-warm-up-minutes past the longest window).
  */
 function windowedState(samples: { state: RoleState | null }[]): Record<string, unknown> {
   const xs = samples.map((x) => x.state).filter((x): x is RoleState => x !== null);
@@ -472,7 +473,7 @@ function windowedState(samples: { state: RoleState | null }[]): Record<string, u
   const q = Math.max(1, Math.floor(xs.length / 4));
   const avg = (part: RoleState[], k: keyof RoleState) => Math.round(part.reduce((t, x) => t + x[k], 0) / part.length);
   const out: Record<string, number> = {};
-  for (const k of ["correlation_groups", "baseline_entities", "chains"] as const) {
+  for (const k of ["correlation_groups", "correlation_window_entries", "baseline_entities", "chains"] as const) {
     out[`${k}_first_quarter`] = avg(xs.slice(0, q), k);
     out[`${k}_last_quarter`] = avg(xs.slice(-q), k);
   }

@@ -494,6 +494,21 @@ describe("bounded state", () => {
     expect(r.engine.stats.expired).toBe(2);
   });
 
+  it("counts the events held in windows: added per match, released by a hit and by expiry", () => {
+    const r = recorder(eventCount("{gte: 3}"));
+    expect(r.engine.entryCount()).toBe(0);
+    r.feed("failed_logon", at("00:00"), { TargetUserName: "a" });
+    r.feed("failed_logon", at("00:01"), { TargetUserName: "a" });
+    r.feed("failed_logon", at("00:01"), { TargetUserName: "b" });
+    expect(r.engine.entryCount()).toBe(3);
+    r.feed("failed_logon", at("00:02"), { TargetUserName: "a" }); // a fires: its window is reported and emptied
+    expect(r.hits).toHaveLength(1);
+    expect(r.engine.entryCount()).toBe(1);
+    r.feed("failed_logon", at("00:30"), { TargetUserName: "c" }); // a and b expire
+    expect(r.engine.entryCount()).toBe(1);
+    expect(r.engine.groupCount()).toBe(1);
+  });
+
   it("caps the events kept per group window", () => {
     const plan = planFromYaml(failed + corr("type: value_count\nrules: [failed_logon]\ngroup-by: [IpAddress]\ntimespan: 1h\ncondition: {field: TargetUserName, gte: 1000}"));
     const r = recorder(plan, { maxWindowEvents: 50 });

@@ -522,6 +522,16 @@ export class CorrelationEngine {
     this.sink.dropped?.({ reason: "evicted", ruleId: g.corr.id, correlationId: g.corr.id, time: g.newest(), detail: `group ${g.key} evicted: correlate.max_groups reached` });
   }
 
+  /**
+   * Events held in the groups' windows (the state beyond the group count that grows with the rules'
+   * timespans). A walk over the groups: for a metrics scrape, not per event.
+   */
+  entryCount(): number {
+    let n = 0;
+    for (const m of this.maps) for (const g of m.values()) n += g.end - g.h;
+    return n;
+  }
+
   /** Live groups of one correlation (tests, metrics). */
   groupCount(correlationId?: string): number {
     if (correlationId === undefined) return this.maps.reduce((s, m) => s + m.size, 0);

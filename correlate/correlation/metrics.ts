@@ -3,6 +3,15 @@
 
 import { metric, prom } from "../../platform/telemetry/metrics.ts";
 
+/** Counters of the events held in correlation windows, one per open partition engine (read at scrape time). */
+const windowSources = new Set<() => number>();
+
+/** Counts a partition engine's window entries in `sigil_stateful_window_entries` until the returned function is called. */
+export function countWindowEntries(count: () => number): () => void {
+  windowSources.add(count);
+  return () => windowSources.delete(count);
+}
+
 export const statefulMetrics = {
   events: metric(
     "sigil_stateful_inputs_total",
@@ -24,6 +33,20 @@ export const statefulMetrics = {
   evicted: metric(
     "sigil_stateful_evicted_total",
     () => new prom.Counter({ name: "sigil_stateful_evicted_total", help: "Groups or entities evicted (stalest first) because the configured cap was reached", labelNames: ["stage"] }),
+  ),
+  windowEntries: metric(
+    "sigil_stateful_window_entries",
+    () =>
+      new prom.Gauge({
+        name: "sigil_stateful_window_entries",
+        help: "Events held in correlation windows (counted when scraped): grows with the rules' timespans until the longest has passed",
+        labelNames: ["stage"],
+        collect() {
+          let n = 0;
+          for (const count of windowSources) n += count();
+          this.set({ stage: "correlation" }, n);
+        },
+      }),
   ),
   live: metric("sigil_stateful_live", () => new prom.Gauge({ name: "sigil_stateful_live", help: "Live correlation groups or baseline entities", labelNames: ["stage"] })),
   checkpointSeconds: metric(

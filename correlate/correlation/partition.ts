@@ -7,7 +7,7 @@ import type { JsonObject } from "../../schema/ecs.ts";
 import { getField } from "../../schema/fields.ts";
 import type { Signal } from "../../schema/signal.ts";
 import { CorrelationEngine, GroupBudget, type EngineDelta, type EngineOptions, type EngineSnapshot } from "./engine.ts";
-import type { StageCounts } from "./metrics.ts";
+import { countWindowEntries, type StageCounts } from "./metrics.ts";
 import type { CorrelationPlan } from "./plan.ts";
 import type { PartitionPart, StatefulStage } from "./runner.ts";
 import { signalFromHit } from "./signal.ts";
@@ -80,6 +80,7 @@ export function correlationStage(plan: CorrelationPlan, opts: CorrelationStageOp
           emit(s);
         },
       };
+      const uncount = countWindowEntries(() => engine.entryCount());
       let last: EngineStats = { ...engine.stats };
       return {
         accept(s: Signal): boolean {
@@ -102,7 +103,10 @@ export function correlationStage(plan: CorrelationPlan, opts: CorrelationStageOp
           last = { ...engine.stats };
           return r;
         },
-        close: () => engine.close(),
+        close() {
+          uncount();
+          engine.close();
+        },
         takeCounts(): StageCounts {
           const s = engine.stats;
           const c: StageCounts = {

@@ -5,7 +5,9 @@ import type { EcsEvent } from "../../schema/ecs.ts";
 import type { Signal } from "../../schema/signal.ts";
 import { partitionFor } from "../../platform/bus/partitioner.ts";
 import type { MatchedRule } from "../pipeline.ts";
+import { registry } from "../../platform/telemetry/metrics.ts";
 import { CorrelationEngine, GroupBudget } from "./engine.ts";
+import { correlationStage } from "./partition.ts";
 import { LocalCorrelationStage, RoutingCorrelationStage, matchFromRouted, routedCopies } from "./stage.ts";
 import { detectionRule, planFromYaml } from "./testing.ts";
 import type { CorrelationHit } from "./types.ts";
@@ -94,6 +96,22 @@ describe("routing copies", () => {
     expect(out.every((s) => s.signal.route)).toBe(true);
     // referenced by one correlation with generate: false and one with generate: true → alerts on its own
     expect(st.isSilent(rule.id)).toBe(false);
+  });
+});
+
+describe("window entries metric", () => {
+  it("sigil_stateful_window_entries sums the open partition engines' window events at scrape time, and stops counting a closed one", async () => {
+    const scrape = async () => (await registry.getSingleMetric("sigil_stateful_window_entries")!.get()).values.find((v) => v.labels["stage"] === "correlation")?.value;
+    const base = (await scrape()) ?? 0;
+    const stage = correlationStage(plan, { allowedLatenessMs: 600_000, maxGroups: 100 });
+    const parts = [0, 1].map((p) => stage.open(p, () => undefined));
+    const copies = [ev(1, "bob", "10.0.0.5"), ev(2, "eve", "10.0.0.6")].flatMap((e) => routedCopies(plan, rule, e));
+    for (const c of copies) parts[partitionFor(c.signal.key, 2)].accept(JSON.parse(JSON.stringify(c)) as Signal);
+    expect(copies.length).toBeGreaterThan(1);
+    expect(await scrape()).toBe(base + copies.length);
+    parts[0].close();
+    parts[1].close();
+    expect(await scrape()).toBe(base);
   });
 });
 

@@ -56,6 +56,7 @@ export const METRICS: readonly CatalogEntry[] = [
   { name: "sigil_correlate_rule_plan_swaps_total", type: "counter", labels: ["outcome"], roles: [], group: "rules", help: "Plans rebuilt after a rule change: swapped, or kept because the new rules do not compile (after the first rule change)" },
   // correlation state
   { name: "sigil_stateful_live", type: "gauge", labels: ["stage"], roles: ["correlate"], group: "state", help: "Live correlation groups and baseline entities (state size)" },
+  { name: "sigil_stateful_window_entries", type: "gauge", labels: ["stage"], roles: ["correlate"], group: "state", help: "Events held in correlation windows (grows with the rules' timespans until the longest has passed)" },
   { name: "sigil_stateful_evicted_total", type: "counter", labels: ["stage"], roles: ["correlate"], group: "state", help: "Groups or entities evicted because the configured cap was reached" },
   { name: "sigil_stateful_inputs_total", type: "counter", labels: ["stage"], roles: ["correlate"], group: "state", help: "Matches and observations fed to correlation and baseline rules" },
   { name: "sigil_stateful_signals_total", type: "counter", labels: ["stage"], roles: ["correlate"], group: "state", help: "Correlation hits and anomalies produced" },

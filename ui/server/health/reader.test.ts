@@ -35,6 +35,7 @@ describe("health reader: pipeline section", () => {
         `sigil_correlate_rule_plan_rules{kind="correlation"} 9`,
         `sigil_stateful_live{stage="correlation"} 4321`,
         `sigil_stateful_live{stage="baselines"} 77`,
+        `sigil_stateful_window_entries{stage="correlation"} 98765`,
         `sigil_stateful_evicted_total{stage="correlation"} ${3 + k * 2}`,
         `sigil_chains_live 55`,
         // 10 puts before, 20 more in the window: 18 under 50 ms, 2 between 100 and 250 ms
@@ -66,7 +67,7 @@ describe("health reader: pipeline section", () => {
     expect(p.rules.evaluated_per_second).toBeGreaterThan(0);
     expect(p.rules.rules).toEqual({ detection: 120, correlation: 9 });
     expect(r.plan.version).toBe("0a1b2c3d");
-    expect(p.state).toMatchObject({ correlation_groups: 4321, baseline_entities: 77, chains: 55, evicted_total: 5 });
+    expect(p.state).toMatchObject({ correlation_groups: 4321, window_entries: 98765, baseline_entities: 77, chains: 55, evicted_total: 5 });
     // 1.2 s over 20 puts in the window
     expect(p.store.write_ms_avg).toBe(60);
     // the 19th of 20 writes lies in the (0.1, 0.25] bucket

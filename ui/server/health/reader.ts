@@ -44,7 +44,7 @@ export interface HealthReport {
 /** The pipeline's vital signs from the catalogued metrics (docs/metrics.md); null where no role reports it. */
 export interface PipelineHealth {
   rules: { evaluation_us_per_event: number | null; evaluated_per_second: number | null; rules: Record<string, number>; swaps_kept: number; version_hex: string | null };
-  state: { correlation_groups: number | null; baseline_entities: number | null; chains: number | null; evicted_total: number; evicted_per_second: number | null };
+  state: { correlation_groups: number | null; window_entries: number | null; baseline_entities: number | null; chains: number | null; evicted_total: number; evicted_per_second: number | null };
   store: { write_ms_avg: number | null; write_ms_p95: number | null; writes_per_second: number | null; retries_total: number; retries_per_second: number | null; rejected_total: number; breaker: "closed" | "half open" | "open" | null };
   indexer: { stored_per_second: number | null; stored_total: number };
   ws_clients: number | null;
@@ -289,6 +289,7 @@ function pipelineHealth(cur: Scrape, prev: Scrape | null): PipelineHealth {
     },
     state: {
       correlation_groups: gauge("sigil_stateful_live", (l) => l["stage"] === "correlation"),
+      window_entries: gauge("sigil_stateful_window_entries", (l) => l["stage"] === "correlation"),
       baseline_entities: gauge("sigil_stateful_live", (l) => l["stage"] === "baselines"),
       chains: gauge("sigil_chains_live"),
       evicted_total: evictedTotal,
