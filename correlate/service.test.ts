@@ -44,19 +44,33 @@ async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 15
   }
 }
 
+/**
+ * The correlate role as `sigil start` runs it, on a fresh in-process bus over `store`, with `rules`
+ * (file name → text) in a rule folder of its own; `stop()` stops the role and closes the bus and store.
+ */
+async function startCorrelate<S extends EmbeddedStore>(name: string, rules: Record<string, string>, store: S, opts: { watchRules?: boolean } = {}) {
+  const rulesDir = path.join(dir, `rules-${name}`);
+  fs.mkdirSync(rulesDir);
+  for (const [file, text] of Object.entries(rules)) fs.writeFileSync(path.join(rulesDir, file), text);
+  const pipe = path.join(dir, `test-route-${name}.yml`);
+  fs.writeFileSync(pipe, pipeline);
+  const config = loadConfig({ env: {} });
+  config.correlate.pipelines = ["ecs-windows", pipe];
+  if (opts.watchRules !== undefined) config.correlate.watch_rules = opts.watchRules;
+  const bus = new MemoryBus({ partitions: 2 });
+  const role = correlateRole({ config, bus, store, log: logger("test", { level: "silent" }), rules: [rulesDir], cwd: dir });
+  await role.lifecycle.start();
+  const stop = async () => {
+    await role.lifecycle.stop();
+    await bus.close();
+    await store.close();
+  };
+  return { role, bus, store, rulesDir, stop };
+}
+
 describe("correlate role (in-process)", () => {
   it("detects, stores, and swaps in a changed rule set without a restart", async () => {
-    const rules = path.join(dir, "rules");
-    fs.mkdirSync(rules);
-    fs.writeFileSync(path.join(rules, "execution_alpha.yml"), rule("11111111-1111-4111-8111-111111111111", "alpha"));
-    const pipe = path.join(dir, "test-route.yml");
-    fs.writeFileSync(pipe, pipeline);
-    const config = loadConfig({ env: {} });
-    config.correlate.pipelines = ["ecs-windows", pipe];
-    const bus = new MemoryBus({ partitions: 2 });
-    const store = new EmbeddedStore({ file: ":memory:" });
-    const role = correlateRole({ config, bus, store, log: logger("test", { level: "silent" }), rules: [rules], cwd: dir });
-    await role.lifecycle.start();
+    const { role, bus, store, rulesDir: rules, stop } = await startCorrelate("swap", { "execution_alpha.yml": rule("11111111-1111-4111-8111-111111111111", "alpha") }, new EmbeddedStore({ file: ":memory:" }));
     try {
       const producer = await bus.producer();
       await producer.send("events", [event("alpha one"), event("beta one")].map((e) => ({ key: "h1", value: JSON.stringify(e) })));
@@ -79,9 +93,7 @@ describe("correlate role (in-process)", () => {
       await producer.send("events", [{ key: "h1", value: "{not json" }]);
       await until("the malformed message counted", () => role.stats.malformed === 1);
     } finally {
-      await role.lifecycle.stop();
-      await bus.close();
-      await store.close();
+      await stop();
     }
   });
 });
@@ -113,18 +125,8 @@ class RacingStore extends EmbeddedStore {
 
 describe("correlate role: the alert path", () => {
   it("publishes a new alert before it is stored, and an alert triaged meanwhile again as stored", async () => {
-    const rules = path.join(dir, "rules-alert-path");
-    fs.mkdirSync(rules);
-    fs.writeFileSync(path.join(rules, "execution_gamma.yml"), rule("33333333-3333-4333-8333-333333333333", "gamma").replace("level: high", "level: critical"));
-    const pipe = path.join(dir, "test-route-2.yml");
-    fs.writeFileSync(pipe, pipeline);
-    const config = loadConfig({ env: {} });
-    config.correlate.pipelines = ["ecs-windows", pipe];
-    config.correlate.watch_rules = false;
-    const bus = new MemoryBus({ partitions: 2 });
-    const store = new RacingStore({ file: ":memory:" });
-    const role = correlateRole({ config, bus, store, log: logger("test", { level: "silent" }), rules: [rules], cwd: dir });
-    await role.lifecycle.start();
+    const gamma = rule("33333333-3333-4333-8333-333333333333", "gamma").replace("level: high", "level: critical");
+    const { bus, store, stop } = await startCorrelate("alert-path", { "execution_gamma.yml": gamma }, new RacingStore({ file: ":memory:" }), { watchRules: false });
     const seen: Alert[] = [];
     const watcher = await bus.consumer({ groupId: "test-alerts", topics: ["alerts"] });
     await watcher.run(async (b) => {
@@ -161,9 +163,7 @@ describe("correlate role: the alert path", () => {
       expect(seen.filter((a) => a.version === 3)).toHaveLength(1);
     } finally {
       await watcher.close();
-      await role.lifecycle.stop();
-      await bus.close();
-      await store.close();
+      await stop();
     }
   });
 });
@@ -186,19 +186,10 @@ class FlakyAuditStore extends EmbeddedStore {
 
 describe("correlate role: audit records of alert changes", () => {
   it("a failed audit write is written again with the next round: the new alert is audited once, though it is stored already", async () => {
-    const rules = path.join(dir, "rules-audit");
-    fs.mkdirSync(rules);
-    fs.writeFileSync(path.join(rules, "execution_delta.yml"), rule("44444444-4444-4444-8444-444444444444", "delta").replace("level: high", "level: critical"));
-    const pipe = path.join(dir, "test-route-3.yml");
-    fs.writeFileSync(pipe, pipeline);
-    const config = loadConfig({ env: {} });
-    config.correlate.pipelines = ["ecs-windows", pipe];
-    config.correlate.watch_rules = false;
-    const bus = new MemoryBus({ partitions: 2 });
-    const store = new FlakyAuditStore({ file: ":memory:" });
-    store.failAudits = 1;
-    const role = correlateRole({ config, bus, store, log: logger("test", { level: "silent" }), rules: [rules], cwd: dir });
-    await role.lifecycle.start();
+    const flaky = new FlakyAuditStore({ file: ":memory:" });
+    flaky.failAudits = 1;
+    const delta = rule("44444444-4444-4444-8444-444444444444", "delta").replace("level: high", "level: critical");
+    const { bus, store, stop } = await startCorrelate("audit", { "execution_delta.yml": delta }, flaky, { watchRules: false });
     try {
       const producer = await bus.producer();
       await producer.send("events", [event("delta one")].map((e) => ({ key: "h1", value: JSON.stringify(e) })));
@@ -209,9 +200,7 @@ describe("correlate role: audit records of alert changes", () => {
       const audits = (await store.search("audit", { size: 100 })).hits.filter((a) => a["target"] === alert.id);
       expect(audits.map((a) => a["action"])).toEqual(["alert.create"]);
     } finally {
-      await role.lifecycle.stop();
-      await bus.close();
-      await store.close();
+      await stop();
     }
   });
 });

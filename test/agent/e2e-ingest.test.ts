@@ -2,7 +2,6 @@
 // agent token, publishing to the real Kafka broker: kill -9 the agent mid-stream and restart it,
 // then read sigil.events back: every line is there exactly once by event id, and ingest's
 // deduplication by origin makes the redelivered lines the same events.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -13,15 +12,13 @@ import { KafkaBus } from "../../platform/bus/kafka.ts";
 import { busSchema } from "../../platform/config/sections/bus.ts";
 import type { Consumer, IncomingMessage } from "../../platform/bus/types.ts";
 import { createDevCerts, type DevCertFiles } from "../../platform/security/certs.ts";
-import { PROJECT_ROOT } from "../support/shared-data.ts";
+import { runSigil, startRole, type StartedRole } from "../support/role-process.ts";
 import { AgentProcess, agentSetup, readStatusFile, until } from "./support/agent-process.ts";
 
-const BIN = path.join(PROJECT_ROOT, "bin", "sigil.js");
 const prefix = `it-agent-${randomBytes(4).toString("hex")}.`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-agent-e2e-"));
 let certs: DevCertFiles;
-let ingest: ChildProcess;
-let stderr = "";
+let ingest: StartedRole;
 let url = "";
 let token = "";
 let bus: KafkaBus;
@@ -51,19 +48,9 @@ beforeAll(async () => {
       },
     }),
   );
-  const created = spawnSync(process.execPath, [BIN, "tokens", "create", "--name", "agent-e2e", "--json"], { env: env(), encoding: "utf8" });
-  expect(created.status, created.stderr).toBe(0);
-  token = (JSON.parse(created.stdout) as { token: string }).token;
-  ingest = spawn(process.execPath, [BIN, "ingest"], { env: env(), stdio: ["ignore", "ignore", "pipe"] });
-  ingest.stderr!.on("data", (c: Buffer) => {
-    stderr += c.toString();
-    const m = /sigil ingest: http listening on (\S+)/.exec(stderr);
-    if (m) url = m[1];
-  });
-  await until(() => {
-    if (ingest.exitCode !== null) throw new Error(`sigil ingest exited: ${stderr}`);
-    return url !== "";
-  }, 60_000, "sigil ingest to listen");
+  token = (JSON.parse(runSigil(["tokens", "create", "--name", "agent-e2e", "--json"], env())) as { token: string }).token;
+  ingest = await startRole({ role: "ingest", env: env(), ready: /sigil ingest: http listening on (\S+)/, timeoutMs: 60_000 });
+  url = ingest.match[1];
   bus = await KafkaBus.connect(busSchema.parse({ type: "kafka", topic_prefix: prefix, kafka: { brokers } }));
   consumer = await bus.consumer({ groupId: `${prefix}reader`, topics: ["events"], fromBeginning: true });
   void consumer.run(async (batch) => {
@@ -79,10 +66,7 @@ afterAll(async () => {
   for (const a of agents) await a.stop();
   await consumer?.close();
   await bus?.close();
-  if (ingest && ingest.exitCode === null) {
-    ingest.kill("SIGTERM");
-    await new Promise((r) => ingest.once("exit", r));
-  }
+  await ingest?.stop("SIGTERM", 30_000);
   fs.rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

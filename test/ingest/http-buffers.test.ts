@@ -3,7 +3,6 @@
 // line posted, identity or gzip, from concurrent clients, is read back from sigil.events exactly once
 // and byte for byte (a buffer reused while a batch still needed it would show as a wrong or broken event).
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -15,14 +14,13 @@ import { RecordEncoder } from "../../ingest/agent/batch.ts";
 import { KafkaBus } from "../../platform/bus/kafka.ts";
 import { busSchema } from "../../platform/config/sections/bus.ts";
 import type { Consumer } from "../../platform/bus/types.ts";
-import { PROJECT_ROOT } from "../support/shared-data.ts";
+import { runSigil, startRole, type StartedRole } from "../support/role-process.ts";
 
-const BIN = path.join(PROJECT_ROOT, "bin", "sigil.js");
 const prefix = `it-ingest-buffers-${randomBytes(4).toString("hex")}.`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-ingest-buffers-"));
 const brokers = (process.env.SIGIL_TEST_KAFKA_BROKERS ?? "127.0.0.1:19092").split(",");
 const env = { ...process.env, SIGIL_CONFIG: path.join(dir, "sigil.yml") };
-let proc: ChildProcess;
+let ingest: StartedRole;
 let url = "";
 let token = "";
 let bus: KafkaBus;
@@ -42,22 +40,9 @@ beforeAll(async () => {
       security: { tokens: { rate_limit_eps: 0 } },
     }),
   );
-  const created = spawnSync(process.execPath, [BIN, "tokens", "create", "--name", "it-buffers", "--json"], { env, encoding: "utf8" });
-  expect(created.status, created.stderr).toBe(0);
-  token = (JSON.parse(created.stdout) as { token: string }).token;
-  proc = spawn(process.execPath, [BIN, "ingest"], { env, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sigil ingest did not start: ${stderr}`)), 60_000);
-    proc.stderr!.on("data", (c: Buffer) => {
-      stderr += c.toString();
-      const m = /http listening on (\S+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
+  token = (JSON.parse(runSigil(["tokens", "create", "--name", "it-buffers", "--json"], env)) as { token: string }).token;
+  ingest = await startRole({ role: "ingest", env, ready: /http listening on (\S+)/, timeoutMs: 60_000 });
+  url = ingest.match[1];
   bus = await KafkaBus.connect(busSchema.parse({ type: "kafka", topic_prefix: prefix, kafka: { brokers } }));
   consumer = await bus.consumer({ groupId: `${prefix}reader`, topics: ["events"], fromBeginning: true });
   void consumer.run(async (batch) => {
@@ -73,7 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await consumer?.close();
   await bus?.close();
-  proc?.kill("SIGTERM");
+  await ingest?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -10,21 +10,26 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { PROJECT_ROOT } from "../support/shared-data.ts";
 import { testIsolation, type TestIsolation } from "../support/services.ts";
-import { Role, freePort, sigil, until } from "./support.ts";
+import { startRole, type StartedRole } from "../support/role-process.ts";
+import { freePort, sigil, until } from "./support.ts";
 
 let iso: TestIsolation;
 let dir: string;
 let env: NodeJS.ProcessEnv;
 let token = "";
 let ingestPort = 0;
-const started: Role[] = [];
+const started: StartedRole[] = [];
 const run = randomBytes(3).toString("hex");
 
-async function startRole(name: "ingest" | "correlate"): Promise<Role> {
-  const r = new Role(name, [name], { ...env, SIGIL_TELEMETRY__METRICS__PORT: String(await freePort()), SIGIL_INGEST__HTTP__PORT: String(ingestPort) }, "");
+async function start(role: "ingest" | "correlate"): Promise<StartedRole> {
+  const r = await startRole({
+    role,
+    env: { ...env, SIGIL_TELEMETRY__METRICS__PORT: String(await freePort()), SIGIL_INGEST__HTTP__PORT: String(ingestPort) },
+    // readiness of the listener: the ingest URL in its output, correlate's "running" line
+    ready: role === "ingest" ? /http listening on/ : /correlate role running/,
+    timeoutMs: 180_000,
+  });
   started.push(r);
-  // readiness of the listener: the ingest URL in its output, correlate's "running" line
-  await until(`${name} running`, () => (r.child.exitCode !== null ? Promise.reject(new Error(`${name} exited: ${r.stderr.slice(-1500)}`)) : r.stderr.includes(name === "ingest" ? "http listening on" : "correlate role running")), 180_000);
   return r;
 }
 
@@ -70,8 +75,8 @@ function body(batch: number, n: number): string {
 
 describe("graceful shutdown", () => {
   it("SIGTERM mid-stream: each role exits 0 after its in-flight batches; restarted, nothing is lost or stored twice", async () => {
-    let correlate = await startRole("correlate");
-    let ingest = await startRole("ingest");
+    let correlate = await start("correlate");
+    let ingest = await start("ingest");
     const batches = 60;
     const perBatch = 100;
     let acked = 0;
@@ -109,16 +114,14 @@ describe("graceful shutdown", () => {
 
     // correlate is stopped while the stream flows through it
     await until("correlate busy", () => acked >= 15 * (perBatch + 1), 60_000);
-    correlate.child.kill("SIGTERM");
-    expect(await correlate.exited).toBe(0);
-    expect(correlate.stderr).toContain("shutting down: finishing in-flight batches");
-    correlate = await startRole("correlate");
+    expect(await correlate.stop("SIGTERM")).toBe(0);
+    expect(correlate.stderr()).toContain("shutting down: finishing in-flight batches");
+    correlate = await start("correlate");
 
     // then ingest, with requests in flight
     await until("more of the stream", () => acked >= 35 * (perBatch + 1), 120_000);
-    ingest.child.kill("SIGTERM");
-    expect(await ingest.exited).toBe(0);
-    ingest = await startRole("ingest");
+    expect(await ingest.stop("SIGTERM")).toBe(0);
+    ingest = await start("ingest");
 
     await stream;
     expect(acked).toBe(batches * (perBatch + 1));

@@ -1,30 +1,11 @@
 // Role processes for the telemetry tests: `sigil <role>` with its own telemetry port, started until its
 // listener answers; stderr kept as parsed JSON log lines; scrapes of /metrics parsed.
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import net from "node:net";
-import path from "node:path";
-import { PROJECT_ROOT } from "../support/shared-data.ts";
+import type { ChildProcess } from "node:child_process";
+import { spawnRole, type RoleHandle } from "../support/role-process.ts";
 import { parsePrometheus, type Sample } from "../../ui/server/health/prometheus.ts";
 
-export const BIN = path.join(PROJECT_ROOT, "bin", "sigil.js");
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-export function sigil(args: string[], env: NodeJS.ProcessEnv, input?: string): string {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env, cwd: PROJECT_ROOT, input, encoding: "utf8", timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`sigil ${args.join(" ")} failed (${r.status}): ${(r.stderr || r.stdout).slice(-800)}`);
-  return r.stdout;
-}
+export { freePort, runSigil as sigil } from "../support/role-process.ts";
 
 export interface LogLine {
   level: number;
@@ -35,47 +16,45 @@ export interface LogLine {
 export class Role {
   readonly child: ChildProcess;
   readonly logs: LogLine[] = [];
-  stderr = "";
   readonly exited: Promise<number | null>;
+  private readonly proc: RoleHandle;
 
+  /** Starts `sigil <args>` (args[0] is the role) with `env`; `telemetry` is its metrics listener's URL. */
   constructor(
     readonly name: string,
     args: string[],
     env: NodeJS.ProcessEnv,
     readonly telemetry: string,
   ) {
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd: PROJECT_ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
-    let partial = "";
-    this.child.stderr!.on("data", (c: Buffer) => {
-      const s = c.toString();
-      if (this.stderr.length < 5_000_000) this.stderr += s;
-      partial += s;
-      const parts = partial.split("\n");
-      partial = parts.pop()!;
-      for (const p of parts) {
-        if (!p.startsWith("{")) continue;
+    this.proc = spawnRole({
+      role: args[0],
+      args: args.slice(1),
+      env,
+      keepChars: 5_000_000,
+      onLine: (line) => {
+        if (!line.startsWith("{") || this.logs.length >= 200_000) return;
         try {
-          if (this.logs.length < 200_000) this.logs.push(JSON.parse(p) as LogLine);
+          this.logs.push(JSON.parse(line) as LogLine);
         } catch {
           // not a log line
         }
-      }
+      },
     });
-    this.exited = new Promise((r) => this.child.once("exit", (code) => r(code)));
+    this.child = this.proc.proc;
+    this.exited = this.proc.exited;
   }
 
-  /** Resolves once `url()` finds its address in stderr and the telemetry listener answers /healthz. */
+  /** What it printed on stderr (the latest 5 MB). */
+  get stderr(): string {
+    return this.proc.stderr();
+  }
+
+  /** Resolves once a stderr line matches `listening` (its first group is returned) and the telemetry listener answers /healthz. */
   async started(listening: RegExp | null, ms = 180_000): Promise<string | null> {
     const end = Date.now() + ms;
-    let dead = false;
-    void this.exited.then(() => (dead = true));
-    for (;;) {
-      if (dead) throw new Error(`${this.name} exited during start-up: ${this.stderr.slice(-2000)}`);
-      if (Date.now() > end) throw new Error(`${this.name} did not start: ${this.stderr.slice(-2000)}`);
-      const url = listening ? (listening.exec(this.stderr)?.[1] ?? null) : null;
-      if ((!listening || url) && (await fetch(`${this.telemetry}/healthz`).then((r) => r.ok, () => false))) return url;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const url = listening ? ((await this.proc.waitFor(listening, ms))[1] ?? null) : null;
+    await this.proc.waitUntil(`${this.telemetry}/healthz to answer`, () => fetch(`${this.telemetry}/healthz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false), Math.max(0, end - Date.now()));
+    return url;
   }
 
   async metrics(): Promise<{ text: string; samples: Sample[] }> {
@@ -87,13 +66,9 @@ export class Role {
     return this.logs.filter((l) => l.msg === msg && pred(l));
   }
 
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
-    this.child.kill(signal);
-    const t = setTimeout(() => this.child.kill("SIGKILL"), 60_000);
-    const code = await this.exited;
-    clearTimeout(t);
-    return code;
+  /** `signal` (SIGKILL after 60 s) and the exit code. */
+  stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    return this.proc.stop(signal);
   }
 }
 

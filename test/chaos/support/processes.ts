@@ -2,14 +2,12 @@
 // security suites: started with a config file, their stderr kept in a log file per role (appended
 // across restarts), readiness read from what each role prints, and stopped with SIGTERM or SIGKILL.
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
-import net from "node:net";
-import path from "node:path";
+import { runSigil, startRole, type StartedRole } from "../../support/role-process.ts";
 import { PROJECT_ROOT } from "../../support/shared-data.ts";
 
-export const SIGIL_BIN = path.join(PROJECT_ROOT, "bin", "sigil.js");
+export { SIGIL_BIN, freePort } from "../../support/role-process.ts";
 
 export type RoleName = "ingest" | "correlate" | "console" | "agent";
 
@@ -22,12 +20,10 @@ const READY: Record<RoleName, RegExp> = {
 };
 
 export class RoleProcess {
-  child: ChildProcess | null = null;
-  /** What this run of the role printed on stderr (also appended to `logFile`). */
-  output = "";
+  /** The current run (null before the first start, or after a start that failed). */
+  private run: StartedRole | null = null;
   url = "";
   starts = 0;
-  private exited: Promise<number | null> = Promise.resolve(null);
 
   constructor(
     readonly role: RoleName,
@@ -36,72 +32,63 @@ export class RoleProcess {
     readonly env: NodeJS.ProcessEnv = {},
   ) {}
 
+  get child() {
+    return this.run?.proc ?? null;
+  }
+
+  /** What this run of the role printed on stderr, the latest 200 KB (all of it is appended to `logFile`). */
+  get output(): string {
+    return this.run?.stderr() ?? "";
+  }
+
   get running(): boolean {
-    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+    return !!this.run?.running;
   }
 
   get pid(): number | null {
-    return this.child?.pid ?? null;
+    return this.run?.pid ?? null;
   }
 
-  /** Starts the role and resolves when it is ready; rejects with its output when it exits first. */
+  /** Starts the role and resolves when it is ready; rejects with its output when it exits first (or is not ready in time: then it is killed). */
   async start(timeoutMs = 120_000): Promise<void> {
     if (this.running) throw new Error(`${this.role} is already running (pid ${this.pid})`);
     this.starts++;
-    this.output = "";
+    this.run = null;
     this.url = "";
     fs.appendFileSync(this.logFile, `\n===== start #${this.starts} at ${new Date().toISOString()} =====\n`);
-    const child = spawn(process.execPath, [SIGIL_BIN, this.role, ...this.args], {
-      cwd: PROJECT_ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, SIGIL_LOG_LEVEL: process.env.SIGIL_CHAOS_LOG_LEVEL ?? "info", ...this.env },
-    });
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-    child.stderr!.on("data", (c: Buffer) => {
-      const s = c.toString();
-      // keep the tail only: a role that runs for minutes logs a lot
-      this.output = (this.output + s).slice(-200_000);
-      fs.appendFileSync(this.logFile, s);
-    });
-    const ready = READY[this.role];
-    await until(
-      () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sigil ${this.role} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${this.output.slice(-4000)}`);
-        const m = ready.exec(this.output);
-        if (m) this.url = m[1] ?? "";
-        return !!m;
-      },
-      timeoutMs,
-      `sigil ${this.role} to be ready (log: ${this.logFile})`,
-    );
+    try {
+      this.run = await startRole({
+        role: this.role,
+        args: this.args,
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, SIGIL_LOG_LEVEL: process.env.SIGIL_CHAOS_LOG_LEVEL ?? "info", ...this.env },
+        ready: READY[this.role],
+        timeoutMs,
+        // keep the tail only: a role that runs for minutes logs a lot
+        keepChars: 200_000,
+        onStderr: (s) => fs.appendFileSync(this.logFile, s),
+      });
+    } catch (err) {
+      if (err instanceof Error) err.message += `\n(its whole log: ${this.logFile})`;
+      throw err;
+    }
+    this.url = this.run.match[1] ?? "";
   }
 
   /** kill -9: no chance to finish anything. */
   async kill9(): Promise<void> {
-    if (!this.running) return;
-    this.child!.kill("SIGKILL");
-    await this.exited;
+    if (this.running) await this.run!.stop("SIGKILL");
   }
 
-  /** SIGTERM and wait; returns the exit code. */
+  /** SIGTERM and wait (SIGKILL after `timeoutMs`); returns the exit code. */
   async stop(timeoutMs = 60_000): Promise<number | null> {
-    if (!this.running) return this.child?.exitCode ?? null;
-    this.child!.kill("SIGTERM");
-    const t = setTimeout(() => this.child?.kill("SIGKILL"), timeoutMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(t);
-    }
+    return this.run ? this.run.stop("SIGTERM", timeoutMs) : null;
   }
 }
 
-/** Runs a `sigil` command to completion (tokens, users); throws with its output when it fails. */
+/** Runs a `sigil` command to completion (tokens, users) with `env` over this process's; throws with its output when it fails. */
 export function sigil(args: string[], env: NodeJS.ProcessEnv, input?: string): string {
-  const r = spawnSync(process.execPath, [SIGIL_BIN, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, encoding: "utf8", input, timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`sigil ${args.join(" ")} exited ${r.status}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
+  return runSigil(args, { ...process.env, ...env }, input);
 }
 
 export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 50): Promise<void> {
@@ -114,18 +101,6 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A TCP port that is free now (the OS picks it), for roles that must keep their address across restarts. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface HttpsAnswer {
   status: number;
