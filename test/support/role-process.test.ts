@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { SigilError } from "../../platform/errors.ts";
 import { freePort, runSigil, spawnRole, startRole, type RoleHandle } from "./role-process.ts";
 
-/** A stand-in role: `node -e <code>`. */
+/** A stand-in role: `node -e <code>`. (It ends by running out of work, not process.exit(), which can cut off stderr still being written to the pipe.) */
 const fake = (code: string): readonly [string, ...string[]] => [process.execPath, "-e", code];
 const alive = (pid: number): boolean => {
   try {
@@ -40,9 +40,9 @@ describe("startRole", () => {
       role: "fake",
       command: fake(`
         console.error("starting");
-        process.on("SIGTERM", () => { console.error("shutting down"); process.exit(0); });
-        setTimeout(() => console.error("fake: http listening on http://127.0.0.1:4321"), 300);
-        setInterval(() => {}, 1000);`),
+        const alive = setInterval(() => {}, 1000);
+        process.on("SIGTERM", () => { console.error("shutting down"); clearInterval(alive); });
+        setTimeout(() => console.error("fake: http listening on http://127.0.0.1:4321"), 300);`),
       ready: /http listening on (\S+)/,
       timeoutMs: 30_000,
       onLine: (l) => lines.push(l),
@@ -84,7 +84,7 @@ describe("startRole", () => {
     const err = await rejection(
       startRole({
         role: "fake",
-        command: fake(`console.error("sigil fake: config error at /etc/sigil.yml:3: unknown key"); setTimeout(() => process.exit(3), 100);`),
+        command: fake(`console.error("sigil fake: config error at /etc/sigil.yml:3: unknown key"); process.exitCode = 3; setTimeout(() => {}, 100);`),
         ready: /http listening on (\S+)/,
         timeoutMs: 60_000,
       }),
@@ -141,7 +141,7 @@ describe("spawnRole", () => {
   it("waitFor finds a line printed before it was called, then later ones; waitUntil fails at once when the role exits", async () => {
     const r = spawnRole({
       role: "fake",
-      command: fake(`console.error("first 1"); setTimeout(() => console.error("second 2"), 400); setTimeout(() => process.exit(0), 800);`),
+      command: fake(`console.error("first 1"); setTimeout(() => console.error("second 2"), 400); setTimeout(() => {}, 800);`),
     });
     started.push(r);
     await r.exited.then(
@@ -171,7 +171,7 @@ describe("spawnRole", () => {
     const r = spawnRole({
       role: "chatty",
       keepChars: 1000,
-      command: fake(`for (let i = 0; i < 500; i++) console.error("line " + String(i).padStart(3, "0")); process.exit(0);`),
+      command: fake(`for (let i = 0; i < 500; i++) console.error("line " + String(i).padStart(3, "0"));`),
     });
     started.push(r);
     expect(await r.exited).toBe(0);
