@@ -15,7 +15,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: "unit",
-          include: ["{schema,platform,ingest,correlate,cli,rules,ui/server}/**/*.test.ts"],
+          // test/support: the integration tests' own helpers, tested without the services
+          include: ["{schema,platform,ingest,correlate,cli,rules,ui/server}/**/*.test.ts", "test/support/**/*.test.ts"],
         },
       },
       {
@@ -34,7 +35,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/chaos/chaos.test.ts"],
+          exclude: ["test/chaos/chaos.test.ts", "test/support/**"],
           globalSetup: ["test/support/global-setup.ts"],
           testTimeout: 180_000,
           fileParallelism: false,
