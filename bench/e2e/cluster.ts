@@ -38,13 +38,13 @@ export async function freePort(): Promise<number> {
 }
 
 /** CPU seconds (user + system) and memory of a process from /proc; null when it is gone. */
-export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rss_mb: number } | null {
+export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rss_mb: number; nice: number } | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? "0");
-    return { cpu_s: (Number(f[11]) + Number(f[12])) / 100, rss_mb: kb("VmRSS") / 1024, peak_rss_mb: kb("VmHWM") / 1024 };
+    return { cpu_s: (Number(f[11]) + Number(f[12])) / 100, rss_mb: kb("VmRSS") / 1024, peak_rss_mb: kb("VmHWM") / 1024, nice: Number(f[16]) };
   } catch {
     return null;
   }
@@ -90,6 +90,12 @@ export interface ClusterOptions {
   indexer: "process" | "correlate";
   /** Write a V8 CPU profile of every role process into this folder (`--cpu-prof`; written when the role exits). */
   cpuProfDir?: string;
+  /**
+   * The console sessions' idle timeout, when a run is longer than the default 30 minutes: the observer
+   * only watches its WebSocket and makes no requests, so the console would sign it out as it signs out
+   * an unattended browser (the socket closes with 4001, session ended).
+   */
+  sessionIdleMs?: number;
 }
 
 export class Cluster {
@@ -116,7 +122,7 @@ export class Cluster {
         correlate: { rules: ["rules/sigma", "rules/correlation", "rules/anomaly", ...o.rules], watch_rules: false },
         // written only when it changes the default, so a revision from before the index section still runs (--rev, --indexer correlate)
         ...(o.indexer === "process" ? { index: { in_correlate: false } } : {}),
-        console: { port: 0, web: { auto_build: false } },
+        console: { port: 0, web: { auto_build: false }, ...(o.sessionIdleMs ? { session_idle_ms: o.sessionIdleMs } : {}) },
       }),
     );
     this.baseEnv = { ...process.env, ...o.env, SIGIL_CONFIG: this.config };

@@ -28,6 +28,8 @@ export class Observer {
   private polling = false;
   wsAlerts = 0;
   wsDisconnects = 0;
+  /** Close code and reason of the WebSocket's last close (4001: the console ended the session). */
+  wsLastClose: string | null = null;
   pollErrors = 0;
 
   constructor(
@@ -66,7 +68,10 @@ export class Observer {
       });
       ws.on("open", () => ws.send(JSON.stringify({ type: "subscribe", filter: "" })));
       ws.on("error", reject);
-      ws.on("close", () => this.wsDisconnects++);
+      ws.on("close", (code, reason) => {
+        this.wsDisconnects++;
+        this.wsLastClose = `${code} ${reason.toString()}`.trim();
+      });
     });
   }
 
@@ -119,7 +124,7 @@ export class Observer {
   }
 
   /** Every canary's alerts in the index: ids per canary and their signal and duplicate counts. */
-  async audit(): Promise<{ canaries: number; lost_ws: number; lost_store: number; duplicated: number; extra_signals: number; ws_redelivered: number }> {
+  async audit(): Promise<{ canaries: number; lost_ws: number; lost_store: number; duplicated: number; extra_signals: number; ws_redelivered: number; ws_disconnects: number; ws_last_close: string | null }> {
     await fetch(`${this.o.es}/${this.o.prefix}alerts/_refresh`, { method: "POST" }).catch(() => undefined);
     const acked = this.o.canaries.filter((c) => c.ackAt !== null);
     const stored = new Map<number, { ids: Set<string>; signals: number; dups: number }>();
@@ -153,7 +158,8 @@ export class Observer {
       }
       if (v && v.wsMessages > 1) redelivered++;
     }
-    return { canaries: acked.length, lost_ws: lostWs, lost_store: lostStore, duplicated, extra_signals: extraSignals, ws_redelivered: redelivered };
+    // lost_ws with a disconnect: the socket closed (ws_last_close says why) and the observer does not reconnect
+    return { canaries: acked.length, lost_ws: lostWs, lost_store: lostStore, duplicated, extra_signals: extraSignals, ws_redelivered: redelivered, ws_disconnects: this.wsDisconnects, ws_last_close: this.wsLastClose };
   }
 
   /**

@@ -97,18 +97,19 @@ const sum = (samples: Sample[], name: string, labels: Record<string, string> = {
   samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((t, s) => t + s.value, 0);
 
 /** CPU of the shared services (Kafka, Elasticsearch) over a window, from their pids. */
-function servicesCpu(): () => Record<string, { cpu_s: number; cpu_percent: number; rss_mb: number }> {
+function servicesCpu(): () => Record<string, { cpu_s: number; cpu_percent: number; rss_mb: number; nice: number }> {
   const pids = { kafka: state?.kafka?.pid, elasticsearch: state?.elasticsearch?.pid, bench: process.pid };
   const t0 = Date.now();
   const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? procStats(pid)?.cpu_s ?? null : null]));
   return () => {
     const dt = (Date.now() - t0) / 1000;
-    const out: Record<string, { cpu_s: number; cpu_percent: number; rss_mb: number }> = {};
+    const out: Record<string, { cpu_s: number; cpu_percent: number; rss_mb: number; nice: number }> = {};
     for (const [k, pid] of Object.entries(pids)) {
       const s = pid ? procStats(pid) : null;
       const c0 = start[k];
       if (!s || c0 === null) continue;
-      out[k] = { cpu_s: r1(s.cpu_s - c0), cpu_percent: r1(((s.cpu_s - c0) / dt) * 100), rss_mb: Math.round(s.rss_mb) };
+      // nice: the scheduling priority the process ran at (Elasticsearch: 10 by default, decision 0022)
+      out[k] = { cpu_s: r1(s.cpu_s - c0), cpu_percent: r1(((s.cpu_s - c0) / dt) * 100), rss_mb: Math.round(s.rss_mb), nice: s.nice };
     }
     return out;
   };
@@ -139,8 +140,10 @@ interface Started {
   observer: Observer;
 }
 
-async function startCluster(correlates: number): Promise<Started> {
-  const cluster = new Cluster({ kafka: KAFKA, es: ES, partitions: num("partitions"), logLevel: a["log-level"]!, rules: RULES, root: CODE.root, env: ROLE_ENV, indexer: INDEXER, cpuProfDir: a["cpu-prof"] ? path.resolve(a["cpu-prof"]) : undefined });
+async function startCluster(correlates: number, runMs = 0): Promise<Started> {
+  // a run longer than the console's 30-minute idle timeout keeps the watching observer signed in
+  const sessionIdleMs = runMs + 10 * 60_000 > 30 * 60_000 ? runMs + 10 * 60_000 : undefined;
+  const cluster = new Cluster({ kafka: KAFKA, es: ES, partitions: num("partitions"), logLevel: a["log-level"]!, rules: RULES, root: CODE.root, env: ROLE_ENV, indexer: INDEXER, cpuProfDir: a["cpu-prof"] ? path.resolve(a["cpu-prof"]) : undefined, sessionIdleMs });
   try {
     return await startRoles(cluster, correlates);
   } catch (err) {
@@ -488,7 +491,7 @@ async function soak(): Promise<Record<string, unknown>> {
   const warmArg = a["soak-warm-up-minutes"];
   const warm = warmArg !== undefined ? Number(warmArg) * 60_000 : Math.min(120_000, (minutes * 60_000) / 5);
   if (!Number.isFinite(warm) || warm < 0 || warm >= minutes * 60_000) throw new Error(`--soak-warm-up-minutes ${warmArg} must be a number of minutes below --soak-minutes ${minutes}`);
-  const s = await startCluster(1);
+  const s = await startCluster(1, minutes * 60_000);
   try {
     s.cluster.markCpu();
     const t0 = now();
