@@ -137,7 +137,10 @@ export async function startElasticsearch(s: ServicesSettings, l: Layout, progres
     ES_JAVA_OPTS: `-Xms${s.esHeap} -Xmx${s.esHeap}`,
   };
   // `-d` daemonizes: the launcher exits once the node started (or failed), leaving the node running.
-  const child = spawn(path.join(l.esInstall, "bin", "elasticsearch"), ["-d", "-p", l.esPid], {
+  // With SIGIL_SERVICES_ES_NICE, started through nice(1): the JVM and every thread it starts run at that priority (decision 0022).
+  const launcher = path.join(l.esInstall, "bin", "elasticsearch");
+  const argv = ["-d", "-p", l.esPid];
+  const child = spawn(s.esNice > 0 ? "nice" : launcher, s.esNice > 0 ? ["-n", String(s.esNice), launcher, ...argv] : argv, {
     cwd: l.esHome,
     env,
     stdio: ["ignore", out, out],

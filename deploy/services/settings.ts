@@ -67,6 +67,11 @@ export interface ServicesSettings {
   esHeap: string;
   /** Unprivileged user Elasticsearch runs as when we are root. */
   esUser: string;
+  /**
+   * Scheduling priority (nice, 0-19) Elasticsearch runs at, for machines it shares with the pipeline's
+   * roles (decision 0022). 0 (the default) leaves it unchanged.
+   */
+  esNice: number;
   /** Seconds to wait for each service to become ready. */
   readyTimeoutSec: number;
 }
@@ -162,6 +167,9 @@ export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
     return v;
   };
   const timeout = env.SIGIL_SERVICES_READY_TIMEOUT;
+  const niceEnv = env.SIGIL_SERVICES_ES_NICE;
+  if (niceEnv !== undefined && niceEnv !== "" && !(/^\d+$/.test(niceEnv) && Number(niceEnv) <= 19))
+    throw new UsageError("services_bad_nice", `SIGIL_SERVICES_ES_NICE: "${niceEnv}" is not a nice value`, { hint: "use a whole number from 0 (normal priority) to 19 (lowest)" });
   return {
     dir,
     ports,
@@ -169,6 +177,7 @@ export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
     kafkaHeap: heap(env.SIGIL_SERVICES_KAFKA_HEAP, "512m", "SIGIL_SERVICES_KAFKA_HEAP"),
     esHeap: heap(env.SIGIL_SERVICES_ES_HEAP, "512m", "SIGIL_SERVICES_ES_HEAP"),
     esUser: env.SIGIL_SERVICES_ES_USER || "sigil-es",
+    esNice: niceEnv !== undefined && niceEnv !== "" ? Number(niceEnv) : 0,
     readyTimeoutSec: timeout && /^\d+$/.test(timeout) ? Number(timeout) : 240,
   };
 }

@@ -7,7 +7,8 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { execFileSync, spawn } from "node:child_process";
 import { PROJECT_ROOT } from "../support/shared-data.ts";
-import { readVersions } from "../../deploy/services/settings.ts";
+import { freePort } from "../support/role-process.ts";
+import { readVersions, resolveSettings } from "../../deploy/services/settings.ts";
 import { pidAlive } from "../../deploy/services/proc.ts";
 
 interface Report {
@@ -32,17 +33,6 @@ function sigil(args: string[], env: Record<string, string> = {}): Promise<{ code
 }
 
 const json = (s: string) => JSON.parse(s.trim().split("\n").pop()!) as { healthy?: boolean; services: Report[] };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const versions = readVersions();
 const external = process.env.SIGIL_TEST_SERVICES === "external";
@@ -116,13 +106,20 @@ describe("sigil services in a folder of its own", () => {
       "services", "up", "--json", "--dir", dir,
       "--kafka-port", String(ports.kafka), "--controller-port", String(ports.controller), "--kafka-tls-port", String(ports.tls),
       "--es-port", String(ports.es), "--es-transport-port", String(ports.transport),
-    ]);
+    ], { SIGIL_SERVICES_ES_NICE: "7" });
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).toMatch(/starting Kafka/);
     const started = json(up.stdout).services;
     expect(started.map((s) => s.action)).toEqual(["started", "started"]);
     expect(started.find((s) => s.name === "kafka")!.address).toBe(`127.0.0.1:${ports.kafka}`);
     expect(started.find((s) => s.name === "elasticsearch")!.address).toBe(`http://127.0.0.1:${ports.es}`);
+    // Elasticsearch and every thread of its JVM run at SIGIL_SERVICES_ES_NICE (decision 0022); Kafka at normal priority
+    const niceOf = (pid: number, tid = pid) => Number(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1].split(" ")[16]);
+    const esPid = started.find((s) => s.name === "elasticsearch")!.pid!;
+    const esThreads = fs.readdirSync(`/proc/${esPid}/task`).map(Number);
+    expect(esThreads.length).toBeGreaterThan(10);
+    expect(new Set(esThreads.map((t) => niceOf(esPid, t)))).toEqual(new Set([7]));
+    expect(niceOf(started.find((s) => s.name === "kafka")!.pid!)).toBe(0);
 
     const status = await sigil(["services", "status", "--json", "--dir", dir]); // no ports: from state.json
     expect(status.code, status.stdout + status.stderr).toBe(0);
@@ -143,5 +140,16 @@ describe("sigil services in a folder of its own", () => {
     const again = await sigil(["services", "down", "--dir", dir]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/kafka\s+down/);
+  });
+});
+
+describe("services settings", () => {
+  it("Elasticsearch's nice value: 0 by default, from SIGIL_SERVICES_ES_NICE, a clear error for anything but 0-19", () => {
+    const at = (env: Record<string, string>) => resolveSettings({ env, cwd: PROJECT_ROOT, intent: "inspect", dir: path.join(PROJECT_ROOT, ".sigil", "no-such-services") });
+    expect(at({}).esNice).toBe(0);
+    expect(at({ SIGIL_SERVICES_ES_NICE: "10" }).esNice).toBe(10);
+    expect(at({ SIGIL_SERVICES_ES_NICE: "0" }).esNice).toBe(0);
+    expect(at({ SIGIL_SERVICES_ES_NICE: "19" }).esNice).toBe(19);
+    for (const bad of ["20", "-1", "high", "5.5"]) expect(() => at({ SIGIL_SERVICES_ES_NICE: bad }), bad).toThrow(/SIGIL_SERVICES_ES_NICE: ".*" is not a nice value/);
   });
 });
