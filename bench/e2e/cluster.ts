@@ -4,11 +4,11 @@
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
 import { parsePrometheus, type Sample } from "../../ui/server/health/prometheus.ts";
+import { freePort } from "../../test/support/role-process.ts";
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 
@@ -25,17 +25,6 @@ export function codeRoot(rev: string | undefined): { root: string; cleanup(): vo
   return { root: dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 export const PASSWORD = "e2e correct horse battery staple";
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** CPU seconds (user + system) and memory of a process from /proc; null when it is gone. */
 export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rss_mb: number; nice: number } | null {
