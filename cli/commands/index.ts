@@ -9,6 +9,7 @@ import { loadConfig } from "../../platform/config/load.ts";
 import { createBus } from "../../platform/bus/create.ts";
 import { Lifecycle } from "../../platform/lifecycle.ts";
 import { describeError } from "../../platform/errors.ts";
+import { sessionOf, setAutogroupNice } from "../../platform/sched.ts";
 import { logger, setLogLevel, type Logger } from "../../platform/telemetry/log.ts";
 import { monitorBus } from "../../platform/telemetry/lag.ts";
 import { registerDependencyChecks, telemetryStep } from "../../platform/telemetry/role.ts";
@@ -18,7 +19,9 @@ import { openStore, runUntilSignal } from "../roles.ts";
 
 /**
  * Lowers this process's scheduling priority to `nice`. Linux keeps a nice value per thread, so every
- * thread already running (V8's and libuv's) is lowered too; threads started later inherit it.
+ * thread already running (V8's and libuv's) is lowered too; threads started later inherit it. A process
+ * that leads its own session (a service manager or `setsid` started it) is its own autogroup, where a
+ * nice value counts only inside the group: the group's nice value is lowered too (platform/sched.ts).
  */
 export function lowerPriority(nice: number, log: Logger): number | null {
   if (nice <= 0) return null;
@@ -36,6 +39,10 @@ export function lowerPriority(nice: number, log: Logger): number | null {
       }
     } catch {
       // no /proc (not Linux): the process priority is what the platform offers
+    }
+    if (sessionOf("self") === process.pid) {
+      const r = setAutogroupNice("self", nice);
+      if (r instanceof Error) log.warn({ nice, err: describeError(r) }, "cannot lower the nice value of the indexer's session (its autogroup); across sessions it competes with detection as an equal");
     }
     return threads;
   } catch (err) {

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { SigilError } from "../../platform/errors.ts";
+import { setAutogroupNice } from "../../platform/sched.ts";
 import { javaHome, type Progress } from "./fetch.ts";
 import { cmdline, pidAlive, portHolder, readPid, sleep, stopPid, tail } from "./proc.ts";
 import { HOST, esUrl, type Layout, type ServicesSettings } from "./settings.ts";
@@ -167,8 +168,18 @@ export async function startElasticsearch(s: ServicesSettings, l: Layout, progres
   }
   for (let i = 0; i < 50; i++) {
     const pid = readPid(l.esPid);
-    if (pid !== null) return pid;
-    await sleep(100);
+    if (pid === null) {
+      await sleep(100);
+      continue;
+    }
+    // the launcher ran in a session of its own (detached), which is its own autogroup where the kernel
+    // has them: nice(1) ranks the JVM's threads only inside that group, the group's nice value ranks it
+    // against the pipeline's processes (platform/sched.ts)
+    if (s.esNice > 0) {
+      const r = setAutogroupNice(pid, s.esNice);
+      if (r instanceof Error) progress(`warning: cannot set the nice value of Elasticsearch's autogroup (${r.message}); it competes with the pipeline as an equal`);
+    }
+    return pid;
   }
   throw new SigilError("services_es_failed", `Elasticsearch started but wrote no pid file at ${l.esPid}`, { location: { file: launcherLog } });
 }
