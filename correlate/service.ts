@@ -26,7 +26,7 @@ import type { Alert, AuditRecord, Chain, Signal } from "../schema/signal.ts";
 import { ChainBuilder } from "./chains/builder.ts";
 import { EntityModel } from "./chains/model.ts";
 import { chainOptionsFrom } from "./chains/config.ts";
-import { alertForChain, alertMergedInto, type AlertUpdate } from "./chains/alerts.ts";
+import { alertAfterEarly, alertForChain, alertMergedInto, mergedAfterEarly, type AlertUpdate } from "./chains/alerts.ts";
 import { restoreChainState } from "./chains/restore.ts";
 import { Rounds } from "./chains/rounds.ts";
 import { buildEngine, type Engine } from "./engine.ts";
@@ -225,6 +225,12 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     alertMayExist.set(id, true);
     if (alertMayExist.size > ALERT_IDS_KEPT) for (const k of alertMayExist.keys()) if (alertMayExist.size > ALERT_IDS_KEPT) alertMayExist.delete(k); else break;
   };
+  /**
+   * Alerts of new chains published when their signals' batch was handled, before the write round that
+   * stores them (decision 0023): the round writes this update (or the next one computed from it) and
+   * does not publish it again. Removed once the round stored it; at most one per chain not yet written.
+   */
+  const early = new Map<string, { update: AlertUpdate; chainVersion: number; sent: Promise<boolean> }>();
   /** Chains and merges the chain builder holds that are not yet in the store (a write failed). */
   const unwrittenChains = new Set<string>();
   const unwrittenMerges = new Map<string, string>();
@@ -235,6 +241,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
    */
   let unwrittenAudits: AuditRecord[] = [];
   const UNWRITTEN_AUDITS_KEPT = 100_000;
+  /** Early alerts not yet stored, at most (beyond it new alerts wait for their round, as before). */
+  const EARLY_ALERTS_KEPT = 10_000;
   let chainsConsumer: Consumer | null = null;
   let runner: StatefulRunner | null = null;
   const watchers: fs.FSWatcher[] = [];
@@ -431,6 +439,16 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     end();
   };
 
+  const alertMessage = (u: AlertUpdate, c: Chain): OutgoingMessage => {
+    if (log.isLevelEnabled("debug")) {
+      const eventIds: string[] = [];
+      for (const st of c.steps) for (const r of st.events) if (eventIds.length < 50) eventIds.push(r.id);
+      log.debug({ alert_id: u.alert.id, alert_version: u.alert.version, chain_id: c.id, signal_ids: c.steps.slice(0, 50).map((st) => st.signal_id), event_ids: eventIds }, "alert published");
+    }
+    return encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" });
+  };
+  const chainMessage = (c: Chain): OutgoingMessage => encodeAlertsMessage({ kind: "chain", chain: c, source: "chains" });
+
   /**
    * Writes promoted chains and their alerts (triage kept), publishes both, then stores the audit records.
    * The alert path waits for one store round trip: the chains, `alongside` (the batch's signals) and the
@@ -452,14 +470,6 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     // requests per chain): the alert path's store time stays flat however many chains a batch touches
     const updates = new Map<string, AlertUpdate | null>();
     const byId = new Map(chains.map((c) => [c.id, c]));
-    const alertMessage = (u: AlertUpdate, c: Chain): OutgoingMessage => {
-      if (log.isLevelEnabled("debug")) {
-        const eventIds: string[] = [];
-        for (const st of c.steps) for (const r of st.events) if (eventIds.length < 50) eventIds.push(r.id);
-        log.debug({ alert_id: u.alert.id, alert_version: u.alert.version, chain_id: c.id, signal_ids: c.steps.slice(0, 50).map((st) => st.signal_id), event_ids: eventIds }, "alert published");
-      }
-      return encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" });
-    };
     writes.push(
       (async () => {
         let sent: Map<string, AlertUpdate | null> | null = null;
@@ -468,9 +478,11 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           sent = new Map(updates);
           const messages: OutgoingMessage[] = [];
           for (const c of chains) {
-            messages.push(encodeAlertsMessage({ kind: "chain", chain: c, source: "chains" }));
             const u = updates.get(c.id);
-            if (u) messages.push(alertMessage(u, c));
+            const e = early.get(c.id);
+            // what went out when the batch was handled is not published again (checked after the writes)
+            if (!e || e.chainVersion !== c.version || u !== e.update) messages.push(chainMessage(c));
+            if (u && (!e || u !== e.update)) messages.push(alertMessage(u, c));
           }
           if (messages.length) {
             publishing = producer!.send("alerts", messages);
@@ -484,7 +496,13 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
             "alerts",
             [...byId.keys()],
             (id, cur) => {
-              const u = alertForChain(byId.get(id)!, (cur as Alert | null) ?? null, at);
+              const c = byId.get(id)!;
+              // an alert published early and not stored yet: this write stores it, or the next version
+              // computed from it (both audited) when its chain changed since. A round that took the chain
+              // before the early publish (its copy is older) stores what was published; the newer chain
+              // is pending for the next round.
+              const e = cur === null ? early.get(id) : undefined;
+              const u = e ? (c.version < e.chainVersion ? e.update : alertAfterEarly(c, e.update, at)) : alertForChain(c, (cur as Alert | null) ?? null, at);
               updates.set(id, u);
               if (u) markAlert(id);
               return u ? u.alert : null;
@@ -498,11 +516,18 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         }
         if (!sent) publish();
         if (publishing) await publishing;
-        // alerts computed again after a concurrent change: the stored version goes out too
+        // alerts computed again after a concurrent change: the stored version goes out too; so does an
+        // early publish that failed (its batch fails and comes again, but finds the chain written)
         const again: OutgoingMessage[] = [];
         for (const c of chains) {
           const u = updates.get(c.id) ?? null;
           if (u) stats.alertsWritten++;
+          const e = early.get(c.id);
+          if (e) {
+            early.delete(c.id);
+            if (u === e.update && !(await e.sent)) again.push(chainMessage(c), alertMessage(u, c));
+            if (u === e.update) continue;
+          }
           if (u && u !== sent!.get(c.id)) again.push(alertMessage(u, c));
         }
         if (again.length) await producer!.send("alerts", again);
@@ -515,10 +540,13 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
           const froms = [...merged.keys()];
           await updateEach(o.store, "chains", froms, (from, cur) => (cur && cur["merged_into"] !== merged.get(from) ? { ...cur, merged_into: merged.get(from)! } : null));
           await updateEach(o.store, "alerts", froms, (from, cur) => {
-            const u = cur ? alertMergedInto(cur as Alert, merged.get(from)!, at) : null;
+            // an alert published early and merged away before it was stored: stored closed, as a duplicate
+            const e = cur === null ? early.get(from) : undefined;
+            const u = cur ? alertMergedInto(cur as Alert, merged.get(from)!, at) : e ? mergedAfterEarly(e.update, merged.get(from)!, at) : null;
             mergeUpdates.set(from, u);
             return u ? u.alert : null;
           });
+          for (const from of froms) early.delete(from);
           const messages: OutgoingMessage[] = [];
           for (const u of mergeUpdates.values()) if (u) messages.push(encodeAlertsMessage({ kind: "alert", alert: u.alert, source: "chains" }));
           if (messages.length) await producer!.send("alerts", messages);
@@ -565,6 +593,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     for (const k of Object.keys(lastStats) as (keyof ChainBuilder["stats"])[]) delete lastStats[k];
     unwrittenChains.clear();
     unwrittenMerges.clear();
+    early.clear();
     const t0 = performance.now();
     alertMayExist.clear();
     const r = await restoreChainState(o.store, builder, { windowMs: cfg.chains.window_ms, maxChains: Math.min(cfg.chains.max_chains, 10_000) });
@@ -590,6 +619,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       builder = new ChainBuilder(model, chainOptionsFrom(cfg));
       unwrittenChains.clear();
       unwrittenMerges.clear();
+      early.clear();
       alertMayExist.clear();
       chainGauge().set(0);
     }, 60_000);
@@ -673,14 +703,38 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       unwrittenChains.delete(from);
     }
     for (const id of changed) unwrittenChains.add(id);
+    // A chain that became an alert in this batch and whose alert was never written goes out now, not
+    // after the write round ahead of it (decision 0023): a new alert needs nothing from the store, and
+    // the analyst sees it while the store is busy. The round stores it and does not publish it again.
+    let earlySent: Promise<void> | null = null;
+    if (changed.size && early.size < EARLY_ALERTS_KEPT) {
+      const messages: OutgoingMessage[] = [];
+      const at = now().toISOString();
+      const fresh: Array<{ id: string; update: AlertUpdate; chainVersion: number }> = [];
+      for (const id of changed) {
+        if (alertMayExist.has(id) || early.has(id) || !builder.isPromoted(id)) continue;
+        const c = builder.chain(id);
+        const u = c ? alertForChain(c, null, at) : null;
+        if (!c || !u) continue;
+        messages.push(chainMessage(c), alertMessage(u, c));
+        fresh.push({ id, update: u, chainVersion: c.version });
+      }
+      if (messages.length) {
+        earlySent = producer!.send("alerts", messages);
+        const sent = earlySent.then(() => true, () => false);
+        for (const f of fresh) early.set(f.id, { update: f.update, chainVersion: f.chainVersion, sent });
+      }
+    }
     // the writes go in the next round, shared with the batches of other partitions handled meanwhile;
-    // this batch commits once that round is durable
+    // this batch commits once that round is durable (and its early alerts are on the bus)
     if (toStore.length || changed.size || merged.size) {
       for (const sg of toStore) {
         roundSignals.push(sg);
         roundSignalsFrom.push(batch.partition);
       }
-      await chainRounds.join();
+      const round = chainRounds.join();
+      if (earlySent) await Promise.all([round, earlySent]);
+      else await round;
     }
     if (dlq.length) await producer!.send("dlq", dlq);
     // per batch: counters move by the builder's deltas (bounded label values)

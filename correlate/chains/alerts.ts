@@ -97,3 +97,19 @@ export function alertMergedInto(stored: Alert, intoChainId: string, now: string)
   const alert: Alert = { ...stored, status: "closed", close_reason: "duplicate", merged_into: intoChainId, updated: now, version };
   return { alert, audit: [auditRecord(alert.id, version, "alert.merge", now, { into: intoChainId })] };
 }
+
+/**
+ * The alert to store for a chain whose alert was published before any write (decision 0023) and not
+ * stored yet: that very update when the chain is unchanged (so the caller can tell it went out already),
+ * else the next version computed from the published one, audited as both changes.
+ */
+export function alertAfterEarly(chain: Chain, published: AlertUpdate, now: string): AlertUpdate {
+  const next = alertForChain(chain, published.alert, now);
+  return next ? { alert: next.alert, audit: [...published.audit, ...next.audit] } : published;
+}
+
+/** The alert of a chain merged away (alertMergedInto) whose alert was published but never stored: stored closed, both changes audited. */
+export function mergedAfterEarly(published: AlertUpdate, intoChainId: string, now: string): AlertUpdate | null {
+  const m = alertMergedInto(published.alert, intoChainId, now);
+  return m ? { alert: m.alert, audit: [...published.audit, ...m.audit] } : null;
+}

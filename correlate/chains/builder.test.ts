@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ChainBuilder } from "./builder.ts";
 import { EntityModel } from "./model.ts";
 import { chainRisk } from "./risk.ts";
-import { alertForChain, alertMergedInto } from "./alerts.ts";
+import { alertAfterEarly, alertForChain, alertMergedInto, mergedAfterEarly } from "./alerts.ts";
 import { LEVEL_RISK, type Alert, type Level, type Signal } from "../../schema/signal.ts";
 
 let n = 0;
@@ -200,6 +200,20 @@ describe("alert lifecycle for chains", () => {
     expect(r.audit.map((x) => x.action)).toEqual(["alert.chain_update", "alert.reopen"]);
     const m = alertMergedInto(a, "other-chain", T(13))!;
     expect(m.alert).toMatchObject({ status: "closed", close_reason: "duplicate", merged_into: "other-chain" });
+  });
+
+  it("an alert published before its first write (decision 0023): stored as published, or as the next version with both changes audited", () => {
+    const published = alertForChain(chainOf(2), null, T(10))!;
+    // unchanged chain: the very update that went out, so the writer knows not to publish it again
+    expect(alertAfterEarly(chainOf(2), published, T(11))).toBe(published);
+    const grown = alertAfterEarly(chainOf(3), published, T(11));
+    expect(grown.alert).toMatchObject({ id: published.alert.id, version: 2, step_count: 3, status: "new" });
+    expect(grown.audit.map((x) => x.action)).toEqual(["alert.create", "alert.chain_update"]);
+    expect(grown.audit[0]).toBe(published.audit[0]);
+    // merged away before its first write: stored closed as a duplicate, both changes audited
+    const merged = mergedAfterEarly(published, "survivor", T(12))!;
+    expect(merged.alert).toMatchObject({ version: 2, status: "closed", close_reason: "duplicate", merged_into: "survivor" });
+    expect(merged.audit.map((x) => x.action)).toEqual(["alert.create", "alert.merge"]);
   });
 });
 
