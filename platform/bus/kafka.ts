@@ -37,6 +37,8 @@ CompressionCodecs[CompressionTypes.LZ4] = () => lz4Codec;
 
 const produced = () =>
   metric("sigil_bus_messages_produced_total", () => new prom.Counter({ name: "sigil_bus_messages_produced_total", help: "Messages the bus acknowledged", labelNames: ["bus", "topic"] }));
+const produceRequests = () =>
+  metric("sigil_bus_produce_requests_total", () => new prom.Counter({ name: "sigil_bus_produce_requests_total", help: "Produce requests the broker acknowledged (concurrent sends to a topic share one)", labelNames: ["bus", "topic"] }));
 const consumed = () =>
   metric("sigil_bus_messages_consumed_total", () => new prom.Counter({ name: "sigil_bus_messages_consumed_total", help: "Messages handled and committed", labelNames: ["bus", "topic"] }));
 const redeliveries = () =>
@@ -291,8 +293,42 @@ export class KafkaBus implements Bus {
      * messages may then be stored twice (readers deduplicate by id), but nothing is dropped silently.
      */
     let suspect = false;
-    /** Sends one at a time, so a send after a failure always sees the failure. */
-    let queue: Promise<unknown> = Promise.resolve();
+    /**
+     * Sends go out one at a time (idempotence: one request in flight per broker), so a send after a
+     * failure always sees the failure. Sends made while one is in flight wait together: the next request
+     * carries all of a topic's waiting messages, whoever sent them (group commit), so callers that send
+     * at the same time (correlate's partitions, its chain builder) share a round trip instead of queueing
+     * one round trip each. Each caller's promise settles with the request that carried its messages.
+     */
+    type Waiting = { parts: OutgoingMessage[][]; callers: Array<{ resolve: () => void; reject: (err: unknown) => void }> };
+    const waiting = new Map<TopicName, Waiting>();
+    let pumping: Promise<void> | null = null;
+    const pump = async (): Promise<void> => {
+      while (waiting.size) {
+        const [topic, w] = waiting.entries().next().value as [TopicName, Waiting];
+        waiting.delete(topic); // a topic sent to meanwhile queues behind the other topics waiting: round robin
+        try {
+          await sendNow(topic, w.parts.length === 1 ? w.parts[0] : w.parts.flat());
+          for (const c of w.callers) c.resolve();
+        } catch (err) {
+          if (w.parts.length === 1) {
+            w.callers[0].reject(err);
+            continue;
+          }
+          // one caller's message (one the broker refuses, say) must not fail the others that shared the
+          // request: each sends again on its own (under a new producer id, as after any failure)
+          for (let i = 0; i < w.parts.length; i++) {
+            try {
+              await sendNow(topic, w.parts[i]);
+              w.callers[i].resolve();
+            } catch (e) {
+              w.callers[i].reject(e);
+            }
+          }
+        }
+      }
+      pumping = null;
+    };
     const renew = async () => {
       await p.disconnect().catch(() => {});
       p = create();
@@ -307,6 +343,7 @@ export class KafkaBus implements Bus {
     };
     const compression = k.compression === "gzip" ? CompressionTypes.GZIP : k.compression === "lz4" ? CompressionTypes.LZ4 : CompressionTypes.None;
     const counter = produced();
+    const requests = produceRequests();
     const partitionOf = cachedPartitioner();
     if (!fastProducePath) this.log.warn("kafkajs' producer was loaded before the bus: its slower record encoder is in use (same bytes on the wire)");
     const handle: Producer = {
@@ -314,13 +351,17 @@ export class KafkaBus implements Bus {
       copiesOnSend: true,
       send: (topic, messages) => {
         if (messages.length === 0) return Promise.resolve();
-        const run = queue.then(() => sendNow(topic, messages));
-        queue = run.catch(() => undefined);
-        return run;
+        return new Promise<void>((resolve, reject) => {
+          let w = waiting.get(topic);
+          if (!w) waiting.set(topic, (w = { parts: [], callers: [] }));
+          w.parts.push(messages);
+          w.callers.push({ resolve, reject });
+          pumping ??= pump();
+        });
       },
       close: async () => {
         this.producers.delete(handle);
-        await queue;
+        await pumping;
         await p.disconnect().catch(() => {});
       },
     };
@@ -350,6 +391,7 @@ export class KafkaBus implements Bus {
           throw kafkaError(err, `sending ${chunk.length} message(s) to ${real} failed`, k.brokers, "bus_send_failed");
         }
         counter.inc({ bus: "kafka", topic }, chunk.length);
+        requests.inc({ bus: "kafka", topic });
         chunk = [];
         bytesPerPartition.fill(0);
       };

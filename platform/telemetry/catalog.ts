@@ -23,6 +23,7 @@ const ALL: Role[] = ["ingest", "correlate", "console", "agent"];
 export const METRICS: readonly CatalogEntry[] = [
   // events in and out per topic
   { name: "sigil_bus_messages_produced_total", type: "counter", labels: ["bus", "topic"], roles: ["ingest", "correlate", "console"], group: "throughput", help: "Messages the bus acknowledged, per topic (events in)" },
+  { name: "sigil_bus_produce_requests_total", type: "counter", labels: ["bus", "topic"], roles: ["ingest", "correlate", "console"], group: "throughput", help: "Produce requests the broker acknowledged, per topic (Kafka; concurrent sends to a topic share one)" },
   { name: "sigil_bus_messages_consumed_total", type: "counter", labels: ["bus", "topic"], roles: ["correlate", "console"], group: "throughput", help: "Messages handled and committed, per topic (events out)" },
   { name: "sigil_ingest_events_total", type: "counter", labels: ["receiver", "module"], roles: ["ingest"], group: "throughput", help: "Events published to sigil.events by receiver and dataset module" },
   { name: "sigil_ingest_requests_total", type: "counter", labels: ["receiver", "status"], roles: ["ingest"], group: "throughput", help: "HTTP and OTLP requests answered, by status" },

@@ -110,6 +110,42 @@ describe("kafka bus: faults", () => {
     }
   }, 60_000);
 
+  it("sends made while one is in flight share the next produce request; a message the broker refuses fails only its own sender", async () => {
+    const cfg = kafkaTestConfig(1, `${iso.prefix}group-commit-`);
+    cfg.kafka.max_request_bytes = 8 * 1024 * 1024;
+    const bus = await KafkaBus.connect(cfg, { logger: pino({ level: "error" }) });
+    const requests = async () => (await registry.getSingleMetric("sigil_bus_produce_requests_total")?.get())?.values.filter((v) => v.labels["topic"] === "signals").reduce((a, v) => a + v.value, 0) ?? 0;
+    try {
+      const producer = await bus.producer();
+      await producer.send("signals", [{ key: "k", value: "warm-up" }]);
+      const before = await requests();
+      // one send in flight, ten more made meanwhile by other callers: two requests, not eleven
+      const sends = [producer.send("signals", [{ key: "k", value: "s0" }])];
+      for (let i = 1; i <= 10; i++) sends.push(producer.send("signals", [{ key: "k", value: `s${i}` }]));
+      await Promise.all(sends);
+      expect(await requests()).toBe(before + 2);
+      // a refused message travelling with two others: its sender fails, theirs arrive
+      const huge = randomBytes(3 * 1024 * 1024).toString("base64");
+      const first = producer.send("signals", [{ key: "k", value: "t0" }]);
+      const bad = producer.send("signals", [{ key: "k", value: huge }]);
+      const ok = [producer.send("signals", [{ key: "k", value: "t1" }]), producer.send("signals", [{ key: "k", value: "t2" }])];
+      await first;
+      await expect(bad).rejects.toBeInstanceOf(SigilError);
+      await Promise.all(ok);
+      const got: string[] = [];
+      const consumer = await bus.consumer({ groupId: "group-commit-reader", topics: ["signals"] });
+      await consumer.run(async (batch) => {
+        for (const m of batch.messages) got.push(m.value.toString("utf8"));
+      });
+      await until(() => got.length >= 15, 20_000, "the accepted messages");
+      await consumer.close();
+      expect(got).toEqual(["warm-up", ...Array.from({ length: 11 }, (_, i) => `s${i}`), "t0", "t1", "t2"]);
+      await producer.close();
+    } finally {
+      await bus.close();
+    }
+  }, 60_000);
+
   it("a member whose rejoin fails joins again instead of skipping the batches kafkajs still fetches", async () => {
     // After Kafka restarts, a member is told its coordinator moved and rejoins, and that JoinGroup can fail
     // ("the coordinator is loading"). The member had already released its partitions, while kafkajs goes on
