@@ -14,6 +14,8 @@ export interface CompiledString {
   shape: "eq" | "contains" | "prefix" | "suffix" | "glob" | "any";
   /** For shape eq: the one string the test accepts. */
   eqText?: string;
+  /** For shapes prefix and suffix: the literal the value must start or end with. */
+  affixText?: string;
 }
 
 /** Segment: literal text where `\u0000`-free positions listed in `q` are single-character wildcards. */
@@ -103,11 +105,11 @@ export function compileString(s: SigmaString): CompiledString {
   }
   if (!leadStar && trailStar && middle.length === 0 && first.q === null) {
     const t = first.text;
-    return { test: (v) => v.startsWith(t), literals, shape: "prefix" };
+    return { test: (v) => v.startsWith(t), literals, shape: "prefix", affixText: t };
   }
   if (leadStar && !trailStar && middle.length === 0 && lastSeg.q === null) {
     const t = lastSeg.text;
-    return { test: (v) => v.endsWith(t), literals, shape: "suffix" };
+    return { test: (v) => v.endsWith(t), literals, shape: "suffix", affixText: t };
   }
   const minLen = segs.reduce((n, x) => n + x.text.length, 0);
   const test: StringTest = (v) => {

@@ -58,10 +58,16 @@ interface ValuePlan {
   req: Req;
   /** Set when the value is plain equality with these strings (case-folded unless `cased`): set lookups. */
   eq?: { cased: boolean; values: string[] };
+  /** Set when the value is startswith (prefix) or endswith (suffix) of these strings: keyed lookups. */
+  affix?: { cased: boolean; kind: "prefix" | "suffix"; values: string[] };
 }
 
 /** Alternatives of one field that are plain equalities are looked up in a set from this many on. */
 const EQ_SET_MIN = 4;
+/** From this many startswith (or endswith) values of one field on, they are looked up by their first (last) characters. */
+const AFFIX_SET_MIN = 6;
+/** Characters of the key of an affix lookup (fewer when a value is shorter). */
+const AFFIX_KEY = 4;
 
 /**
  * How often a literal is expected to occur in events: short literals often; literals that many rules
@@ -116,12 +122,19 @@ function reqUnion(rs: Req[]): Req {
 }
 
 
-/** Requirements with literals shorter than 3 characters (or too costly) are not worth indexing. */
+/**
+ * Requirements with a one-character ASCII literal are not worth indexing (nearly every value holds
+ * one), except the symbols benign values almost never carry and obfuscated command lines do: the
+ * PowerShell escape ` and the cmd escape ^ (PowerShell token obfuscation's regexes need one of them,
+ * or `"{` or `${`: with them the rule leaves the always-evaluated list).
+ */
 function usable(r: { slot: number; lit: string }[]): Req {
   if (r.length === 0) return null;
-  for (const x of r) if (x.lit.length < 2 && !/[^\u0000-\u007f]/.test(x.lit)) return null;
+  for (const x of r) if (x.lit.length < 2 && !/[^\u0000-\u007f]/.test(x.lit) && !RARE_SYMBOLS.includes(x.lit)) return null;
   return r;
 }
+
+const RARE_SYMBOLS = "`^";
 
 
 /**
@@ -243,9 +256,14 @@ class Compiler {
         const req = compiled.length === 0 ? null : reqUnion(reqs);
         if (compiled.length === 0) return { test: () => false, kind: "scalar", req: null };
         const eq = compiled.every((c) => c.shape === "eq") ? { cased: v.cased, values: compiled.map((c) => c.eqText as string) } : undefined;
+        const shape0 = compiled[0].shape;
+        const affix =
+          (shape0 === "prefix" || shape0 === "suffix") && compiled.every((c) => c.shape === shape0 && c.affixText)
+            ? { cased: v.cased, kind: shape0, values: compiled.map((c) => c.affixText as string) }
+            : undefined;
         if (compiled.length === 1) {
           const t = compiled[0].test;
-          return { test: v.cased ? (text) => t(text) : (_t, lower) => t(lower), kind: "scalar", req, eq };
+          return { test: v.cased ? (text) => t(text) : (_t, lower) => t(lower), kind: "scalar", req, eq, affix };
         }
         const tests = compiled.map((c) => c.test);
         return {
@@ -261,6 +279,7 @@ class Compiler {
           kind: "scalar",
           req,
           eq,
+          affix,
         };
       }
       case "num": {
@@ -344,18 +363,29 @@ class Compiler {
         }
       }
     };
-    let matches: Match[];
+    let rest = plans;
+    const grouped: Match[] = [];
     const eqPlans = e.all ? [] : plans.filter((p) => p.kind === "scalar" && p.eq !== undefined);
     if (eqPlans.length >= EQ_SET_MIN) {
       // Many plain equalities (`OriginalFileName: [a list]`): one set lookup per case mode instead of a test each.
-      const rest = plans.filter((p) => !eqPlans.includes(p));
-      matches = rest.map(one);
+      rest = rest.filter((p) => !eqPlans.includes(p));
       for (const cased of [false, true]) {
         const set = new Set<string>();
         for (const p of eqPlans) if (p.eq?.cased === cased) for (const x of p.eq.values) set.add(x);
-        if (set.size > 0) matches.unshift(eqSetMatch(slot, set, cased));
+        if (set.size > 0) grouped.push(eqSetMatch(slot, set, cased));
       }
-    } else matches = plans.map(one);
+    }
+    // Many startswith / endswith values (`Image|endswith: [55 binaries]`): one keyed lookup per kind and case mode.
+    if (!e.all)
+      for (const kind of ["suffix", "prefix"] as const)
+        for (const cased of [false, true]) {
+          const group = rest.filter((p) => p.kind === "scalar" && p.affix?.kind === kind && p.affix.cased === cased);
+          const values = group.flatMap((p) => p.affix?.values ?? []);
+          if (values.length < AFFIX_SET_MIN) continue;
+          rest = rest.filter((p) => !group.includes(p));
+          grouped.push(affixSetMatch(slot, kind, values, cased));
+        }
+    const matches: Match[] = [...grouped, ...rest.map(one)];
     let match: Match;
     if (matches.length === 1) match = matches[0];
     else if (e.all)
@@ -501,6 +531,47 @@ function eqSetMatch(slot: number, set: Set<string>, cased: boolean): Match {
       if (x === null || typeof x === "object") continue;
       const t = String(x);
       if (set.has(cased ? t : t.toLowerCase())) return true;
+    }
+    return false;
+  };
+}
+
+/**
+ * Whether the slot's scalar (or a scalar element of its list) starts (kind prefix) or ends (suffix)
+ * with one of the values, as their per-value tests would say: the values are keyed by their first
+ * (last) k characters, k the shortest value's length up to AFFIX_KEY, so a value is only compared when
+ * the text's own first (last) k characters are its key.
+ */
+function affixSetMatch(slot: number, kind: "prefix" | "suffix", values: string[], cased: boolean): Match {
+  let k = AFFIX_KEY;
+  for (const v of values) if (v.length < k) k = v.length;
+  const any = k === 0;
+  const keyOf = kind === "prefix" ? (s: string) => s.slice(0, k) : (s: string) => s.slice(s.length - k);
+  const has = kind === "prefix" ? (s: string, v: string) => s.startsWith(v) : (s: string, v: string) => s.endsWith(v);
+  const byKey = new Map<string, string[]>();
+  for (const v of new Set(values)) {
+    const key = keyOf(v);
+    const list = byKey.get(key);
+    if (list) list.push(v);
+    else byKey.set(key, [v]);
+  }
+  const test = (s: string): boolean => {
+    if (any) return true;
+    if (s.length < k) return false;
+    const list = byKey.get(keyOf(s));
+    if (list === undefined) return false;
+    for (let i = 0; i < list.length; i++) if (has(s, list[i])) return true;
+    return false;
+  };
+  return (ctx) => {
+    const text = ctx.text(slot);
+    if (text !== null) return test(cased ? text : (ctx.lower(slot) as string));
+    const v = ctx.value(slot);
+    if (!Array.isArray(v)) return false;
+    for (const x of v) {
+      if (x === null || typeof x === "object") continue;
+      const t = String(x);
+      if (test(cased ? t : t.toLowerCase())) return true;
     }
     return false;
   };

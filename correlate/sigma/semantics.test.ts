@@ -3,6 +3,7 @@
 // condition grammar (section 5). Every check also asserts that the prefilter agrees with exhaustive
 // evaluation (test-helpers.fires).
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { rule } from "./test-helpers.ts";
 import { base64Offsets } from "./modifiers.ts";
 
@@ -373,5 +374,38 @@ describe("long lists of plain values (looked up in a set)", () => {
     expect(r({ Name: "Three" })).toBe(true);
     expect(r({ Name: "three" })).toBe(false);
     expect(r({ Name: ["x", "Four"] })).toBe(true);
+  });
+});
+
+describe("long startswith / endswith lists (keyed lookups) decide exactly as one test per value", () => {
+  const alphabet = ["a", "B", "c", ".", "-", "é", "İ", "K", "\u212a", "1", "x"];
+  const word = (min: number, max: number) => fc.array(fc.constantFrom(...alphabet), { minLength: min, maxLength: max }).map((xs) => xs.join(""));
+  const yamlList = (vs: string[]) => vs.map((v) => `            - ${JSON.stringify(v)}`).join("\n");
+  it("over random value lists, texts, lists of texts and numbers, with and without |cased", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(word(1, 7), { minLength: 6, maxLength: 14 }),
+        fc.constantFrom("startswith", "endswith"),
+        fc.boolean(),
+        fc.array(fc.oneof(word(0, 10), fc.integer({ min: 0, max: 99999 }), fc.array(word(0, 8), { maxLength: 3 })), { minLength: 1, maxLength: 6 }),
+        (values, mod, cased, fieldValues) => {
+          const r = rule(`    selection:\n        Name|${mod}${cased ? "|cased" : ""}:\n${yamlList(values)}\n    condition: selection`);
+          const fold = (s: string) => (cased ? s : s.toLowerCase());
+          const one = (x: unknown) => {
+            if (x === null || typeof x === "object") return false;
+            const t = fold(String(x));
+            return values.some((v) => (mod === "startswith" ? t.startsWith(fold(v)) : t.endsWith(fold(v))));
+          };
+          for (const fv of fieldValues) {
+            const want = Array.isArray(fv) ? fv.some(one) : one(fv);
+            expect({ fv, got: r({ Name: fv }) }).toEqual({ fv, got: want });
+          }
+          // texts that do end / start with a value, so the property sees matches too
+          const v = values[0];
+          expect(r({ Name: mod === "startswith" ? v + "zz" : "zz" + v })).toBe(true);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
