@@ -6,11 +6,10 @@
 import v8 from "node:v8";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { CorrelationEngine, GroupBudget } from "../../correlate/correlation/engine.ts";
-import type { CorrelationPlan } from "../../correlate/correlation/plan.ts";
-import { planFromYaml, detectionRule } from "../../correlate/correlation/testing.ts";
 import type { Match } from "../../correlate/correlation/types.ts";
 import { anomalyBench } from "./anomaly.ts";
 import { mulberry32 } from "../../platform/prng.ts";
+import { CASES, MatchSource, R, planOf } from "./source.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: number) => {
@@ -36,78 +35,6 @@ export function cpuMs(): number {
 
 /** Every run sees the same input. */
 export const rng = mulberry32;
-
-const R = ["failed_logon", "successful_logon", "process_start"];
-const RULES = R.map((r, i) => detectionRule(r, String(i + 1))).join("");
-
-const CASES: Record<string, string> = {
-  event_count: "type: event_count\n  rules: [failed_logon, successful_logon, process_start]\n  group-by: [user.name]\n  timespan: 5m\n  condition: {gte: 10}",
-  value_count: "type: value_count\n  rules: [failed_logon, successful_logon, process_start]\n  group-by: [source.ip]\n  timespan: 10m\n  condition: {field: user.name, gte: 20}",
-  temporal: "type: temporal\n  rules: [failed_logon, successful_logon, process_start]\n  group-by: [user.name]\n  timespan: 5m",
-  temporal_ordered: "type: temporal_ordered\n  rules: [failed_logon, successful_logon, process_start]\n  group-by: [user.name]\n  timespan: 5m",
-  value_sum: "type: value_sum\n  rules: [failed_logon, successful_logon, process_start]\n  group-by: [user.name]\n  timespan: 1h\n  condition: {field: destination.bytes, gt: 100000000}",
-  value_avg: "type: value_avg\n  rules: [failed_logon, successful_logon, process_start]\n  group-by: [user.name]\n  timespan: 1h\n  condition: {field: destination.bytes, gt: 100000000}",
-  value_percentile: "type: value_percentile\n  rules: [failed_logon, successful_logon, process_start]\n  group-by: [user.name]\n  timespan: 1h\n  condition: {field: destination.bytes, percentile: 95, gt: 100000000}",
-};
-
-function planOf(body: string): CorrelationPlan {
-  return planFromYaml(`${RULES}---
-title: Bench
-id: 0e95725d-7320-415d-80f7-004da920fc11
-correlation:
-  ${body}
-level: high
-`);
-}
-
-/**
- * Matches as the Sigma matcher hands them over: realistic ECS events (user, source, host, bytes,
- * event id), event time advancing ~1 ms per match, 2% of them up to 5 s out of order (within the
- * allowed lateness), three rules matching 70% / 25% / 5% of the time. Generated in batches of 2,000
- * outside the timed loop (as a consumer hands over bus batches); the CPU time of the loop is measured.
- */
-class MatchSource {
-  private readonly rand: () => number;
-  private readonly ids: string[];
-  private readonly users: string[];
-  private readonly ips: string[];
-  private t = Date.UTC(2026, 0, 1);
-  private i = 0;
-  constructor(plan: CorrelationPlan, groups: number, seed: number) {
-    this.rand = rng(seed);
-    this.ids = [...plan.rules.values()].filter((r) => R.includes(r.name ?? "")).sort((a, b) => R.indexOf(a.name!) - R.indexOf(b.name!)).map((r) => r.id);
-    this.users = Array.from({ length: groups }, (_, i) => `user${i}@corp.example`);
-    this.ips = Array.from({ length: Math.max(1, groups >> 4) }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-  }
-  chunk(n: number): Match[] {
-    const out: Match[] = new Array(n);
-    const rand = this.rand;
-    for (let k = 0; k < n; k++) {
-      const i = this.i++;
-      this.t += 1;
-      const jitter = rand() < 0.02 ? -Math.floor(rand() * 5_000) : 0;
-      const ev = {
-        "@timestamp": new Date(this.t + jitter).toISOString(),
-        event: { id: (i.toString(16) + "e".repeat(32)).slice(0, 32), dataset: "system.auth", kind: "event" },
-        user: { name: this.users[Math.floor(rand() * this.users.length)] },
-        source: { ip: this.ips[Math.floor(rand() * this.ips.length)] },
-        host: { name: `host-${Math.floor(rand() * 500)}` },
-        destination: { bytes: Math.floor(rand() * 100_000) },
-      };
-      // rules match at different rates, as detection rules do: 70% / 25% / 5%
-      const r = rand();
-      const rule = r < 0.7 ? this.ids[0] : r < 0.95 ? this.ids[1] : this.ids[2];
-      out[k] = { ruleId: rule, event: ev, time: this.t + jitter, eventId: "" };
-    }
-    // as a consumer gets them: parsed from the bus batch's JSON (flat strings, fresh objects)
-    const parsed = JSON.parse(JSON.stringify(out.map((m) => m.event))) as Match["event"][];
-    for (let k = 0; k < n; k++) {
-      out[k].event = parsed[k];
-      out[k].eventId = (parsed[k].event as { id: string }).id;
-    }
-    return out;
-  }
-}
 
 const CHUNK = 2_000;
 
