@@ -9,6 +9,7 @@ import path from "node:path";
 import { stringify } from "yaml";
 import { parsePrometheus, type Sample } from "../../ui/server/health/prometheus.ts";
 import { freePort } from "../../test/support/role-process.ts";
+import { autogroupOf, procStat } from "../../platform/sched.ts";
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 
@@ -26,14 +27,18 @@ export function codeRoot(rev: string | undefined): { root: string; cleanup(): vo
 }
 export const PASSWORD = "e2e correct horse battery staple";
 
-/** CPU seconds (user + system) and memory of a process from /proc; null when it is gone. */
-export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rss_mb: number; nice: number } | null {
+/**
+ * CPU seconds (user + system) and memory of a process from /proc, its nice value and its autogroup's
+ * (where the kernel groups sessions, the group's nice value ranks it against other sessions:
+ * platform/sched.ts); null when it is gone.
+ */
+export function procStats(pid: number): { cpu_s: number; rss_mb: number; peak_rss_mb: number; nice: number; autogroup_nice: number | null } | null {
+  const f = procStat(pid);
+  if (!f) return null;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? "0");
-    return { cpu_s: (Number(f[11]) + Number(f[12])) / 100, rss_mb: kb("VmRSS") / 1024, peak_rss_mb: kb("VmHWM") / 1024, nice: Number(f[16]) };
+    return { cpu_s: (Number(f[11]) + Number(f[12])) / 100, rss_mb: kb("VmRSS") / 1024, peak_rss_mb: kb("VmHWM") / 1024, nice: Number(f[16]), autogroup_nice: autogroupOf(pid)?.nice ?? null };
   } catch {
     return null;
   }
@@ -64,6 +69,23 @@ export interface RoleProcess {
   rssSamples: { t: number; rss_mb: number; heap_mb: number | null; live_mb: number | null; bounded_mb: number | null; major_gcs: number | null; state: RoleState | null }[];
 }
 
+/** Role processes in sessions of their own that are still running (ClusterOptions.roleSessions). */
+const ownSessionRoles = new Set<ChildProcess>();
+let killOnExitInstalled = false;
+function killOwnSessionRolesOnExit(): void {
+  if (killOnExitInstalled) return;
+  killOnExitInstalled = true;
+  const killAll = () => {
+    for (const c of ownSessionRoles) c.kill("SIGKILL");
+  };
+  process.once("exit", killAll);
+  for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.once(sig, () => {
+      killAll();
+      process.exit(sig === "SIGINT" ? 130 : 143);
+    });
+}
+
 export interface ClusterOptions {
   kafka: string[];
   es: string;
@@ -85,6 +107,13 @@ export interface ClusterOptions {
    * an unattended browser (the socket closes with 4001, session ended).
    */
   sessionIdleMs?: number;
+  /**
+   * "own" (default): each role process leads a session of its own, as each role is its own service or
+   * container in production (systemd units, compose services), so where the kernel shares the CPU
+   * between sessions (autogroups, platform/sched.ts) every role ranks against Kafka and Elasticsearch as
+   * they do under a service manager. "shared": every role in the bench's session, one group for all.
+   */
+  roleSessions?: "own" | "shared";
 }
 
 export class Cluster {
@@ -134,10 +163,12 @@ export class Cluster {
   async start(role: RoleProcess["role"], name: string, env: Record<string, string> = {}, opts: { waitReady?: boolean } = {}): Promise<RoleProcess> {
     const port = await freePort();
     const prof = this.o.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", this.o.cpuProfDir, "--cpu-prof-name", `${name}.${Date.now()}.cpuprofile`] : [];
+    const ownSession = (this.o.roleSessions ?? "own") === "own";
     const child = spawn(process.execPath, [...prof, path.join(this.o.root, "bin", "sigil.js"), role], {
       cwd: this.o.root,
       env: { ...this.baseEnv, SIGIL_TELEMETRY__METRICS__PORT: String(port), ...env },
       stdio: ["ignore", "ignore", "pipe"],
+      detached: ownSession,
     });
     const stderr: string[] = [];
     let size = 0;
@@ -148,6 +179,13 @@ export class Cluster {
       while (size > 4_000_000 && stderr.length > 1) size -= stderr.shift()!.length;
     });
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // a role in a session of its own does not get the terminal's Ctrl-C nor end with the bench: killed
+    // when the bench exits or is interrupted first
+    if (ownSession) {
+      ownSessionRoles.add(child);
+      void exited.then(() => ownSessionRoles.delete(child));
+      killOwnSessionRolesOnExit();
+    }
     const p: RoleProcess = { name, role, child, telemetry: `http://127.0.0.1:${port}`, url: null, stderr, exited, cpu0: 0, peakRssMb: 0, rssSamples: [] };
     this.roles.push(p);
     const urlRe = role === "ingest" ? /http listening on (\S+)/ : role === "console" ? /console: listening on (\S+)/ : null;
@@ -222,12 +260,12 @@ export class Cluster {
   }
 
   /** CPU seconds since markCpu and peak RSS, per role. */
-  usage(seconds: number): Record<string, { cpu_s: number; cpu_percent: number; peak_rss_mb: number }> {
-    const out: Record<string, { cpu_s: number; cpu_percent: number; peak_rss_mb: number }> = {};
+  usage(seconds: number): Record<string, { cpu_s: number; cpu_percent: number; peak_rss_mb: number; nice: number | null; autogroup_nice: number | null }> {
+    const out: Record<string, { cpu_s: number; cpu_percent: number; peak_rss_mb: number; nice: number | null; autogroup_nice: number | null }> = {};
     for (const p of this.roles) {
       const s = procStats(p.child.pid!);
       const cpu = s ? s.cpu_s - p.cpu0 : NaN;
-      out[p.name] = { cpu_s: Math.round(cpu * 10) / 10, cpu_percent: Math.round((cpu / seconds) * 1000) / 10, peak_rss_mb: Math.round(Math.max(p.peakRssMb, s?.peak_rss_mb ?? 0)) };
+      out[p.name] = { cpu_s: Math.round(cpu * 10) / 10, cpu_percent: Math.round((cpu / seconds) * 1000) / 10, peak_rss_mb: Math.round(Math.max(p.peakRssMb, s?.peak_rss_mb ?? 0)), nice: s?.nice ?? null, autogroup_nice: s?.autogroup_nice ?? null };
     }
     return out;
   }

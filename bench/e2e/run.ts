@@ -17,6 +17,8 @@
 //       [--soak-minutes 10] [--soak-rate 2000] [--soak-warm-up-minutes N] [--kafka 127.0.0.1:19092] [--es http://127.0.0.1:19200]
 //       [--indexer process|correlate]  (events stored by a niced `sigil index` process, the default, or in correlate)
 //       [--cpu-prof <dir>]  (a V8 CPU profile per role process, written as the roles stop)
+//       [--role-sessions own|shared]  (each role in a session of its own, as services are, the default; or
+//                                      all in the bench's: one scheduling group where the kernel has autogroups)
 
 import fs from "node:fs";
 import os from "node:os";
@@ -56,6 +58,8 @@ const { values: a } = parseArgs({
     indexer: { type: "string", default: "process" },
     /** Write a CPU profile of each role process into this folder (V8 `--cpu-prof`, written as each role stops). */
     "cpu-prof": { type: "string" },
+    /** "own": each role process leads its own session (as services do); "shared": all in the bench's session. */
+    "role-sessions": { type: "string", default: "own" },
   },
 });
 const ROLE_ENV: Record<string, string> = Object.fromEntries(
@@ -67,6 +71,8 @@ const ROLE_ENV: Record<string, string> = Object.fromEntries(
 );
 if (a.indexer !== "process" && a.indexer !== "correlate") throw new Error(`--indexer is "process" or "correlate", got ${a.indexer}`);
 const INDEXER = a.indexer;
+if (a["role-sessions"] !== "own" && a["role-sessions"] !== "shared") throw new Error(`--role-sessions is "own" or "shared", got ${a["role-sessions"]}`);
+const ROLE_SESSIONS = a["role-sessions"];
 const CODE = a["code-dir"] ? { root: path.resolve(a["code-dir"]), cleanup: () => {} } : codeRoot(a.rev);
 
 const state = (() => {
@@ -97,19 +103,20 @@ const sum = (samples: Sample[], name: string, labels: Record<string, string> = {
   samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((t, s) => t + s.value, 0);
 
 /** CPU of the shared services (Kafka, Elasticsearch) over a window, from their pids. */
-function servicesCpu(): () => Record<string, { cpu_s: number; cpu_percent: number; rss_mb: number; nice: number }> {
+function servicesCpu(): () => Record<string, { cpu_s: number; cpu_percent: number; rss_mb: number; nice: number; autogroup_nice: number | null }> {
   const pids = { kafka: state?.kafka?.pid, elasticsearch: state?.elasticsearch?.pid, bench: process.pid };
   const t0 = Date.now();
   const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? procStats(pid)?.cpu_s ?? null : null]));
   return () => {
     const dt = (Date.now() - t0) / 1000;
-    const out: Record<string, { cpu_s: number; cpu_percent: number; rss_mb: number; nice: number }> = {};
+    const out: Record<string, { cpu_s: number; cpu_percent: number; rss_mb: number; nice: number; autogroup_nice: number | null }> = {};
     for (const [k, pid] of Object.entries(pids)) {
       const s = pid ? procStats(pid) : null;
       const c0 = start[k];
       if (!s || c0 === null) continue;
-      // nice: the scheduling priority the process ran at (Elasticsearch: 10 by default, decision 0022)
-      out[k] = { cpu_s: r1(s.cpu_s - c0), cpu_percent: r1(((s.cpu_s - c0) / dt) * 100), rss_mb: Math.round(s.rss_mb), nice: s.nice };
+      // nice: the scheduling priority the process ran at (Elasticsearch: SIGIL_SERVICES_ES_NICE, decision
+      // 0022), and its session's autogroup's, which is what ranks it against the roles' session
+      out[k] = { cpu_s: r1(s.cpu_s - c0), cpu_percent: r1(((s.cpu_s - c0) / dt) * 100), rss_mb: Math.round(s.rss_mb), nice: s.nice, autogroup_nice: s.autogroup_nice };
     }
     return out;
   };
@@ -143,7 +150,7 @@ interface Started {
 async function startCluster(correlates: number, runMs = 0): Promise<Started> {
   // a run longer than the console's 30-minute idle timeout keeps the watching observer signed in
   const sessionIdleMs = runMs + 10 * 60_000 > 30 * 60_000 ? runMs + 10 * 60_000 : undefined;
-  const cluster = new Cluster({ kafka: KAFKA, es: ES, partitions: num("partitions"), logLevel: a["log-level"]!, rules: RULES, root: CODE.root, env: ROLE_ENV, indexer: INDEXER, cpuProfDir: a["cpu-prof"] ? path.resolve(a["cpu-prof"]) : undefined, sessionIdleMs });
+  const cluster = new Cluster({ kafka: KAFKA, es: ES, partitions: num("partitions"), logLevel: a["log-level"]!, rules: RULES, root: CODE.root, env: ROLE_ENV, indexer: INDEXER, cpuProfDir: a["cpu-prof"] ? path.resolve(a["cpu-prof"]) : undefined, sessionIdleMs, roleSessions: ROLE_SESSIONS });
   try {
     return await startRoles(cluster, correlates);
   } catch (err) {
@@ -566,7 +573,7 @@ const result: Record<string, unknown> = {
   bench: "e2e",
   at: new Date().toISOString(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, load_average_at_start: os.loadavg().map(r1) },
-  setup: { code: a["code-dir"] ? a["code-dir"] : a.rev ? `git ${a.rev}` : "working tree", role_env: ROLE_ENV, indexer: INDEXER === "process" ? "sigil index process (index.nice from the config, default 10)" : "inside correlate", kafka: KAFKA.join(","), elasticsearch: ES, partitions: num("partitions"), batch_lines: num("batch"), max_in_flight: num("in-flight"), rules: "rules/sigma, rules/correlation, rules/anomaly + bench/e2e/rules (canary)" },
+  setup: { code: a["code-dir"] ? a["code-dir"] : a.rev ? `git ${a.rev}` : "working tree", role_env: ROLE_ENV, indexer: INDEXER === "process" ? "sigil index process (index.nice from the config, default 10)" : "inside correlate", role_sessions: ROLE_SESSIONS === "own" ? "each role leads its own session (its own autogroup)" : "every role in the bench's session", kafka: KAFKA.join(","), elasticsearch: ES, partitions: num("partitions"), batch_lines: num("batch"), max_in_flight: num("in-flight"), rules: "rules/sigma, rules/correlation, rules/anomaly + bench/e2e/rules (canary)" },
 };
 for (const phase of a.phases!.split(",").map((x) => x.trim()).filter(Boolean)) {
   const fn = phase === "throughput" ? throughput : phase === "scale" ? scale : phase === "soak" ? soak : null;
