@@ -30,17 +30,35 @@ export function sessionOf(pid: number | "self"): number | null {
   return f ? Number(f[3]) : null;
 }
 
-/** The autogroup a process runs in and that group's nice value, or null where the kernel does not use one for it. */
-export function autogroupOf(pid: number | "self"): { group: string; nice: number } | null {
+/** Whether the kernel groups sessions (CONFIG_SCHED_AUTOGROUP built in and not switched off by sysctl). */
+export function autogroupsEnabled(): boolean {
   try {
-    // switched off at run time (sysctl), the groups still exist but the scheduler ignores them
-    if (fs.readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() === "0") return null;
-    // a process in a CPU cgroup of its own is in no autogroup: the kernel prints nothing for it
-    const m = /^(\S+) nice (-?\d+)/.exec(fs.readFileSync(`/proc/${pid}/autogroup`, "utf8"));
-    return m ? { group: m[1], nice: Number(m[2]) } : null;
+    return fs.readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() === "1";
   } catch {
-    return null;
+    return false;
   }
+}
+
+/** The text of /proc/<pid>/autogroup: "" for a process in the root group, an Error when it cannot be read. */
+function readAutogroup(pid: number | "self"): string | Error {
+  try {
+    return fs.readFileSync(`/proc/${pid}/autogroup`, "utf8");
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+/**
+ * The autogroup a process runs in and that group's nice value. Null without autogroups, and for a
+ * process whose session never had a group of its own: the sessions that no setsid() since boot has
+ * left (PID 1's, and that of whatever it starts without one, a container's or a CI runner's processes)
+ * share the root group, where the kernel prints nothing and each process ranks by its own nice value.
+ */
+export function autogroupOf(pid: number | "self"): { group: string; nice: number } | null {
+  if (!autogroupsEnabled()) return null;
+  const text = readAutogroup(pid);
+  const m = typeof text === "string" ? /^(\S+) nice (-?\d+)/.exec(text) : null;
+  return m ? { group: m[1], nice: Number(m[2]) } : null;
 }
 
 /** Blocks the thread for `ms` (the kernel's rate limit below is 100 ms; only used on that path). */
@@ -49,14 +67,17 @@ function pause(ms: number): void {
 }
 
 /**
- * Sets the nice value of the autogroup of `pid` (its whole session). "absent" when `pid` is in no
- * autogroup: the kernel has none, they are switched off, or the process runs in a CPU cgroup of its own
- * (a container or a systemd slice), where the kernel does not use them and the per-process nice value is
- * what ranks it. An Error when the kernel refused. Without CAP_SYS_ADMIN the kernel accepts one such
- * change every 100 ms, machine-wide (EAGAIN otherwise): retried a few times before giving up.
+ * Sets the nice value of the autogroup of `pid` (its whole session). "absent" without autogroups or
+ * when `pid` is in the root group (see autogroupOf; the kernel cannot weigh that group, and the
+ * per-process nice value is then what ranks it); an Error when the process cannot be read or the kernel
+ * refused. Without CAP_SYS_ADMIN the kernel accepts one such change every 100 ms, machine-wide (EAGAIN
+ * otherwise): retried a few times before giving up.
  */
 export function setAutogroupNice(pid: number | "self", nice: number): "set" | "absent" | Error {
-  if (autogroupOf(pid) === null && (pid === "self" || autogroupOf("self") === null)) return "absent";
+  if (!autogroupsEnabled()) return "absent";
+  const text = readAutogroup(pid);
+  if (text instanceof Error) return text;
+  if (text.trim() === "") return "absent";
   for (let attempt = 0; ; attempt++) {
     try {
       fs.writeFileSync(`/proc/${pid}/autogroup`, String(nice));
