@@ -937,7 +937,9 @@ function mappingFor(type: FieldType): JsonObject {
     case "keyword":
       return { type: "keyword", ignore_above: MAX_KEYWORD_CHARS };
     case "text":
-      return { type: "text", norms: false, fields: { keyword: { type: "keyword", ignore_above: MAX_KEYWORD_CHARS } } };
+      // not indexed as words: every query on the field is a keyword one (es-query.ts), free text is the
+      // derived sigil_fts field's; analyzing the value again only cost Elasticsearch CPU and disk
+      return { type: "text", index: false, fields: { keyword: { type: "keyword", ignore_above: MAX_KEYWORD_CHARS } } };
     case "date":
       return { type: "date", format: "strict_date_optional_time||epoch_millis" };
     case "ip":

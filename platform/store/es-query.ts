@@ -75,13 +75,24 @@ export function toDsl(q: QueryNode | undefined, ctx: EsQueryContext): Dsl {
     case "not":
       return { bool: { must_not: [toDsl(q.arg, ctx)] } };
     case "exists":
-      return { exists: { field: q.field } };
+      return existsDsl(q.field, ctx);
     case "term":
       if (q.field === null) return freeText(q.value, q.wildcard);
       return perType(q.field, ctx, (t) => termDsl(t, q.value, q.wildcard, q.caseSensitive === true, ctx));
     case "range":
       return rangeDsl(q, ctx);
   }
+}
+
+/**
+ * A field that holds a value. Text fields are not indexed as words (free text is `sigil_fts`'s, field
+ * matches are their keyword sub-field's: see buildMappings), so their values are found in the keyword
+ * sub-field, and those longer than it keeps (ignore_above) in `_ignored`, where Elasticsearch records
+ * every value it left unindexed.
+ */
+function existsDsl(field: string, ctx: EsQueryContext): Dsl {
+  if (!typesOf(field, ctx).some((t) => t.type === "text" || t.type === "match_only_text")) return { exists: { field } };
+  return { bool: { should: [{ exists: { field: `${field}.keyword` } }, { term: { _ignored: `${field}.keyword` } }], minimum_should_match: 1 } };
 }
 
 function freeText(value: string, wildcard: boolean): Dsl {

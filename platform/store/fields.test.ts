@@ -66,6 +66,31 @@ describe("free text", () => {
   it("covers every string and number except @timestamp, one entry per value", () => {
     expect(documentText({ "@timestamp": "2026-01-01T12:00:00Z", a: "Hello World", b: [1, "x y"], c: { d: true, e: null } })).toEqual(["hello world", "1", "x y"]);
   });
+
+  it("leaves out values whose tokens the event's original holds, in order and whole, and keeps the rest", () => {
+    const line = "Nov 22 06:01:02 web-1 sshd[812]: Failed password for root from 10.0.0.7 port 4242 ssh2";
+    const doc = {
+      "@timestamp": "2026-11-22T06:01:02Z",
+      event: { kind: "event", outcome: "failure", original: line },
+      message: "Failed password for root from 10.0.0.7 port 4242 ssh2",
+      user: { name: "root" },
+      source: { ip: "10.0.0.7", port: 4242 },
+      process: { name: "sshd", pid: 812 },
+      host: { name: "web-1", id: "eb" }, // "eb" is inside "web" but not a token of it
+      service: { name: "password for" }, // in the original, words in order
+      tags: ["root from password"], // its words, not in that order
+    };
+    expect(documentText(doc)).toEqual([tokenText(line), "event", "failure", "eb", "root from password"]);
+    // every word and phrase a query could find in a left-out value is in the original's entry
+    for (const v of ["failed password", "10 0 0 7", "4242", "web 1", "sshd"]) expect(` ${documentText(doc)[0]} `).toContain(` ${v} `);
+  });
+
+  it("keeps every value when the original is long (a Windows event's JSON), missing, or not a string", () => {
+    const long = `{"EventData":{"CommandLine":"whoami /all"},"pad":"${"x ".repeat(1100)}"}`;
+    expect(documentText({ event: { original: long }, process: { command_line: "whoami /all" } })).toEqual([tokenText(long), "whoami all"]);
+    expect(documentText({ message: "a b", user: { name: "a" } })).toEqual(["a b", "a"]);
+    expect(documentText({ event: { original: 42 }, n: 42 })).toEqual(["42", "42"]);
+  });
 });
 
 describe("folding and dates", () => {

@@ -508,44 +508,63 @@ export function tokens(s: string): string[] {
  * The free text of a whole document: the tokens of every string and number value (except
  * @timestamp), one entry per value, in document order, bounded by MAX_TEXT_CHARS in all. Stores keep values apart so that a
  * phrase never spans two values (SQLite: a filler token between them; Elasticsearch: the position
- * gap between array elements).
+ * gap between array elements). A value whose tokens appear, in order and whole, in the tokens of the
+ * event's `event.original` is left out: every word, prefix and phrase it could match is matched there
+ * already, and the parsed fields of a log line mostly repeat its words (an sshd line's message, user,
+ * IP and port), which the stores would otherwise index two or three times.
  */
 export function documentText(doc: JsonObject): string[] {
-  const parts: string[] = [];
-  const budget = { left: MAX_TEXT_CHARS };
+  const ctx: TextContext = { out: [], left: MAX_TEXT_CHARS, within: null };
+  const original = (doc["event"] as JsonObject | undefined)?.["original"];
+  if (typeof original === "string" && original.length <= MAX_DEDUP_ORIGINAL_CHARS) {
+    // the original first (the order of values does not matter to any query), then what it lacks
+    pushText(tokenText(original), ctx);
+    if (ctx.out.length === 1) ctx.within = ` ${ctx.out[0]} `;
+  }
   // @timestamp is left out: its digits would make every number a match; search time with ranges
-  for (const k of Object.keys(doc)) if (k !== "@timestamp") collectText(doc[k], parts, budget);
-  return parts;
+  for (const k of Object.keys(doc)) if (k !== "@timestamp") collectText(doc[k], ctx);
+  return ctx.out;
+}
+
+/**
+ * Longer originals (a Windows event's whole JSON) are indexed with every value: the search for each
+ * value in them would cost more than indexing the words again saves.
+ */
+const MAX_DEDUP_ORIGINAL_CHARS = 2048;
+
+interface TextContext {
+  out: string[];
+  left: number;
+  /** The tokens of event.original between spaces (already collected), or null. */
+  within: string | null;
 }
 
 /** Separates values in the embedded store's free-text column; the tokenizer never produces it from a query. */
 export const VALUE_GAP = " \u2063 ";
 
-function collectText(v: JsonValue | undefined, out: string[], budget: { left: number }): void {
-  if (budget.left <= 0 || v === undefined || v === null) return;
+function pushText(t: string, ctx: TextContext): void {
+  if (!t) return;
+  if (ctx.within !== null && ctx.within.includes(` ${t} `)) return;
+  ctx.out.push(t);
+  ctx.left -= t.length + 1;
+}
+
+function collectText(v: JsonValue | undefined, ctx: TextContext): void {
+  if (ctx.left <= 0 || v === undefined || v === null) return;
   if (typeof v === "string") {
-    if (v.length === 0) return;
-    const t = tokenText(v.length > budget.left ? v.slice(0, budget.left) : v);
-    if (t) {
-      out.push(t);
-      budget.left -= t.length + 1;
-    }
+    if (v.length !== 0) pushText(tokenText(v.length > ctx.left ? v.slice(0, ctx.left) : v), ctx);
     return;
   }
   if (typeof v === "number") {
-    const t = tokenText(String(v));
-    if (t) {
-      out.push(t);
-      budget.left -= t.length + 1;
-    }
+    pushText(tokenText(String(v)), ctx);
     return;
   }
   if (typeof v === "boolean") return;
   if (Array.isArray(v)) {
-    for (const e of v) collectText(e, out, budget);
+    for (const e of v) collectText(e, ctx);
     return;
   }
-  for (const k of Object.keys(v)) collectText(v[k], out, budget);
+  for (const k of Object.keys(v)) collectText(v[k], ctx);
 }
 
 // ---------------------------------------------------------------------------------------------

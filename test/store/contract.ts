@@ -601,6 +601,17 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
       expect(await ids(store, "audit", { query: term("actor", "[1,2]", { wildcard: false }) })).toEqual(["n6"]);
     });
 
+    it("a text field exists however long its value, and its words are free text", async () => {
+      const ev = (id: string, extra: Doc) => ({ "@timestamp": iso(T0), event: { id, kind: "event" }, host: { name: "exists-host" }, ...extra });
+      const long = `${"lorem ".repeat(2_000)}zyzzyva`; // past the keyword limit (8191)
+      await store.put("events", [ev("x-long", { message: long, event: { id: "x-long", kind: "event", original: long } }), ev("x-short", { message: "" }), ev("x-none", {})]);
+      await store.refresh("events");
+      expect(await ids(store, "events", { query: parseQuery("host.name:exists-host AND _exists_:message") })).toEqual(["x-long", "x-short"]);
+      expect(await ids(store, "events", { query: parseQuery("host.name:exists-host AND _exists_:event.original") })).toEqual(["x-long"]);
+      expect(await ids(store, "events", { query: parseQuery("host.name:exists-host AND NOT _exists_:message") })).toEqual(["x-none"]);
+      expect(await ids(store, "events", { query: parseQuery("host.name:exists-host AND zyzzyva") })).toEqual(["x-long"]);
+    });
+
     it("ids with odd characters round-trip", async () => {
       const oddIds = ["a/b", "a b", "ü-é", "x'y\"z", "..", "%2e%2e", "a".repeat(300)];
       await store.put("state", oddIds.map((id) => ({ id, v: 1 })));
