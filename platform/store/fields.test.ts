@@ -85,6 +85,45 @@ describe("free text", () => {
     for (const v of ["failed password", "10 0 0 7", "4242", "web 1", "sshd"]) expect(` ${documentText(doc)[0]} `).toContain(` ${v} `);
   });
 
+  it("leaves out exactly the values whose tokens stand in the original's, whatever their case, script and cut (property)", () => {
+    // the reference: tokenize every value and search its tokens in the original's
+    const reference = (original: string, values: Array<string | number>): string[] => {
+      const o = tokenText(original);
+      const out = o ? [o] : [];
+      for (const v of values) {
+        const t = tokenText(String(v));
+        if (t && !(o && ` ${o} `.includes(` ${t} `))) out.push(t);
+      }
+      return out;
+    };
+    const char = fc.constantFrom(..."aAbBzZ09 -_.:/\\=\"[]éÉΣσς漢字İ\u0301x".split(""));
+    const text = fc.array(char, { minLength: 1, maxLength: 40 }).map((cs) => cs.join(""));
+    const doc = text.chain((original) =>
+      fc.tuple(
+        fc.constant(original),
+        fc.array(
+          fc.oneof(
+            // cuts of the original, at any place, sometimes re-cased
+            fc.tuple(fc.nat(original.length), fc.nat(original.length), fc.boolean()).map(([a, b, up]) => {
+              const cut = original.slice(Math.min(a, b), Math.max(a, b));
+              return up ? cut.toUpperCase() : cut;
+            }),
+            text,
+            fc.integer({ min: 0, max: 99 }),
+          ),
+          { maxLength: 8 },
+        ),
+      ),
+    );
+    fc.assert(
+      fc.property(doc, ([original, values]) => {
+        const d = { event: { original }, v: values };
+        expect(documentText(d)).toEqual(reference(original, values));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it("keeps every value when the original is long (a Windows event's JSON), missing, or not a string", () => {
     const long = `{"EventData":{"CommandLine":"whoami /all"},"pad":"${"x ".repeat(1100)}"}`;
     expect(documentText({ event: { original: long }, process: { command_line: "whoami /all" } })).toEqual([tokenText(long), "whoami all"]);

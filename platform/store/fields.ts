@@ -514,12 +514,15 @@ export function tokens(s: string): string[] {
  * IP and port), which the stores would otherwise index two or three times.
  */
 export function documentText(doc: JsonObject): string[] {
-  const ctx: TextContext = { out: [], left: MAX_TEXT_CHARS, within: null };
+  const ctx: TextContext = { out: [], left: MAX_TEXT_CHARS, original: null, within: null };
   const original = (doc["event"] as JsonObject | undefined)?.["original"];
   if (typeof original === "string" && original.length <= MAX_DEDUP_ORIGINAL_CHARS) {
     // the original first (the order of values does not matter to any query), then what it lacks
     pushText(tokenText(original), ctx);
-    if (ctx.out.length === 1) ctx.within = ` ${ctx.out[0]} `;
+    if (ctx.out.length === 1) {
+      ctx.original = original;
+      ctx.within = ` ${ctx.out[0]} `;
+    }
   }
   // @timestamp is left out: its digits would make every number a match; search time with ranges
   for (const k of Object.keys(doc)) if (k !== "@timestamp") collectText(doc[k], ctx);
@@ -535,8 +538,28 @@ const MAX_DEDUP_ORIGINAL_CHARS = 2048;
 interface TextContext {
   out: string[];
   left: number;
-  /** The tokens of event.original between spaces (already collected), or null. */
+  /** event.original (already collected), or null. */
+  original: string | null;
+  /** The tokens of event.original between spaces, or null. */
   within: string | null;
+}
+
+/** An ASCII letter or digit, or any non-ASCII code unit (which may be one: the check stays on the safe side). */
+function wordCode(c: number): boolean {
+  return c >= 0x80 || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39);
+}
+
+/**
+ * Whether `v` stands in `original` as it is, cut at token boundaries on both sides: then its tokens are
+ * tokens of the original, in order (tokenText works per code point), without tokenizing it. The usual
+ * case for a parsed field (a log line's message, user, address, port); false sends the value the
+ * slower, exact way (its tokens searched in the original's).
+ */
+function standsIn(v: string, original: string): boolean {
+  const p = original.indexOf(v);
+  if (p < 0) return false;
+  const e = p + v.length;
+  return (p === 0 || !wordCode(original.charCodeAt(p - 1)) || !wordCode(v.charCodeAt(0))) && (e === original.length || !wordCode(original.charCodeAt(e)) || !wordCode(v.charCodeAt(v.length - 1)));
 }
 
 /** Separates values in the embedded store's free-text column; the tokenizer never produces it from a query. */
@@ -552,11 +575,12 @@ function pushText(t: string, ctx: TextContext): void {
 function collectText(v: JsonValue | undefined, ctx: TextContext): void {
   if (ctx.left <= 0 || v === undefined || v === null) return;
   if (typeof v === "string") {
-    if (v.length !== 0) pushText(tokenText(v.length > ctx.left ? v.slice(0, ctx.left) : v), ctx);
+    if (v.length !== 0 && (ctx.original === null || !standsIn(v, ctx.original))) pushText(tokenText(v.length > ctx.left ? v.slice(0, ctx.left) : v), ctx);
     return;
   }
   if (typeof v === "number") {
-    pushText(tokenText(String(v)), ctx);
+    const n = String(v);
+    if (ctx.original === null || !standsIn(n, ctx.original)) pushText(tokenText(n), ctx);
     return;
   }
   if (typeof v === "boolean") return;
