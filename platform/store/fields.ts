@@ -472,7 +472,16 @@ const SEPARATORS_ASCII = /[^a-z0-9]+/g;
 const SEPARATORS_UNICODE = /[^\p{L}\p{N}\p{M}]+/gu;
 /** Scripts whose characters are words of their own (what Unicode word segmentation does for them). */
 const IDEOGRAPHS = /([\p{sc=Han}\p{sc=Hiragana}])/gu;
-const LONG_TOKEN = new RegExp(`[^ ]{${MAX_TOKEN_CHARS + 1},}`);
+
+/** Whether a token text holds a token longer than MAX_TOKEN_CHARS: one pass (a regex for it restarts at every position). */
+function hasLongToken(t: string): boolean {
+  let run = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (t.charCodeAt(i) === 32) run = 0;
+    else if (++run > MAX_TOKEN_CHARS) return true;
+  }
+  return false;
+}
 
 /**
  * The free-text tokens of one string, lowercased and joined by single spaces: runs of letters,
@@ -487,7 +496,7 @@ export function tokenText(s: string): string {
     t = foldCase(s).replace(IDEOGRAPHS, " $1 ").replace(SEPARATORS_UNICODE, " ");
   }
   if (t.charCodeAt(0) === 32 || t.charCodeAt(t.length - 1) === 32) t = t.trim();
-  if (t.length > MAX_TOKEN_CHARS && LONG_TOKEN.test(t)) t = t.split(" ").map(splitLong).join(" ");
+  if (t.length > MAX_TOKEN_CHARS && hasLongToken(t)) t = t.split(" ").map(splitLong).join(" ");
   return t;
 }
 
