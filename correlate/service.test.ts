@@ -14,23 +14,12 @@ import type { Alert } from "../schema/signal.ts";
 import type { Collection, Doc, PutResult, UpdateManyOptions } from "../platform/store/types.ts";
 import { decodeAlertsMessage } from "../platform/alerts/messages.ts";
 import { correlateRole } from "./service.ts";
-import { TEST_ROUTE_PIPELINE } from "./test-pipeline.ts";
+import { TEST_ROUTE_PIPELINE, testRule } from "./test-pipeline.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sigil-correlate-role-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const rule = (id: string, word: string) => `title: Test rule ${word}
-id: ${id}
-status: test
-author: test
-tags: [attack.execution, attack.t1059]
-logsource: {product: test}
-detection:
-  selection:
-    message|contains: '${word}'
-  condition: selection
-level: high
-`;
+const rule = (id: string, word: string) => testRule(id, word);
 const pipeline = TEST_ROUTE_PIPELINE;
 let n = 0;
 const event = (message: string): EcsEvent =>

@@ -10,3 +10,19 @@ fields:
     fallback: ['{field}']
     map: {}
 `;
+
+/** A detection rule for the test route: `message` contains `word`, ATT&CK execution (T1059). */
+export function testRule(id: string, word: string, level = "high"): string {
+  return `title: Test rule ${word}
+id: ${id}
+status: test
+author: test
+tags: [attack.execution, attack.t1059]
+logsource: {product: test}
+detection:
+  selection:
+    message|contains: '${word}'
+  condition: selection
+level: ${level}
+`;
+}

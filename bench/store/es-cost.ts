@@ -3,14 +3,15 @@
 // Sigil, each copy under a new event.id), written through the Elasticsearch store in bulk batches as the
 // index role writes them. Prints one JSON object: Elasticsearch CPU µs per event (from
 // /proc/<pid>/stat of the node `sigil services up` started), events/s, and stored bytes per event.
-// Run: npx tsx bench/store/es-cost.ts [--events 200000] [--batch 1000] [--concurrency 2] [--reps 3] [--state .sigil/services/state.json]
+// Run: npx tsx bench/store/es-cost.ts [--events 200000] [--batch 1000] [--concurrency 2] [--reps 3] [--services-dir .sigil/services]
 // Compare two revisions by running this file from each tree against the same node, alternating.
 
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { createLineNormalizer } from "../../ingest/normalize.ts";
-import { procStat } from "../../platform/sched.ts";
+import { readState } from "../../deploy/services/settings.ts";
+import { procStats } from "../e2e/cluster.ts";
 import type { Doc } from "../../platform/store/types.ts";
 import type { EcsEvent } from "../../schema/ecs.ts";
 import { sharedDataDir } from "../../test/support/shared-data.ts";
@@ -35,17 +36,17 @@ function fail(msg: string): never {
 
 /** The pid of the Elasticsearch node `sigil services up` runs (its CPU time is what this measures). */
 function esPid(): number {
-  const state = path.resolve(arg("state", path.join(ROOT, ".sigil/services/state.json")));
-  if (!fs.existsSync(state)) fail(`no ${state}: start the services first (node bin/sigil.js services up)`);
-  const pid = (JSON.parse(fs.readFileSync(state, "utf8")) as { elasticsearch?: { pid?: number } }).elasticsearch?.pid;
-  if (!pid || procStat(pid) === null) fail(`the Elasticsearch pid in ${state} is not running: node bin/sigil.js services up`);
+  const dir = path.resolve(arg("services-dir", process.env["SIGIL_SERVICES_DIR"] ?? path.join(ROOT, ".sigil/services")));
+  const pid = readState(dir).elasticsearch?.pid;
+  if (!pid) fail(`no Elasticsearch recorded in ${dir}: start the services first (node bin/sigil.js services up)`);
+  if (procStats(pid) === null) fail(`the Elasticsearch pid recorded in ${dir} (${pid}) is not running: node bin/sigil.js services up`);
   return pid;
 }
 
 function cpuS(pid: number): number {
-  const f = procStat(pid);
-  if (f === null) fail(`Elasticsearch (pid ${pid}) stopped during the run`);
-  return (Number(f[11]) + Number(f[12])) / 100;
+  const s = procStats(pid);
+  if (s === null) fail(`Elasticsearch (pid ${pid}) stopped during the run`);
+  return s.cpu_s;
 }
 
 /** The e2e mix's sample lines, normalized once. */

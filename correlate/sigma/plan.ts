@@ -520,20 +520,28 @@ class Compiler {
   }
 }
 
-/** Whether the slot's scalar (or a scalar element of its list) is in the set, as the per-value tests would say. */
-function eqSetMatch(slot: number, set: Set<string>, cased: boolean): Match {
+/**
+ * Whether `test` accepts the slot's scalar or a scalar element of its list, case-folded unless `cased`:
+ * what the per-value tests of a field would say, for the matchers that replace many of them by one lookup.
+ */
+function scalarOrElementMatch(slot: number, cased: boolean, test: (s: string) => boolean): Match {
   return (ctx) => {
     const text = ctx.text(slot);
-    if (text !== null) return set.has(cased ? text : (ctx.lower(slot) as string));
+    if (text !== null) return test(cased ? text : (ctx.lower(slot) as string));
     const v = ctx.value(slot);
     if (!Array.isArray(v)) return false;
     for (const x of v) {
       if (x === null || typeof x === "object") continue;
       const t = String(x);
-      if (set.has(cased ? t : t.toLowerCase())) return true;
+      if (test(cased ? t : t.toLowerCase())) return true;
     }
     return false;
   };
+}
+
+/** Whether the slot's scalar (or a scalar element of its list) is in the set, as the per-value tests would say. */
+function eqSetMatch(slot: number, set: Set<string>, cased: boolean): Match {
+  return scalarOrElementMatch(slot, cased, (s) => set.has(s));
 }
 
 /**
@@ -563,18 +571,7 @@ function affixSetMatch(slot: number, kind: "prefix" | "suffix", values: string[]
     for (let i = 0; i < list.length; i++) if (has(s, list[i])) return true;
     return false;
   };
-  return (ctx) => {
-    const text = ctx.text(slot);
-    if (text !== null) return test(cased ? text : (ctx.lower(slot) as string));
-    const v = ctx.value(slot);
-    if (!Array.isArray(v)) return false;
-    for (const x of v) {
-      if (x === null || typeof x === "object") continue;
-      const t = String(x);
-      if (test(cased ? t : t.toLowerCase())) return true;
-    }
-    return false;
-  };
+  return scalarOrElementMatch(slot, cased, test);
 }
 
 function toCnf(r: Req): Cnf {

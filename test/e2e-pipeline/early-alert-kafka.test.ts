@@ -18,7 +18,7 @@ import { logger } from "../../platform/telemetry/log.ts";
 import type { EcsEvent } from "../../schema/ecs.ts";
 import type { Alert } from "../../schema/signal.ts";
 import { correlateRole, type CorrelateRole } from "../../correlate/service.ts";
-import { TEST_ROUTE_PIPELINE } from "../../correlate/test-pipeline.ts";
+import { TEST_ROUTE_PIPELINE, testRule } from "../../correlate/test-pipeline.ts";
 import { testIsolation, type TestIsolation } from "../support/services.ts";
 
 /** The embedded store with the update of one alert held at a gate (Elasticsearch busy indexing). */
@@ -34,18 +34,7 @@ class GatedStore extends EmbeddedStore {
   }
 }
 
-const RULE = `title: Test rule epsilon
-id: 55555555-5555-4555-8555-555555555555
-status: test
-author: test
-tags: [attack.execution, attack.t1059]
-logsource: {product: test}
-detection:
-  selection:
-    message|contains: epsilon
-  condition: selection
-level: critical
-`;
+const RULE = testRule("55555555-5555-4555-8555-555555555555", "epsilon", "critical");
 
 let iso: TestIsolation;
 let config: SigilConfig;
