@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
-import type { Batch, Bus, Consumer, OutgoingMessage, Producer } from "../platform/bus/types.ts";
+import type { Batch, BatchTaken, Bus, Consumer, OutgoingMessage, Producer } from "../platform/bus/types.ts";
 import { partitionFor } from "../platform/bus/partitioner.ts";
 import type { Store } from "../platform/store/types.ts";
 import type { SigilConfig } from "../platform/config/schema.ts";
@@ -189,8 +189,8 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
   let out: Signal[] = [];
   /** When detection last read each events partition to its end (wall clock, ms). */
   const caughtUpAt = new Map<number, number>();
-  /** Events partitions with a batch in detection now. */
-  const busy = new Set<number>();
+  /** Events partitions with batches in detection or whose signals are not on the bus yet (count per partition). */
+  const busy = new Map<number, number>();
   /** Partitions of `sigil.signals` (where each routing copy lands), asked when detection starts. */
   let signalsPartitions = 0;
   /** Per events partition, the id of the last routing copy published to each signals partition. */
@@ -374,7 +374,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     }
   };
 
-  const handleEvents = async (batch: Batch): Promise<void> => {
+  const handleEvents = async (batch: Batch): Promise<BatchTaken> => {
     const end = stageSeconds().startTimer({ stage: "events" });
     const p = pipeline!;
     const debug = log.isLevelEnabled("debug");
@@ -428,15 +428,23 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         }),
       );
     }
-    await allDurable(writes);
-    if (dlq.length) await producer!.send("dlq", dlq);
+    // The batch is taken once its events are evaluated: the next batches are fetched and evaluated while
+    // its signals are produced, and it commits once they are on the bus (decision 0025)
     const lastMsg = batch.messages[batch.messages.length - 1];
-    if (batch.end !== undefined && lastMsg && BigInt(lastMsg.offset) + 1n >= BigInt(batch.end)) caughtUpAt.set(batch.partition, Date.now());
-    stats.signals += standalone.length;
-    counted().inc({ stage: "events", outcome: "ok" }, events.length);
+    const drained = batch.end !== undefined && lastMsg !== undefined && BigInt(lastMsg.offset) + 1n >= BigInt(batch.end);
+    const partition = batch.partition;
+    const handled = events.length;
     const malformed = batch.messages.length - events.length;
-    if (malformed) counted().inc({ stage: "events", outcome: "malformed" }, malformed);
-    end();
+    const durable = (async () => {
+      await allDurable(writes);
+      if (dlq.length) await producer!.send("dlq", dlq);
+      if (drained) caughtUpAt.set(partition, Date.now());
+      stats.signals += standalone.length;
+      counted().inc({ stage: "events", outcome: "ok" }, handled);
+      if (malformed) counted().inc({ stage: "events", outcome: "malformed" }, malformed);
+      end();
+    })();
+    return { durable };
   };
 
   const alertMessage = (u: AlertUpdate, c: Chain): OutgoingMessage => {
@@ -666,7 +674,7 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
     return { tail: writeAudits(audits) };
   });
 
-  const handleSignals = async (batch: Batch): Promise<void> => {
+  const handleSignals = async (batch: Batch): Promise<BatchTaken> => {
     const end = stageSeconds().startTimer({ stage: "chains" });
     const debug = log.isLevelEnabled("debug");
     // every finding on the topic (rule matches, correlation hits, anomalies) is stored here, beside the
@@ -725,18 +733,6 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         for (const f of fresh) early.set(f.id, { update: f.update, chainVersion: f.chainVersion, sent });
       }
     }
-    // the writes go in the next round, shared with the batches of other partitions handled meanwhile;
-    // this batch commits once that round is durable (and its early alerts are on the bus)
-    if (toStore.length || changed.size || merged.size) {
-      for (const sg of toStore) {
-        roundSignals.push(sg);
-        roundSignalsFrom.push(batch.partition);
-      }
-      const round = chainRounds.join();
-      if (earlySent) await Promise.all([round, earlySent]);
-      else await round;
-    }
-    if (dlq.length) await producer!.send("dlq", dlq);
     // per batch: counters move by the builder's deltas (bounded label values)
     const st = builder.stats;
     for (const k of ["signals", "duplicates", "suppressed", "merges", "evicted", "expired", "overflow"] as const) {
@@ -745,8 +741,26 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
       lastStats[k] = st[k];
     }
     chainGauge().set(builder.size);
-    counted().inc({ stage: "chains", outcome: "ok" }, batch.messages.length);
-    end();
+    // the writes go in the next round, shared with the batches of other partitions handled meanwhile.
+    // The batch is taken now (its signals are in the builder, its new alerts on their way): the next
+    // batches come in while the round runs, and this one commits once that round is durable and its
+    // early alerts are on the bus (decision 0025)
+    let round: Promise<unknown> | null = null;
+    if (toStore.length || changed.size || merged.size) {
+      for (const sg of toStore) {
+        roundSignals.push(sg);
+        roundSignalsFrom.push(batch.partition);
+      }
+      round = earlySent ? Promise.all([chainRounds.join(), earlySent]) : chainRounds.join();
+    }
+    const n = batch.messages.length; // the batch itself is not held while its round runs
+    const durable = (async () => {
+      if (round) await round;
+      if (dlq.length) await producer!.send("dlq", dlq);
+      counted().inc({ stage: "chains", outcome: "ok" }, n);
+      end();
+    })();
+    return { durable };
   };
 
   lifecycle
@@ -876,11 +890,16 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
             if (chainParts.size === 0) handOverChains();
           },
         });
+        const failed = (batch: Batch) => (err: unknown) => {
+          log.error({ err: describeError(err), partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length }, "signals batch failed in the chain builder; it will be redelivered");
+        };
         await chainsConsumer.run(async (batch) => {
           try {
-            await handleSignals(batch);
+            const taken = await handleSignals(batch);
+            taken.durable.catch(failed(batch));
+            return taken;
           } catch (err) {
-            log.error({ err: describeError(err), partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length }, "signals batch failed in the chain builder; it will be redelivered");
+            failed(batch)(err);
             throw err;
           }
         });
@@ -919,21 +938,38 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
         // several partitions' batches at once: one is evaluated while the signals of another are produced
         eventsConsumer = await o.bus.consumer({ groupId: "sigil-correlate", topics: ["events"], fromBeginning: true, maxBatchSize: 2_000, concurrency: Math.min(o.config.bus.partitions, 16) });
         signalsPartitions = await o.bus.partitionCount("signals");
-        await eventsConsumer.run(async (batch) => {
-          busy.add(batch.partition);
-          try {
-            await handleEvents(batch);
-          } catch (err) {
-            const evs: EcsEvent[] = [];
-            for (const m of batch.messages.slice(0, 20)) {
-              const v = decode(m.value);
-              if (v && looksLikeEvent(v)) evs.push(v);
-            }
-            log.error({ err: describeError(err), partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length, ...batchTraceFields(evs) }, "events batch failed; it will be redelivered");
-            throw err;
-          } finally {
-            busy.delete(batch.partition);
+        const failed = (batch: Batch) => (err: unknown) => {
+          const evs: EcsEvent[] = [];
+          for (const m of batch.messages.slice(0, 20)) {
+            const v = decode(m.value);
+            if (v && looksLikeEvent(v)) evs.push(v);
           }
+          log.error({ err: describeError(err), partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length, ...batchTraceFields(evs) }, "events batch failed; it will be redelivered");
+        };
+        await eventsConsumer.run(async (batch) => {
+          const p = batch.partition;
+          // in flight until its signals are on the bus (the correlation runner's watermark waits for it)
+          busy.set(p, (busy.get(p) ?? 0) + 1);
+          const done = () => {
+            const left = (busy.get(p) ?? 1) - 1;
+            if (left > 0) busy.set(p, left);
+            else busy.delete(p);
+          };
+          let taken: BatchTaken;
+          try {
+            taken = await handleEvents(batch);
+          } catch (err) {
+            failed(batch)(err);
+            done();
+            throw err;
+          }
+          // the log line names the first events, not the batch's buffers: they are not kept until then
+          const onFail = failed({ ...batch, messages: batch.messages.slice(0, 20) });
+          taken.durable.then(done, (err: unknown) => {
+            onFail(err);
+            done();
+          });
+          return taken;
         });
       },
       async stop() {

@@ -18,6 +18,8 @@ import {
   TOPIC_NAMES,
   TOPICS,
   type BatchHandler,
+  type BatchTaken,
+  MAX_TAKEN_BATCHES,
   type Bus,
   type BusHealth,
   type Consumer,
@@ -451,6 +453,14 @@ class KafkaGroupMember implements Consumer {
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private handler: BatchHandler | null = null;
+  /** Taken batches not yet durable (see commitWhenDurable), and per partition: the chain of their commits, */
+  private taken = 0;
+  private takenWaiters: (() => void)[] = [];
+  private readonly durableChains = new Map<string, Promise<void>>();
+  /** its rewind count (a commit of an older epoch is dropped), consecutive failures and when it may be redelivered. */
+  private readonly epochs = new Map<string, number>();
+  private readonly failures = new Map<string, number>();
+  private readonly retryAt = new Map<string, number>();
   private closing = false;
   private restartAttempt = 0;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -596,6 +606,13 @@ class KafkaGroupMember implements Consumer {
     if (!tp || !owned() || batch.messages.length === 0) return;
     const handler = this.handler!;
     const k = this.bus.cfg.kafka;
+    // a taken batch of this partition failed to become durable: its redelivery waits out the backoff
+    const retryAt = this.retryAt.get(key) ?? 0;
+    while (Date.now() < retryAt) {
+      if (!owned()) return;
+      await sleep(Math.min(200, retryAt - Date.now()));
+      await heartbeat();
+    }
     const max = Math.max(1, this.opts.maxBatchSize ?? 1000);
     for (let start = 0; start < batch.messages.length; start += max) {
       const slice = batch.messages.slice(start, start + max);
@@ -611,25 +628,36 @@ class KafkaGroupMember implements Consumer {
       for (let attempt = 1; ; attempt++) {
         if (!owned()) return;
         let failed: unknown = null;
+        let taken: BatchTaken | null = null;
         this.inflight++;
         // Long handlers keep the membership alive; a rebalance noticed here is acted on after the commit.
         const beat = setInterval(() => void heartbeat().catch(() => {}), Math.max(500, Math.floor(k.heartbeat_interval_ms)));
         try {
           try {
-            await handler({ topic: tp.topic, partition: batch.partition, messages, end: batch.highWatermark });
+            const r = await handler({ topic: tp.topic, partition: batch.partition, messages, end: batch.highWatermark });
+            // closing, or too many taken batches waiting: this one is durable before the next is fetched
+            if (r && (this.closing || this.taken >= MAX_TAKEN_BATCHES)) await r.durable;
+            else if (r) taken = r;
           } catch (err) {
             failed = err ?? new Error("handler failed");
           }
           if (failed === null) {
             const last = slice[slice.length - 1].offset;
+            // a seek after another batch's failure made this one stale: it comes again
+            if (isStale()) {
+              taken?.durable.catch(() => undefined);
+              return;
+            }
             resolveOffset(last);
-            await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
-            consumed().inc({ bus: "kafka", topic: tp.topic }, slice.length);
+            if (taken !== null) this.commitWhenDurable(tp, batch.topic, batch.partition, slice[0].offset, last, slice.length, taken.durable);
+            else {
+              await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
+              consumed().inc({ bus: "kafka", topic: tp.topic }, slice.length);
+            }
           }
         } finally {
           clearInterval(beat);
-          this.inflight--;
-          if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+          this.settle();
         }
         if (failed === null) break;
         redeliveries().inc({ bus: "kafka", topic: tp.topic });
@@ -647,6 +675,59 @@ class KafkaGroupMember implements Consumer {
       }
       await heartbeat();
     }
+  }
+
+  /** One in-flight unit (a handler call or a taken batch) finished. */
+  private settle(): void {
+    this.inflight--;
+    if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * A taken batch: its offsets are committed once its `durable` and those of the partition's batches
+   * taken before it resolved. It counts as in flight until then, so a revocation (and close) waits for
+   * it. When one rejects, the partition seeks back to that batch (the batches fetched after it turn
+   * stale, those taken after it are not committed) and is redelivered after a backoff.
+   */
+  private commitWhenDurable(tp: TopicPartition, realTopic: string, partition: number, first: string, last: string, n: number, durable: Promise<void>): void {
+    const key = tpKey(realTopic, partition);
+    const epoch = this.epochs.get(key) ?? 0;
+    const generation = this.generation;
+    this.inflight++;
+    this.taken++;
+    const prev = this.durableChains.get(key) ?? Promise.resolve();
+    const step = prev
+      .then(() => durable)
+      .then(async () => {
+        // the partition moved on (revoked, or sought back): whoever handles it next starts from the committed offset
+        if (this.generation !== generation || (this.epochs.get(key) ?? 0) !== epoch) return;
+        await this.consumer.commitOffsets([{ topic: realTopic, partition, offset: (BigInt(last) + 1n).toString() }]);
+        consumed().inc({ bus: "kafka", topic: tp.topic }, n);
+        this.failures.delete(key);
+      });
+    this.durableChains.set(key, step);
+    step
+      .catch((err: unknown) => {
+        // the first failure of this epoch rewinds the partition; the batches chained after it fail with it
+        if ((this.epochs.get(key) ?? 0) !== epoch) return;
+        this.epochs.set(key, epoch + 1);
+        this.durableChains.delete(key);
+        const failures = (this.failures.get(key) ?? 0) + 1;
+        this.failures.set(key, failures);
+        const wait = backoffMs(failures, 100, Math.min(this.bus.cfg.kafka.retry_max_ms, 30_000));
+        this.retryAt.set(key, Date.now() + wait);
+        redeliveries().inc({ bus: "kafka", topic: tp.topic });
+        if ((failures & (failures - 1)) === 0) {
+          this.log.warn({ group: this.groupId, topic: tp.topic, partition, offset: first, attempt: failures, retry_in_ms: wait, err: describeError(err) }, "a taken batch did not become durable; redelivering the partition from it");
+        }
+        if (this.generation === generation && this.held.has(key)) this.consumer.seek({ topic: realTopic, partition, offset: first });
+      })
+      .finally(() => {
+        if (this.durableChains.get(key) === step) this.durableChains.delete(key);
+        this.taken--;
+        if (this.taken === 0) for (const w of this.takenWaiters.splice(0)) w();
+        this.settle();
+      });
   }
 
   async lag(): Promise<PartitionLag[]> {
@@ -682,7 +763,10 @@ class KafkaGroupMember implements Consumer {
     this.closing = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     try {
-      // Stops fetching, waits for the in-flight batch (handled and committed), calls onRevoked, leaves the group.
+      // Taken batches commit first (new batches are durable before the next is fetched while closing);
+      // then kafkajs stops fetching, waits for the in-flight batch (handled and committed), onRevoked
+      // runs and the member leaves the group.
+      while (this.taken > 0) await new Promise<void>((r) => this.takenWaiters.push(r));
       await this.consumer.disconnect();
     } finally {
       if (this.held.size) await this.revokeAll("leave");

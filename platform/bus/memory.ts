@@ -525,7 +525,9 @@ export class MemoryBus implements Bus {
           continue;
         }
         try {
-          await handler(batch);
+          // one batch at a time here: a taken batch commits (and the next is read) once it is durable
+          const taken = await handler(batch);
+          if (taken) await taken.durable;
         } catch (err) {
           failures++;
           redeliveries().inc({ bus: "memory", topic: batch.topic });

@@ -91,7 +91,22 @@ export interface ConsumerOptions {
   exclusive?: boolean;
 }
 
-export type BatchHandler = (batch: Batch) => Promise<void>;
+/**
+ * What a handler may return instead of resolving only once its batch's work is durable: the batch is
+ * taken (its messages are in the handler's state), and `durable` settles when that work is stored. The
+ * member goes on with the next batches at once and commits each batch's offsets when its `durable`
+ * resolves, in order per partition; when one rejects, the partition is redelivered from that batch
+ * (batches taken after it come again too). For a handler whose writes are grouped across batches (the
+ * chain builder's rounds), so its intake does not wait for a round trip to the store.
+ */
+export interface BatchTaken {
+  durable: Promise<void>;
+}
+
+export type BatchHandler = (batch: Batch) => Promise<void | BatchTaken>;
+
+/** Batches a member holds taken but not yet durable, at most; the next one waits for its own `durable` (back-pressure). */
+export const MAX_TAKEN_BATCHES = 32;
 
 export interface PartitionLag extends TopicPartition {
   /** Messages produced but not yet committed by this group. */
@@ -100,15 +115,16 @@ export interface PartitionLag extends TopicPartition {
 
 export interface Consumer {
   /**
-   * Starts consuming. Each batch's offsets are committed only after the handler resolved; when it
-   * throws, the batch is redelivered after a capped, jittered backoff (at-least-once).
+   * Starts consuming. Each batch's offsets are committed only after the handler resolved (or, when it
+   * returned a BatchTaken, after its `durable` resolved); when it throws (or `durable` rejects), the
+   * batch is redelivered after a capped, jittered backoff (at-least-once).
    */
   run(handler: BatchHandler): Promise<void>;
   /** Current lag per assigned partition. */
   lag(): Promise<PartitionLag[]>;
   /** Partitions this member holds now. */
   assignment(): TopicPartition[];
-  /** Finishes the in-flight batch, commits it, leaves the group. */
+  /** Finishes the in-flight batch and waits for taken batches to be durable, commits them, leaves the group. */
   close(): Promise<void>;
 }
 
