@@ -281,6 +281,12 @@ export class Cluster {
         clearTimeout(t);
       }),
     );
+    // SIGIL_E2E_ROLE_LOGS=<dir>: each role's log (its last ~4 MB) kept for a look after the run
+    const keep = process.env.SIGIL_E2E_ROLE_LOGS;
+    if (keep) {
+      fs.mkdirSync(keep, { recursive: true });
+      for (const p of this.roles) fs.writeFileSync(path.join(keep, `${p.name}.log`), p.stderr.join(""));
+    }
     return codes;
   }
 
