@@ -635,9 +635,7 @@ class KafkaGroupMember implements Consumer {
         try {
           try {
             const r = await handler({ topic: tp.topic, partition: batch.partition, messages, end: batch.highWatermark });
-            // closing, or too many taken batches waiting: this one is durable before the next is fetched
-            if (r && (this.closing || this.taken >= MAX_TAKEN_BATCHES)) await r.durable;
-            else if (r) taken = r;
+            if (r) taken = r;
           } catch (err) {
             failed = err ?? new Error("handler failed");
           }
@@ -649,8 +647,12 @@ class KafkaGroupMember implements Consumer {
               return;
             }
             resolveOffset(last);
-            if (taken !== null) this.commitWhenDurable(tp, batch.topic, batch.partition, slice[0].offset, last, slice.length, taken.durable);
-            else {
+            if (taken !== null) {
+              const settled = this.commitWhenDurable(tp, batch.topic, batch.partition, slice[0].offset, last, slice.length, taken.durable);
+              // closing, or too many taken batches waiting: this one settles before the next is fetched
+              // (committed in its partition's order; a failure rewinds the partition as for any taken batch)
+              if (this.closing || this.taken > MAX_TAKEN_BATCHES) await settled;
+            } else {
               await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
               consumed().inc({ bus: "kafka", topic: tp.topic }, slice.length);
             }
@@ -689,7 +691,7 @@ class KafkaGroupMember implements Consumer {
    * it. When one rejects, the partition seeks back to that batch (the batches fetched after it turn
    * stale, those taken after it are not committed) and is redelivered after a backoff.
    */
-  private commitWhenDurable(tp: TopicPartition, realTopic: string, partition: number, first: string, last: string, n: number, durable: Promise<void>): void {
+  private commitWhenDurable(tp: TopicPartition, realTopic: string, partition: number, first: string, last: string, n: number, durable: Promise<void>): Promise<void> {
     const key = tpKey(realTopic, partition);
     const epoch = this.epochs.get(key) ?? 0;
     const generation = this.generation;
@@ -706,7 +708,7 @@ class KafkaGroupMember implements Consumer {
         this.failures.delete(key);
       });
     this.durableChains.set(key, step);
-    step
+    return step
       .catch((err: unknown) => {
         // the first failure of this epoch rewinds the partition; the batches chained after it fail with it
         if ((this.epochs.get(key) ?? 0) !== epoch) return;
@@ -720,7 +722,13 @@ class KafkaGroupMember implements Consumer {
         if ((failures & (failures - 1)) === 0) {
           this.log.warn({ group: this.groupId, topic: tp.topic, partition, offset: first, attempt: failures, retry_in_ms: wait, err: describeError(err) }, "a taken batch did not become durable; redelivering the partition from it");
         }
-        if (this.generation === generation && this.held.has(key)) this.consumer.seek({ topic: realTopic, partition, offset: first });
+        if (this.generation !== generation || !this.held.has(key)) return;
+        try {
+          this.consumer.seek({ topic: realTopic, partition, offset: first });
+        } catch (seekErr) {
+          // not running any more (stopping, or restarting after a crash): it resumes from the committed offset
+          this.log.debug({ group: this.groupId, topic: tp.topic, partition, err: describeError(seekErr) }, "could not seek back after a failed taken batch");
+        }
       })
       .finally(() => {
         if (this.durableChains.get(key) === step) this.durableChains.delete(key);
