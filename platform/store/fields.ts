@@ -222,7 +222,8 @@ const PER_COLLECTION: Record<Collection, Record<string, FieldType>> = {
     "links.entity.value": "keyword",
   },
   audit: { actor: "keyword", action: "keyword", target: "keyword", outcome: "keyword", source_ip: "ip" },
-  state: { kind: "keyword", user: "keyword", expires_at: "date", last_seen: "date", created: "date", updated: "date" },
+  // `host` is the host name a config fingerprint was recorded on (platform/security/audit.ts), not ECS host.*
+  state: { kind: "keyword", user: "keyword", host: "keyword", expires_at: "date", last_seen: "date", created: "date", updated: "date" },
   users: { name: "keyword", role: "keyword", created: "date", last_sign_in: "date", disabled: "boolean" },
   tokens: { name: "keyword", scope: "keyword", created: "date", revoked: "boolean", revoked_at: "date", expires_at: "date" },
 };
@@ -231,7 +232,7 @@ const CATALOG = new Map<Collection, ReadonlyMap<string, FieldType>>();
 for (const c of Object.keys(PER_COLLECTION) as Collection[]) {
   const own = PER_COLLECTION[c];
   const ownNames = Object.keys(own);
-  // a collection's own field wins over common ones it would clash with (state's `user` is a name, not an object)
+  // a collection's own field wins over common ones it would clash with (state's `user` and `host` are names, not objects)
   const clashes = (f: string) => ownNames.some((o) => f.startsWith(o + ".") || o.startsWith(f + "."));
   const common = Object.entries(COMMON).filter(([f]) => !(f in own) && !clashes(f));
   CATALOG.set(c, new Map([...common, ...Object.entries(own)]));

@@ -19,6 +19,7 @@ import { correlateRole, rulePlanVersion } from "../../correlate/service.ts";
 import { BaselineHistoryWriter } from "../../correlate/baselines/history.ts";
 import { ruleRows } from "../../ui/server/routes/rules.ts";
 import { testIsolation } from "../support/services.ts";
+import { auditConfigChange } from "../../platform/security/audit.ts";
 
 const iso = testIsolation(import.meta.url);
 afterAll(() => iso.cleanup());
@@ -97,5 +98,26 @@ describe("console state documents on Elasticsearch", () => {
     expect(await store.count("state", { query: term("kind", BASELINE_SUMMARY_KIND) })).toBe(0);
     await store.dropAll();
     await store.close();
+  });
+
+  it("records a role's config fingerprint and its config.change audit records (the state's host is a name)", async () => {
+    const cfg = storeSchema.parse({ type: "elasticsearch", elasticsearch: { node: iso.esUrl, index_prefix: `${iso.indexPrefix}fp-` } });
+    const store = new ElasticsearchStore({ ...elasticsearchOptionsFromConfig(cfg), retentionIntervalS: 0 });
+    await store.init();
+    try {
+      const first = await auditConfigChange(store, "correlate", { bus: { type: "kafka" } }, { host: "vm-1" });
+      expect(first?.details).toMatchObject({ host: "vm-1", first_start: true });
+      await store.refresh("state");
+      expect(await auditConfigChange(store, "correlate", { bus: { type: "kafka" } }, { host: "vm-1" })).toBeNull();
+      const changed = await auditConfigChange(store, "correlate", { bus: { type: "memory" } }, { host: "vm-1" });
+      expect(changed?.details).toMatchObject({ first_start: false, changed_keys: 1, changes: [{ key: "bus.type", from: '"kafka"', to: '"memory"' }] });
+      await store.refresh("audit");
+      expect(await store.count("audit", { query: term("action", "config.change") })).toBe(2);
+      await store.refresh("state");
+      expect(await store.count("state", { query: term("host", "vm-1") })).toBe(1);
+    } finally {
+      await store.dropAll();
+      await store.close();
+    }
   });
 });
