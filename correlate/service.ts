@@ -890,16 +890,16 @@ export function correlateRole(o: CorrelateRoleOptions): CorrelateRole {
             if (chainParts.size === 0) handOverChains();
           },
         });
-        const failed = (batch: Batch) => (err: unknown) => {
-          log.error({ err: describeError(err), partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length }, "signals batch failed in the chain builder; it will be redelivered");
-        };
         await chainsConsumer.run(async (batch) => {
+          // where the batch was, not the batch: its messages are not kept while its round runs
+          const where = { partition: batch.partition, offset: batch.messages[0]?.offset, messages: batch.messages.length };
+          const failed = (err: unknown) => log.error({ err: describeError(err), ...where }, "signals batch failed in the chain builder; it will be redelivered");
           try {
             const taken = await handleSignals(batch);
-            taken.durable.catch(failed(batch));
+            taken.durable.catch(failed);
             return taken;
           } catch (err) {
-            failed(batch)(err);
+            failed(err);
             throw err;
           }
         });

@@ -648,7 +648,7 @@ class KafkaGroupMember implements Consumer {
             }
             resolveOffset(last);
             if (taken !== null) {
-              const settled = this.commitWhenDurable(tp, batch.topic, batch.partition, slice[0].offset, last, slice.length, taken.durable);
+              const settled = this.commitWhenDurable(tp, batch.topic, slice[0].offset, last, slice.length, taken.durable);
               // closing, or too many taken batches waiting: this one settles before the next is fetched
               // (committed in its partition's order; a failure rewinds the partition as for any taken batch)
               if (this.closing || this.taken > MAX_TAKEN_BATCHES) await settled;
@@ -691,7 +691,8 @@ class KafkaGroupMember implements Consumer {
    * it. When one rejects, the partition seeks back to that batch (the batches fetched after it turn
    * stale, those taken after it are not committed) and is redelivered after a backoff.
    */
-  private commitWhenDurable(tp: TopicPartition, realTopic: string, partition: number, first: string, last: string, n: number, durable: Promise<void>): Promise<void> {
+  private commitWhenDurable(tp: TopicPartition, realTopic: string, first: string, last: string, n: number, durable: Promise<void>): Promise<void> {
+    const partition = tp.partition;
     const key = tpKey(realTopic, partition);
     const epoch = this.epochs.get(key) ?? 0;
     const generation = this.generation;
