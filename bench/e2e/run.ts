@@ -124,11 +124,16 @@ function servicesCpu(): () => Record<string, { cpu_s: number; cpu_percent: numbe
 
 /** Summed consumer lag of a group over the role processes (correlate, index) that are alive. */
 async function groupLag(cluster: Cluster, roles: RoleProcess[], group: string): Promise<number> {
+  return sumOver(cluster, roles, "sigil_bus_consumer_lag_messages", { group });
+}
+
+/** One metric summed over the role processes that are alive. */
+async function sumOver(cluster: Cluster, roles: RoleProcess[], name: string, labels: Record<string, string>): Promise<number> {
   let total = 0;
   for (const r of roles) {
     if (r.child.exitCode !== null || r.child.signalCode !== null) continue;
     try {
-      total += sum(await cluster.metrics(r), "sigil_bus_consumer_lag_messages", { group });
+      total += sum(await cluster.metrics(r), name, labels);
     } catch {
       // a role that does not answer is reported elsewhere
     }
@@ -326,8 +331,11 @@ async function throughput(): Promise<Record<string, unknown>> {
     const memTimer = setInterval(() => void s.cluster.sampleMemory(now()), 2000);
     const lagSamples: number[] = [];
     const indexLagSamples: number[] = [];
+    const takenSamples: number[] = [];
     const lagTimer = setInterval(() => {
       void groupLag(s.cluster, s.correlate, "sigil-correlate").then((l) => lagSamples.push(l));
+      // signals the chain builder took whose store round is not durable yet (decision 0025)
+      void sumOver(s.cluster, s.correlate, "sigil_bus_taken_messages", { topic: "signals" }).then((l) => takenSamples.push(l));
       void groupLag(s.cluster, [...s.correlate, ...s.index], "sigil-events-store").then((l) => indexLagSamples.push(l));
     }, 5000);
     say(`measuring ${a.seconds} s at ${rate} events/s with ${a.canaries} canaries/s`);
@@ -356,6 +364,7 @@ async function throughput(): Promise<Record<string, unknown>> {
       consumer_lag_events: { samples_every_5s: lagSamples, at_end: lagAtEnd, drained_after_s: drainS },
       indexed_events_per_s: Math.round(((after.timing["indexed"] ?? 0) - (before.timing["indexed"] ?? 0)) / dt),
       indexer_lag_events_every_5s: indexLagSamples,
+      chain_builder_taken_signals_every_5s: takenSamples,
       behind_schedule_batches: s.load.behind,
       ingest_ack_ms: dist(s.load.ackMs),
       retried_requests: s.load.retries,

@@ -20,6 +20,7 @@ import {
   type BatchHandler,
   type BatchTaken,
   MAX_TAKEN_BATCHES,
+  MAX_TAKEN_MESSAGES,
   type Bus,
   type BusHealth,
   type Consumer,
@@ -47,6 +48,8 @@ const redeliveries = () =>
   metric("sigil_bus_redeliveries_total", () => new prom.Counter({ name: "sigil_bus_redeliveries_total", help: "Batches redelivered after the handler failed", labelNames: ["bus", "topic"] }));
 const producerRenewals = () =>
   metric("sigil_bus_producer_renewals_total", () => new prom.Counter({ name: "sigil_bus_producer_renewals_total", help: "Producers replaced by a new producer id after a failed send", labelNames: ["bus"] }));
+const takenMessages = () =>
+  metric("sigil_bus_taken_messages", () => new prom.Gauge({ name: "sigil_bus_taken_messages", help: "Messages of batches a consumer took whose work is not yet durable (uncommitted)", labelNames: ["bus", "topic"] }));
 const rebalances = () =>
   metric("sigil_bus_rebalances_total", () => new prom.Counter({ name: "sigil_bus_rebalances_total", help: "Partition assignments received by consumers", labelNames: ["bus"] }));
 
@@ -455,6 +458,7 @@ class KafkaGroupMember implements Consumer {
   private handler: BatchHandler | null = null;
   /** Taken batches not yet durable (see commitWhenDurable), and per partition: the chain of their commits, */
   private taken = 0;
+  private takenMessages = 0;
   private takenWaiters: (() => void)[] = [];
   private readonly durableChains = new Map<string, Promise<void>>();
   /** its rewind count (a commit of an older epoch is dropped), consecutive failures and when it may be redelivered. */
@@ -651,7 +655,7 @@ class KafkaGroupMember implements Consumer {
               const settled = this.commitWhenDurable(tp, batch.topic, slice[0].offset, last, slice.length, taken.durable);
               // closing, or too many taken batches waiting: this one settles before the next is fetched
               // (committed in its partition's order; a failure rewinds the partition as for any taken batch)
-              if (this.closing || this.taken > MAX_TAKEN_BATCHES) await settled;
+              if (this.closing || this.taken > MAX_TAKEN_BATCHES || this.takenMessages > MAX_TAKEN_MESSAGES) await settled;
             } else {
               await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
               consumed().inc({ bus: "kafka", topic: tp.topic }, slice.length);
@@ -698,6 +702,8 @@ class KafkaGroupMember implements Consumer {
     const generation = this.generation;
     this.inflight++;
     this.taken++;
+    this.takenMessages += n;
+    takenMessages().inc({ bus: "kafka", topic: tp.topic }, n);
     const prev = this.durableChains.get(key) ?? Promise.resolve();
     const step = prev
       .then(() => durable)
@@ -734,6 +740,8 @@ class KafkaGroupMember implements Consumer {
       .finally(() => {
         if (this.durableChains.get(key) === step) this.durableChains.delete(key);
         this.taken--;
+        this.takenMessages -= n;
+        takenMessages().dec({ bus: "kafka", topic: tp.topic }, n);
         if (this.taken === 0) for (const w of this.takenWaiters.splice(0)) w();
         this.settle();
       });

@@ -105,8 +105,14 @@ export interface BatchTaken {
 
 export type BatchHandler = (batch: Batch) => Promise<void | BatchTaken>;
 
-/** Batches a member holds taken but not yet durable, at most; the next one waits for its own `durable` (back-pressure). */
-export const MAX_TAKEN_BATCHES = 32;
+/**
+ * What a member holds taken but not yet durable, at most: past either bound the next batch waits for its
+ * own `durable` (back-pressure). Messages bound the memory (the handler holds their work); batches bound the
+ * per-partition promise chains. A handler whose store rounds slow down for seconds (a store starved of CPU)
+ * keeps taking small batches meanwhile, so what it publishes before its writes is not held up by them.
+ */
+export const MAX_TAKEN_BATCHES = 512;
+export const MAX_TAKEN_MESSAGES = 10_000;
 
 export interface PartitionLag extends TopicPartition {
   /** Messages produced but not yet committed by this group. */
