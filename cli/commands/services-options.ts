@@ -17,8 +17,8 @@ export const servicesOptions: Record<string, OptionSpec> = {
 export const SERVICES_ENV_HELP = `Environment: SIGIL_SERVICES_DIR, SIGIL_SERVICES_KAFKA_PORT, SIGIL_SERVICES_CONTROLLER_PORT, SIGIL_SERVICES_KAFKA_TLS_PORT,
 SIGIL_SERVICES_ES_PORT, SIGIL_SERVICES_ES_TRANSPORT_PORT, SIGIL_SERVICES_KAFKA_HEAP and SIGIL_SERVICES_ES_HEAP
 (e.g. 512m), SIGIL_SERVICES_ES_USER (the unprivileged user Elasticsearch runs as when started by root;
-default sigil-es), SIGIL_SERVICES_ES_NICE (the scheduling priority Elasticsearch runs at, 0-19, default 0;
-e.g. 10 gives the pipeline's roles the CPU first when they share the machine), SIGIL_SERVICES_READY_TIMEOUT (seconds,
+default sigil-es), SIGIL_SERVICES_ES_NICE (the scheduling priority Elasticsearch and its session group run at, 0-19,
+default 10: the pipeline's roles get the CPU first when they share the machine; 0 for normal priority), SIGIL_SERVICES_READY_TIMEOUT (seconds,
 default 240). Ports given to \`up\` are
 remembered, so \`status\` and \`down\` find the services where they run without repeating them.`;
 

@@ -141,6 +141,9 @@ function parsePort(value: number | string, what: string): number {
 }
 
 /** Resolves folders, ports and versions from flags, SIGIL_SERVICES_* variables, the last run and defaults (see `intent`). */
+/** Elasticsearch's nice value (and its session group's) when SIGIL_SERVICES_ES_NICE is not set (decision 0026). */
+export const DEFAULT_ES_NICE = 10;
+
 export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
   const env = input.env ?? process.env;
   const cwd = input.cwd ?? process.cwd();
@@ -177,7 +180,8 @@ export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
     kafkaHeap: heap(env.SIGIL_SERVICES_KAFKA_HEAP, "512m", "SIGIL_SERVICES_KAFKA_HEAP"),
     esHeap: heap(env.SIGIL_SERVICES_ES_HEAP, "512m", "SIGIL_SERVICES_ES_HEAP"),
     esUser: env.SIGIL_SERVICES_ES_USER || "sigil-es",
-    esNice: niceEnv !== undefined && niceEnv !== "" ? Number(niceEnv) : 0,
+    // below the pipeline's roles by default: on a machine they share, detection and alerts get the CPU first (decision 0026)
+    esNice: niceEnv !== undefined && niceEnv !== "" ? Number(niceEnv) : DEFAULT_ES_NICE,
     readyTimeoutSec: timeout && /^\d+$/.test(timeout) ? Number(timeout) : 240,
   };
 }

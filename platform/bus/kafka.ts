@@ -655,7 +655,7 @@ class KafkaGroupMember implements Consumer {
               const settled = this.commitWhenDurable(tp, batch.topic, slice[0].offset, last, slice.length, taken.durable);
               // closing, or too many taken batches waiting: this one settles before the next is fetched
               // (committed in its partition's order; a failure rewinds the partition as for any taken batch)
-              if (this.closing || this.taken > MAX_TAKEN_BATCHES || this.takenMessages > MAX_TAKEN_MESSAGES) await settled;
+              if (this.closing || this.taken > MAX_TAKEN_BATCHES || this.takenMessages > (this.opts.maxTakenMessages ?? MAX_TAKEN_MESSAGES)) await settled;
             } else {
               await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
               consumed().inc({ bus: "kafka", topic: tp.topic }, slice.length);

@@ -89,6 +89,11 @@ export interface ConsumerOptions {
    * committed offsets. Every member of a group must use the same mode.
    */
   exclusive?: boolean;
+  /**
+   * Messages of taken batches (`BatchTaken`) this member holds before the next batch waits for its own
+   * `durable`: default `MAX_TAKEN_MESSAGES`. The in-process bus holds one batch at a time anyway.
+   */
+  maxTakenMessages?: number;
 }
 
 /**

@@ -427,6 +427,33 @@ export function busContract(target: ContractTarget): void {
       await c.close();
     });
 
+    it("holds at most maxTakenMessages taken: past it, a batch waits for its own durable before the next", async () => {
+      const { bus } = await make(1);
+      const prod = track(await bus.producer());
+      await prod.send("events", Array.from({ length: 60 }, (_, i) => ({ key: "k", value: `m${i}` })));
+      const taken: { first: string; resolve: () => void }[] = [];
+      const c = track(await bus.consumer({ groupId: "taken-bound", topics: ["events"], maxBatchSize: 10, maxTakenMessages: 25 }));
+      await c.run(async (b) => {
+        let resolve!: () => void;
+        const durable = new Promise<void>((res) => (resolve = res));
+        taken.push({ first: b.messages[0].value.toString(), resolve });
+        return { durable };
+      });
+      await until(() => taken.length >= 1, T, "the first batch taken");
+      await new Promise((r) => setTimeout(r, 1_500));
+      // 10 + 10 + 10 > 25: the third batch is the last taken until one of them is durable (Kafka); the
+      // in-process bus reads the next batch only once the last is durable
+      expect(taken.length).toBe(target.name === "kafka" ? 3 : 1);
+      for (let i = 0; taken.some((t) => t.first === "m50") === false; i++) {
+        await until(() => taken.length > i, T, `batch ${i} taken`);
+        taken[i].resolve();
+      }
+      for (const t of taken) t.resolve();
+      await until(async () => (await c.lag()).reduce((s, l) => s + l.lag, 0) === 0, T, "everything committed");
+      expect(taken.map((t) => t.first)).toEqual(["m0", "m10", "m20", "m30", "m40", "m50"]);
+      await c.close();
+    });
+
     it("close waits for a taken batch to be durable and commits it", async () => {
       const { bus } = await make(1);
       const prod = track(await bus.producer());

@@ -152,9 +152,10 @@ describe("sigil services in a folder of its own", () => {
 });
 
 describe("services settings", () => {
-  it("Elasticsearch's nice value: 0 by default, from SIGIL_SERVICES_ES_NICE, a clear error for anything but 0-19", () => {
+  it("Elasticsearch's nice value: 10 by default, from SIGIL_SERVICES_ES_NICE, a clear error for anything but 0-19", () => {
     const at = (env: Record<string, string>) => resolveSettings({ env, cwd: PROJECT_ROOT, intent: "inspect", dir: path.join(PROJECT_ROOT, ".sigil", "no-such-services") });
-    expect(at({}).esNice).toBe(0);
+    expect(at({}).esNice).toBe(10);
+    expect(at({ SIGIL_SERVICES_ES_NICE: "" }).esNice).toBe(10);
     expect(at({ SIGIL_SERVICES_ES_NICE: "10" }).esNice).toBe(10);
     expect(at({ SIGIL_SERVICES_ES_NICE: "0" }).esNice).toBe(0);
     expect(at({ SIGIL_SERVICES_ES_NICE: "19" }).esNice).toBe(19);
