@@ -45,6 +45,7 @@ export const METRICS: readonly CatalogEntry[] = [
   { name: "sigil_bus_consumer_lag_age_seconds", type: "gauge", labels: ["group"], roles: ["correlate", "console"], group: "lag", help: "Seconds since a member's lag was last read (0 while reads succeed)" },
   { name: "sigil_bus_redeliveries_total", type: "counter", labels: ["bus", "topic"], roles: [], group: "bus", help: "Batches redelivered after their handler failed (appears after the first)" },
   { name: "sigil_bus_producer_renewals_total", type: "counter", labels: ["bus"], roles: [], group: "bus", help: "Producers replaced by a new producer id after a failed send, so a batch the broker may have written is never confused with the next (appears after the first)" },
+  { name: "sigil_bus_taken_messages", type: "gauge", labels: ["bus", "topic"], roles: [], group: "bus", help: "Messages of taken batches whose work is not yet durable (Kafka; appears with the first taken batch)" },
   { name: "sigil_bus_rebalances_total", type: "counter", labels: ["bus"], roles: ["correlate", "console"], group: "bus", help: "Partition assignments received (Kafka)" },
   { name: "sigil_bus_buffered_bytes", type: "gauge", labels: ["topic"], roles: [], group: "bus", help: "Bytes the in-process bus holds per topic (sigil start)" },
   { name: "sigil_bus_messages_expired_total", type: "counter", labels: ["bus", "topic"], roles: [], group: "bus", help: "In-process bus messages dropped before an idle group committed them (sigil start)" },
