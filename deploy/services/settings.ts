@@ -103,6 +103,8 @@ export interface SettingsInput {
    * inspect (`status`, `down`): where they run wins over the environment (flags, recorded, environment, defaults).
    */
   intent?: "start" | "inspect";
+  /** Elasticsearch's nice value when SIGIL_SERVICES_ES_NICE is not set (default DEFAULT_ES_NICE; the test suites use 0). */
+  esNiceDefault?: number;
 }
 
 /** The recorded ports of the last `up`, so `status` and `down` find services started with other ports. */
@@ -140,10 +142,10 @@ function parsePort(value: number | string, what: string): number {
   return n;
 }
 
-/** Resolves folders, ports and versions from flags, SIGIL_SERVICES_* variables, the last run and defaults (see `intent`). */
 /** Elasticsearch's nice value (and its session group's) when SIGIL_SERVICES_ES_NICE is not set (decision 0026). */
 export const DEFAULT_ES_NICE = 10;
 
+/** Resolves folders, ports and versions from flags, SIGIL_SERVICES_* variables, the last run and defaults (see `intent`). */
 export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
   const env = input.env ?? process.env;
   const cwd = input.cwd ?? process.cwd();
@@ -181,7 +183,7 @@ export function resolveSettings(input: SettingsInput = {}): ServicesSettings {
     esHeap: heap(env.SIGIL_SERVICES_ES_HEAP, "512m", "SIGIL_SERVICES_ES_HEAP"),
     esUser: env.SIGIL_SERVICES_ES_USER || "sigil-es",
     // below the pipeline's roles by default: on a machine they share, detection and alerts get the CPU first (decision 0026)
-    esNice: niceEnv !== undefined && niceEnv !== "" ? Number(niceEnv) : DEFAULT_ES_NICE,
+    esNice: niceEnv !== undefined && niceEnv !== "" ? Number(niceEnv) : (input.esNiceDefault ?? DEFAULT_ES_NICE),
     readyTimeoutSec: timeout && /^\d+$/.test(timeout) ? Number(timeout) : 240,
   };
 }

@@ -39,7 +39,7 @@ export default async function setup(project: TestProject): Promise<void> {
     else {
       // the store at normal priority unless asked otherwise: the suite keeps both cores busy with its own
       // processes, and its waits on the store are written for a store that gets its share (decision 0026)
-      const settings = resolveSettings({ env: { ...process.env, SIGIL_SERVICES_ES_NICE: process.env.SIGIL_SERVICES_ES_NICE || "0" } });
+      const settings = resolveSettings({ esNiceDefault: 0 });
       const t0 = Date.now();
       const reports = await servicesUp(settings, { progress: (line) => process.stderr.write(`services: ${line}\n`) });
       const secure = reports.find((r) => r.name === "kafka")?.secure;

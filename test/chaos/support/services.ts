@@ -36,7 +36,8 @@ function linkShared(s: ServicesSettings): void {
 export async function chaosServices(log: (line: string) => void): Promise<ChaosServices> {
   const settings = resolveSettings({
     // the store at normal priority unless asked otherwise, as for the rest of the suite (decision 0026)
-    env: { SIGIL_SERVICES_ES_NICE: env.SIGIL_SERVICES_ES_NICE || "0" },
+    env: { SIGIL_SERVICES_ES_NICE: env.SIGIL_SERVICES_ES_NICE },
+    esNiceDefault: 0,
     dir: env.SIGIL_CHAOS_SERVICES_DIR ?? path.join(PROJECT_ROOT, ".sigil", "chaos-services"),
     ports: {
       kafka: num(env.SIGIL_CHAOS_KAFKA_PORT, 29092),
